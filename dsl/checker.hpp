@@ -1,0 +1,141 @@
+// The checker: from parsed files to a GraphSpec, reporting every problem.
+//
+// Passes, in order: load (imports, import cycles) -> collect (symbol tables,
+// duplicates, topology instantiation) -> declarations (backends, templates,
+// agents: fields, types, ranges) -> graph (layers, repeat, replicas, inputs,
+// routes, outputs) -> whole-graph checks (cycles, placeholders against what each
+// node receives, reachability, unused declarations) -> IR in dependency order.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "eval.hpp"
+#include "moa/dsl.hpp"
+
+namespace moa {
+
+struct LoadedFile {
+    std::shared_ptr<const SourceFile> src;
+    ast::File ast;
+    bool main = false;
+};
+
+// A declaration and the scope it is evaluated in.
+struct DeclRef {
+    const ast::Decl* decl = nullptr;
+    std::shared_ptr<const Env> env;
+    std::string name;  // full name (instance prefix included)
+    bool main = false; // declared in the main file (warnings about unused things)
+    const std::shared_ptr<const SourceFile>& file() const { return env->file; }
+};
+
+struct FieldVal {
+    Val val;
+    const ast::Field* field = nullptr;
+};
+
+struct Fields {
+    std::map<std::string, FieldVal> by_key;
+    const FieldVal* get(const std::string& key) const {
+        auto it = by_key.find(key);
+        return it == by_key.end() ? nullptr : &it->second;
+    }
+};
+
+struct Member {
+    std::string agent;
+    int replicas = 1;
+    Origin origin;
+};
+
+struct InputRef {
+    std::vector<std::string> parts;
+    Origin origin;
+};
+
+struct LayerDraft {
+    DeclRef ref;
+    std::vector<Member> members;
+    std::vector<InputRef> inputs;
+    bool has_inputs_field = false;
+    FanIn fan_in;
+    Origin fan_in_origin;
+    bool has_fan_in = false;
+    std::string prompt;
+    Origin prompt_origin;
+    int repeat = 1;
+    std::vector<std::string> instances;  // layer instance names after `repeat`
+};
+
+class Checker {
+public:
+    Checker(Diagnostics& diags, LoadOptions opts) : diags_(diags), ev_(diags), opts_(std::move(opts)) {}
+    LoadResult run(const std::string& path, std::string text);
+
+private:
+    // checker.cpp: loading and declarations
+    void load(const std::string& path, std::string text, bool main, std::vector<std::string>& stack,
+              const Origin* imported_from);
+    void collect();
+    void collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>& env, bool main);
+    void instantiate(const DeclRef& use);
+    bool check_shape(const DeclRef& r);
+    Fields read_fields(const DeclRef& r, const ast::Block* b, const std::shared_ptr<const Env>& env,
+                       const std::string& what, const std::vector<std::string>& allowed);
+    void check_backends();
+    void check_templates();
+    void check_agents();
+    void read_timeouts(const FieldVal& fv, Timeouts& t);
+
+    // checker_graph.cpp: topology
+    void build_layers();
+    void read_layer(LayerDraft& l);
+    void resolve_inputs();
+    std::vector<std::string> resolve_ref(const InputRef& in, const std::string& field, bool single,
+                                         std::set<std::string>& visiting);
+    std::vector<std::string> layer_outputs(const std::string& layer, std::set<std::string>& visiting);
+    void build_routes();
+    void build_outputs();
+    void check_cycles_and_order();
+    void check_placeholders();
+    void check_reachability_and_use();
+
+    // helpers
+    void unknown_name(const Origin& at, const std::string& kind, const std::string& name,
+                      const std::vector<std::string>& candidates);
+    bool expect_number(const FieldVal& fv, double lo, double hi, bool integer, double& out,
+                       const char* range_text);
+    bool expect_duration(const FieldVal& fv, int64_t& out);
+    bool expect_string(const FieldVal& fv, std::string& out);
+    bool expect_name(const FieldVal& fv, std::string& out);
+    SourceLoc loc(const std::shared_ptr<const SourceFile>& f, uint32_t off) const;
+    Diagnostic note_at(const DeclRef& r, const std::string& msg) const;
+
+    Diagnostics& diags_;
+    Evaluator ev_;
+    LoadOptions opts_;
+    std::vector<std::unique_ptr<LoadedFile>> files_;
+    std::set<std::string> loaded_paths_;
+
+    std::map<std::string, DeclRef> backends_, templates_, agents_, topologies_, routes_decl_,
+        outputs_decl_;
+    std::vector<DeclRef> uses_;
+    std::vector<std::unique_ptr<LayerDraft>> layers_;
+    std::map<std::string, LayerDraft*> layer_by_name_;
+    std::map<std::string, std::string> instance_to_layer_;  // instance -> draft name
+    std::map<std::string, std::vector<std::string>> instance_nodes_;
+    std::map<std::string, std::vector<InputRef>> instance_inputs_;  // for cycle notes
+    std::map<std::string, NodeSpec> nodes_;
+    std::map<std::string, std::string> gate_of_;  // layer instance -> route
+
+    std::set<std::string> used_agents_, used_templates_, used_backends_, used_topologies_;
+    GraphSpec g_;
+    std::vector<std::string> order_;  // layer instances in dependency order
+    bool cyclic_ = false;
+};
+
+}  // namespace moa

@@ -1,0 +1,364 @@
+// Checker, part 2: layers (members, replicas, repeat, inputs, fan-in), routes,
+// outputs, and the whole-graph checks (cycles, placeholders, reachability).
+#include <algorithm>
+#include <functional>
+
+#include "checker.hpp"
+
+namespace moa {
+
+namespace {
+std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string join(const std::vector<std::string>& parts, size_t n) {
+    std::string r;
+    for (size_t i = 0; i < n; ++i) r += (i ? "." : "") + parts[i];
+    return r;
+}
+uint32_t len(const Origin& o) { return o.span.end - o.span.begin; }
+}  // namespace
+
+void Checker::read_layer(LayerDraft& l) {
+    const DeclRef& r = l.ref;
+    Val members = ev_.eval(*r.decl->value, r.env);
+    std::vector<Val> items;
+    if (members.kind == Val::Kind::List) items = members.items;
+    else items.push_back(members);
+    if (members.kind == Val::Kind::List && items.empty())
+        diags_.error(r.file(), r.decl->value->span.begin, "layer " + quote(r.name) + " has no agents");
+    for (const auto& m : items) {
+        if (m.kind == Val::Kind::Invalid) continue;
+        if (m.kind != Val::Kind::Ref || m.ref.size() != 1) {
+            diags_.error(m.origin.file, m.origin.span.begin,
+                         "a layer lists agents (like `[a, b * 3]`), found " + std::string(kind_name(m.kind)),
+                         len(m.origin));
+            continue;
+        }
+        const std::string& a = m.ref[0];
+        if (!agents_.count(a)) {
+            std::vector<std::string> agent_names;
+            for (auto& [n, _] : agents_) agent_names.push_back(n);
+            unknown_name(m.origin, "agent", a, agent_names);
+            continue;
+        }
+        auto dup = std::find_if(l.members.begin(), l.members.end(), [&](auto& x) { return x.agent == a; });
+        if (dup != l.members.end()) {
+            diags_.error(m.origin.file, m.origin.span.begin,
+                         "agent " + quote(a) + " is listed twice in layer " + quote(r.name) +
+                             "; write `" + a + " * n` for n samples",
+                         len(m.origin))
+                .notes.push_back(Diagnostics::note(dup->origin.file, dup->origin.span.begin, "first listed here"));
+            continue;
+        }
+        used_agents_.insert(a);
+        l.members.push_back({a, m.replicas, m.origin});
+    }
+    const ast::Block* body = r.decl->body ? &*r.decl->body : nullptr;
+    Fields f = read_fields(r, body, r.env, "layer " + quote(r.name), {"inputs", "prompt", "fan_in", "repeat"});
+    if (auto* v = f.get("inputs")) {
+        l.has_inputs_field = true;
+        std::vector<Val> ins = v->val.kind == Val::Kind::List ? v->val.items : std::vector<Val>{v->val};
+        for (const auto& in : ins) {
+            if (in.kind == Val::Kind::Invalid) continue;
+            if (in.kind != Val::Kind::Ref || in.replicas != 1) {
+                diags_.error(in.origin.file, in.origin.span.begin,
+                             "'inputs' lists layers or layer.agent names, found " + std::string(kind_name(in.kind)),
+                             len(in.origin));
+                continue;
+            }
+            l.inputs.push_back({in.scoped_ref(), in.origin});
+        }
+    }
+    if (auto* v = f.get("prompt"); v && expect_name(*v, l.prompt)) {
+        l.prompt_origin = v->val.origin;
+        if (!templates_.count(l.prompt)) {
+            std::vector<std::string> names;
+            for (auto& [n, _] : templates_) names.push_back(n);
+            unknown_name(v->val.origin, "template", l.prompt, names);
+            l.prompt.clear();
+        } else {
+            used_templates_.insert(l.prompt);
+        }
+    }
+    if (auto* v = f.get("fan_in")) {
+        const Val& x = v->val;
+        l.has_fan_in = true;
+        l.fan_in_origin = x.origin;
+        static const std::vector<std::string> forms = {"all", "at_least", "deadline"};
+        auto bad_form = [&] {
+            diags_.error(x.origin.file, x.origin.span.begin,
+                         "'fan_in' is `all`, `at_least(k)` or `deadline(30s)`", len(x.origin));
+        };
+        if (x.kind == Val::Kind::Ref && x.ref.size() == 1 && x.ref[0] == "all") {
+            l.fan_in.kind = FanInKind::All;
+        } else if (x.kind == Val::Kind::Call && x.str == "at_least") {
+            if (x.items.size() != 1 || x.items[0].kind != Val::Kind::Number || !x.items[0].integral ||
+                x.items[0].number < 1)
+                diags_.error(x.origin.file, x.origin.span.begin, "at_least(k) takes one integer k >= 1", len(x.origin));
+            else {
+                l.fan_in.kind = FanInKind::AtLeast;
+                l.fan_in.k = static_cast<int>(std::min(x.items[0].number, 1e6));
+            }
+        } else if (x.kind == Val::Kind::Call && x.str == "deadline") {
+            if (x.items.size() != 1 || x.items[0].kind != Val::Kind::Duration || x.items[0].ms <= 0)
+                diags_.error(x.origin.file, x.origin.span.begin, "deadline(d) takes one positive duration, like deadline(30s)", len(x.origin));
+            else {
+                l.fan_in.kind = FanInKind::Deadline;
+                l.fan_in.deadline_ms = x.items[0].ms;
+            }
+        } else if (x.kind == Val::Kind::Call || (x.kind == Val::Kind::Ref && x.ref.size() == 1)) {
+            std::string n = x.kind == Val::Kind::Call ? x.str : x.ref[0];
+            if (auto s = did_you_mean(n, forms); !s.empty())
+                diags_.error(x.origin.file, x.origin.span.begin,
+                             "unknown fan-in rule " + quote(n) + "; did you mean " + quote(s) + "?", static_cast<uint32_t>(n.size()));
+            else bad_form();
+        } else if (x.kind != Val::Kind::Invalid) {
+            bad_form();
+        }
+    }
+    double rep = 1;
+    if (auto* v = f.get("repeat"); v && expect_number(*v, 0, 100, true, rep, "an integer in [0, 100]"))
+        l.repeat = static_cast<int>(rep);
+}
+
+void Checker::build_layers() {
+    for (auto& lp : layers_) {
+        LayerDraft& l = *lp;
+        read_layer(l);
+        for (int i = 1; i <= l.repeat; ++i)
+            l.instances.push_back(l.repeat == 1 ? l.ref.name : l.ref.name + "[" + std::to_string(i) + "]");
+        for (const auto& inst : l.instances) {
+            instance_to_layer_[inst] = l.ref.name;
+            auto& ids = instance_nodes_[inst];
+            for (const auto& m : l.members) {
+                for (int k = 0; k < m.replicas; ++k) {
+                    NodeSpec n;
+                    n.id = inst + "." + m.agent + (m.replicas > 1 ? "#" + std::to_string(k + 1) : "");
+                    n.layer = inst;
+                    n.agent = m.agent;
+                    n.replica = k;
+                    n.fan_in = l.fan_in;
+                    n.loc = loc(m.origin.file, m.origin.span.begin);
+                    ids.push_back(n.id);
+                    nodes_[n.id] = std::move(n);
+                }
+            }
+        }
+    }
+}
+
+std::vector<std::string> Checker::layer_outputs(const std::string& layer, std::set<std::string>& visiting) {
+    LayerDraft& l = *layer_by_name_.at(layer);
+    if (!l.instances.empty()) return instance_nodes_[l.instances.back()];
+    // `repeat = 0`: the layer vanishes and passes its inputs through.
+    if (!visiting.insert(layer).second) {
+        diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
+                     "layer " + quote(layer) + " (repeat = 0) passes its inputs through in a cycle");
+        return {};
+    }
+    std::vector<std::string> out;
+    for (const auto& in : l.inputs) {
+        auto ids = resolve_ref(in, "inputs", false, visiting);
+        out.insert(out.end(), ids.begin(), ids.end());
+    }
+    visiting.erase(layer);
+    return out;
+}
+
+// Resolves `layer`, `layer.agent` or `query` to node ids (empty for the query).
+std::vector<std::string> Checker::resolve_ref(const InputRef& in, const std::string& field, bool single,
+                                              std::set<std::string>& visiting) {
+    if (in.parts.size() == 1 && in.parts[0] == "query") return {};
+    size_t j = in.parts.size();
+    for (; j > 0; --j)
+        if (layer_by_name_.count(join(in.parts, j))) break;
+    if (j == 0) {
+        std::vector<std::string> names;
+        for (auto& [n, _] : layer_by_name_) names.push_back(n);
+        names.push_back("query");
+        std::string n = in.parts[0];
+        std::string msg = "unknown layer " + quote(n) + " in " + quote(field);
+        if (auto s = did_you_mean(n, names); !s.empty()) msg += "; did you mean " + quote(s) + "?";
+        else if (agents_.count(n)) msg += "; " + quote(n) + " is an agent: name the layer it is in";
+        diags_.error(in.origin.file, in.origin.span.begin, msg, static_cast<uint32_t>(n.size()));
+        return {};
+    }
+    std::string layer = join(in.parts, j);
+    std::vector<std::string> ids = layer_outputs(layer, visiting);
+    if (j == in.parts.size()) return ids;
+    if (in.parts.size() > j + 1) {
+        diags_.error(in.origin.file, in.origin.span.begin,
+                     "too many parts in " + quote(join(in.parts, in.parts.size())) + "; write layer or layer.agent",
+                     len(in.origin));
+        return {};
+    }
+    const std::string& agent = in.parts[j];
+    std::vector<std::string> picked, agents_here;
+    for (const auto& id : ids) {
+        const NodeSpec& n = nodes_.at(id);
+        if (n.agent == agent) picked.push_back(id);
+        agents_here.push_back(n.agent);
+    }
+    if (picked.empty()) {
+        std::string msg = "layer " + quote(layer) + " has no agent " + quote(agent);
+        if (auto s = did_you_mean(agent, agents_here); !s.empty()) msg += "; did you mean " + quote(s) + "?";
+        diags_.error(in.origin.file, in.origin.span.begin, msg, len(in.origin));
+    }
+    (void)single;
+    return picked;
+}
+
+void Checker::resolve_inputs() {
+    for (auto& lp : layers_) {
+        LayerDraft& l = *lp;
+        std::vector<std::string> first;
+        for (const auto& in : l.inputs) {
+            std::set<std::string> visiting;
+            for (const auto& id : resolve_ref(in, "inputs", false, visiting)) {
+                if (std::find(first.begin(), first.end(), id) != first.end()) {
+                    diags_.error(in.origin.file, in.origin.span.begin,
+                                 "input " + quote(id) + " is listed more than once in layer " + quote(l.ref.name),
+                                 len(in.origin));
+                    continue;
+                }
+                first.push_back(id);
+            }
+        }
+        for (size_t i = 0; i < l.instances.size(); ++i) {
+            const std::string& inst = l.instances[i];
+            std::vector<std::string> ins = i == 0 ? first : instance_nodes_[l.instances[i - 1]];
+            if (i == 0) instance_inputs_[inst] = l.inputs;
+            else instance_inputs_[inst] = {InputRef{{l.instances[i - 1]}, l.ref.decl->value ? Origin{l.ref.file(), l.ref.decl->name_span} : Origin{}}};
+            for (const auto& id : instance_nodes_[inst]) {
+                NodeSpec& n = nodes_[id];
+                n.inputs = ins;
+                if (!ins.empty()) n.prompt = l.prompt;
+            }
+        }
+        size_t n_in = first.size();
+        if (l.has_fan_in && l.fan_in.kind != FanInKind::All && n_in == 0 && l.repeat <= 1)
+            diags_.error(l.fan_in_origin.file, l.fan_in_origin.span.begin,
+                         "'fan_in' needs inputs, but layer " + quote(l.ref.name) + " has none", len(l.fan_in_origin));
+        else if (l.fan_in.kind == FanInKind::AtLeast && static_cast<size_t>(l.fan_in.k) > n_in && n_in > 0)
+            diags_.error(l.fan_in_origin.file, l.fan_in_origin.span.begin,
+                         "at_least(" + std::to_string(l.fan_in.k) + ") but layer " + quote(l.ref.name) +
+                             " has only " + std::to_string(n_in) + " input" + (n_in == 1 ? "" : "s"),
+                         len(l.fan_in_origin));
+    }
+}
+
+void Checker::build_routes() {
+    for (auto& [name, r] : routes_decl_) {
+        RouteSpec rs;
+        rs.name = name;
+        rs.loc = loc(r.file(), r.decl->name_span.begin);
+        const ast::Block& body = *r.decl->body;
+        bool has_on = false, has_otherwise = false;
+        for (const auto& item : body.items) {
+            if (item.kind == ast::Item::Kind::Decl) {
+                diags_.error(r.file(), item.span().begin, "a declaration is not allowed in route " + quote(name));
+                continue;
+            }
+            if (item.kind == ast::Item::Kind::Field) {
+                const ast::Field& f = item.field;
+                if (f.key != "on") {
+                    std::string msg = "unknown field " + quote(f.key) + " in route " + quote(name);
+                    msg += f.key.size() <= 3 ? "; did you mean 'on'?" : " (a route has `on = ...` and `when ... -> layer` arms)";
+                    diags_.error(r.file(), f.key_span.begin, msg, f.key_span.end - f.key_span.begin);
+                    continue;
+                }
+                has_on = true;
+                Val v = ev_.eval(f.value, r.env);
+                if (v.kind != Val::Kind::Ref) {
+                    if (v.kind != Val::Kind::Invalid)
+                        diags_.error(r.file(), v.origin.span.begin, "'on' is `query` or a layer whose answer classifies the query");
+                    continue;
+                }
+                std::set<std::string> visiting;
+                InputRef in{v.scoped_ref(), v.origin};
+                auto ids = resolve_ref(in, "on", true, visiting);
+                if (v.ref.size() == 1 && v.ref[0] == "query") rs.on = "query";
+                else if (ids.size() == 1) rs.on = ids[0];
+                else if (ids.size() > 1)
+                    diags_.error(r.file(), v.origin.span.begin,
+                                 "'on' needs one answer, but " + quote(v.ref_text()) + " has " +
+                                     std::to_string(ids.size()) + "; name one agent (layer.agent)",
+                                 len(v.origin));
+                continue;
+            }
+            const ast::Arm& a = item.arm;
+            RouteArm arm;
+            if (a.otherwise) {
+                if (has_otherwise) diags_.error(r.file(), a.span.begin, "route " + quote(name) + " has two 'otherwise' arms");
+                has_otherwise = true;
+            }
+            for (const auto& p : a.patterns) {
+                Val v = ev_.eval(p, r.env);
+                if (v.kind == Val::Kind::String && !v.str.empty()) arm.patterns.push_back(v.str);
+                else if (v.kind != Val::Kind::Invalid)
+                    diags_.error(r.file(), v.origin.span.begin, "a `when` pattern is a non-empty string", len(v.origin));
+            }
+            std::string target = a.target.joined();
+            for (const auto& local : r.env->local_names)
+                if (!r.env->prefix.empty() && local == a.target.parts[0]) target = r.env->prefix + target;
+            auto it = layer_by_name_.find(target);
+            if (it == layer_by_name_.end()) {
+                std::vector<std::string> names;
+                for (auto& [n, _] : layer_by_name_) names.push_back(n);
+                unknown_name({r.file(), a.target_span}, "layer", target, names);
+                continue;
+            }
+            arm.target = target;
+            for (const auto& inst : it->second->instances) {
+                if (auto g = gate_of_.find(inst); g != gate_of_.end() && g->second != name)
+                    diags_.error(r.file(), a.target_span.begin,
+                                 "layer " + quote(target) + " is already a branch of route " + quote(g->second),
+                                 a.target_span.end - a.target_span.begin);
+                gate_of_[inst] = name;
+            }
+            rs.arms.push_back(std::move(arm));
+        }
+        if (!has_on)
+            diags_.error(r.file(), r.decl->name_span.begin, "route " + quote(name) + " has no 'on' (query, or a classifier layer)",
+                         r.decl->name_span.end - r.decl->name_span.begin);
+        if (!has_otherwise)
+            diags_.error(r.file(), r.decl->name_span.begin,
+                         "route " + quote(name) + " has no 'otherwise' arm; a query matching no pattern would have nowhere to go",
+                         r.decl->name_span.end - r.decl->name_span.begin);
+        g_.routes.push_back(std::move(rs));
+    }
+}
+
+void Checker::build_outputs() {
+    for (auto& [name, r] : outputs_decl_) {
+        Val v = ev_.eval(*r.decl->value, r.env);
+        if (v.kind != Val::Kind::Ref) {
+            if (v.kind != Val::Kind::Invalid)
+                diags_.error(r.file(), v.origin.span.begin, "an output names a layer or layer.agent", len(v.origin));
+            continue;
+        }
+        std::set<std::string> visiting;
+        auto ids = resolve_ref({v.scoped_ref(), v.origin}, "output", true, visiting);
+        if (v.ref.size() == 1 && v.ref[0] == "query") {
+            diags_.error(r.file(), v.origin.span.begin, "an output names a layer, not the query", len(v.origin));
+            continue;
+        }
+        if (ids.size() > 1) {
+            diags_.error(r.file(), v.origin.span.begin,
+                         "output " + quote(name) + " needs one answer, but " + quote(v.ref_text()) + " has " +
+                             std::to_string(ids.size()) + " agents; add an aggregator layer or name one agent",
+                         len(v.origin));
+            continue;
+        }
+        if (ids.empty()) continue;
+        g_.outputs.push_back({name, ids[0], loc(r.file(), r.decl->name_span.begin)});
+    }
+    bool main_layers = std::any_of(layers_.begin(), layers_.end(), [](auto& l) { return l->ref.main; });
+    if (main_layers && outputs_decl_.empty()) {
+        auto& first = *std::find_if(layers_.begin(), layers_.end(), [](auto& l) { return l->ref.main; });
+        diags_.error(first->ref.file(), first->ref.decl->name_span.begin,
+                     "the graph has layers but no output; add `output answer = LAYER`",
+                     first->ref.decl->name_span.end - first->ref.decl->name_span.begin);
+    }
+}
+
+}  // namespace moa

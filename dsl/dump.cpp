@@ -1,0 +1,277 @@
+// Stable dumps of a GraphSpec: text (golden tests), JSON (tools), DOT (graphviz
+// pictures: layers as ranks, agents labelled with their models) and Mermaid.
+#include <cstdio>
+#include <map>
+#include <ostream>
+#include <set>
+
+#include "moa/dsl.hpp"
+
+namespace moa {
+
+namespace {
+
+std::string num(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.15g", x);
+    return buf;
+}
+
+std::string esc(const std::string& s) {
+    std::string r = "\"";
+    for (char c : s) {
+        switch (c) {
+            case '"': r += "\\\""; break;
+            case '\\': r += "\\\\"; break;
+            case '\n': r += "\\n"; break;
+            case '\t': r += "\\t"; break;
+            case '\r': r += "\\r"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    r += buf;
+                } else {
+                    r += c;
+                }
+        }
+    }
+    return r + "\"";
+}
+
+std::string list(const std::vector<std::string>& v, bool quoted = false) {
+    std::string r = "[";
+    for (size_t i = 0; i < v.size(); ++i) r += (i ? ", " : "") + (quoted ? esc(v[i]) : v[i]);
+    return r + "]";
+}
+
+std::string fan_in_text(const FanIn& f) {
+    switch (f.kind) {
+        case FanInKind::All: return "all";
+        case FanInKind::AtLeast: return "at_least(" + std::to_string(f.k) + ")";
+        case FanInKind::Deadline: return "deadline(" + std::to_string(f.deadline_ms) + "ms)";
+    }
+    return "all";
+}
+
+std::string timeouts_text(const Timeouts& t) {
+    return "{connect=" + std::to_string(t.connect_ms) + "ms first_token=" + std::to_string(t.first_token_ms) +
+           "ms idle=" + std::to_string(t.idle_ms) + "ms total=" + std::to_string(t.total_ms) + "ms}";
+}
+
+void dump_text(std::ostream& out, const GraphSpec& g) {
+    for (const auto& b : g.backends) {
+        out << "backend " << b.name << " kind=" << to_string(b.kind);
+        if (!b.base_url.empty()) out << " base_url=" << esc(b.base_url);
+        if (!b.api_key_env.empty()) out << " api_key_env=" << b.api_key_env;
+        out << " max_concurrent=" << b.max_concurrent << " requests=" << num(b.requests_per_minute)
+            << "/min tokens=" << num(b.tokens_per_minute) << "/min\n";
+        out << "  timeouts " << timeouts_text(b.timeouts) << "\n";
+        out << "  retry {attempts=" << b.retry.attempts << " base_delay=" << b.retry.base_delay_ms
+            << "ms max_delay=" << b.retry.max_delay_ms << "ms}\n";
+        if (b.kind == BackendKind::Sim) {
+            out << "  latency {first_token=" << b.latency.first_token_ms
+                << "ms tokens_per_second=" << num(b.latency.tokens_per_second)
+                << " jitter=" << num(b.latency.jitter) << "}\n";
+            out << "  faults {timeout=" << num(b.faults.timeout) << " rate_limited=" << num(b.faults.rate_limited)
+                << " server_error=" << num(b.faults.server_error) << "}\n";
+        }
+    }
+    for (const auto& t : g.templates)
+        out << "template " << t.name << " placeholders=" << list(t.placeholders) << " text=" << esc(t.text) << "\n";
+    for (const auto& a : g.agents) {
+        out << "agent " << a.name << " backend=" << a.backend << " model=" << esc(a.model);
+        if (a.temperature) out << " temperature=" << num(*a.temperature);
+        if (a.top_p) out << " top_p=" << num(*a.top_p);
+        if (a.max_tokens) out << " max_tokens=" << *a.max_tokens;
+        if (a.seed) out << " seed=" << *a.seed;
+        if (!a.stop.empty()) out << " stop=" << list(a.stop, true);
+        if (!a.system.empty()) out << " system=" << a.system;
+        if (!a.user.empty()) out << " user=" << a.user;
+        if (!a.fallback.empty()) out << " fallback=" << a.fallback;
+        out << "\n";
+    }
+    std::map<std::string, const NodeSpec*> nodes;
+    for (const auto& n : g.nodes) nodes[n.id] = &n;
+    for (const auto& l : g.layers) {
+        out << "layer " << l.name;
+        if (!l.gate_route.empty()) out << " gate=" << l.gate_route;
+        out << "\n";
+        for (const auto& id : l.nodes) {
+            const NodeSpec& n = *nodes.at(id);
+            out << "  node " << n.id << " agent=" << n.agent;
+            if (n.replica) out << " replica=" << n.replica;
+            out << " inputs=" << (n.inputs.empty() ? std::string("query") : list(n.inputs));
+            if (!n.inputs.empty()) out << " fan_in=" << fan_in_text(n.fan_in) << " prompt=" << n.prompt;
+            out << "\n";
+        }
+    }
+    for (const auto& r : g.routes) {
+        out << "route " << r.name << " on=" << r.on << "\n";
+        for (const auto& a : r.arms)
+            out << "  " << (a.patterns.empty() ? "otherwise" : "when " + list(a.patterns, true)) << " -> "
+                << a.target << "\n";
+    }
+    for (const auto& o : g.outputs) out << "output " << o.name << " = " << o.node << "\n";
+}
+
+std::string loc_json(const SourceLoc& l) {
+    return "{\"file\":" + esc(l.file) + ",\"line\":" + std::to_string(l.line) + ",\"column\":" + std::to_string(l.col) + "}";
+}
+
+void dump_json(std::ostream& out, const GraphSpec& g) {
+    auto sep = [&](size_t i) { return i ? ",\n    " : "\n    "; };
+    out << "{\n  \"backends\": [";
+    for (size_t i = 0; i < g.backends.size(); ++i) {
+        const auto& b = g.backends[i];
+        const auto& t = b.timeouts;
+        out << sep(i) << "{\"name\":" << esc(b.name) << ",\"kind\":\"" << to_string(b.kind) << "\",\"base_url\":" << esc(b.base_url)
+            << ",\"api_key_env\":" << esc(b.api_key_env) << ",\"max_concurrent\":" << b.max_concurrent
+            << ",\"requests_per_minute\":" << num(b.requests_per_minute) << ",\"tokens_per_minute\":" << num(b.tokens_per_minute)
+            << ",\"timeouts_ms\":{\"connect\":" << t.connect_ms << ",\"first_token\":" << t.first_token_ms << ",\"idle\":" << t.idle_ms
+            << ",\"total\":" << t.total_ms << "},\"retry\":{\"attempts\":" << b.retry.attempts << ",\"base_delay_ms\":" << b.retry.base_delay_ms
+            << ",\"max_delay_ms\":" << b.retry.max_delay_ms << "},\"loc\":" << loc_json(b.loc) << "}";
+    }
+    out << "\n  ],\n  \"templates\": [";
+    for (size_t i = 0; i < g.templates.size(); ++i) {
+        const auto& t = g.templates[i];
+        out << sep(i) << "{\"name\":" << esc(t.name) << ",\"placeholders\":" << list(t.placeholders, true) << ",\"text\":" << esc(t.text)
+            << ",\"loc\":" << loc_json(t.loc) << "}";
+    }
+    out << "\n  ],\n  \"agents\": [";
+    for (size_t i = 0; i < g.agents.size(); ++i) {
+        const auto& a = g.agents[i];
+        out << sep(i) << "{\"name\":" << esc(a.name) << ",\"backend\":" << esc(a.backend) << ",\"model\":" << esc(a.model);
+        if (a.temperature) out << ",\"temperature\":" << num(*a.temperature);
+        if (a.top_p) out << ",\"top_p\":" << num(*a.top_p);
+        if (a.max_tokens) out << ",\"max_tokens\":" << *a.max_tokens;
+        if (a.seed) out << ",\"seed\":" << *a.seed;
+        out << ",\"stop\":" << list(a.stop, true) << ",\"system\":" << esc(a.system) << ",\"user\":" << esc(a.user)
+            << ",\"fallback\":" << esc(a.fallback) << ",\"loc\":" << loc_json(a.loc) << "}";
+    }
+    out << "\n  ],\n  \"layers\": [";
+    for (size_t i = 0; i < g.layers.size(); ++i) {
+        const auto& l = g.layers[i];
+        out << sep(i) << "{\"name\":" << esc(l.name) << ",\"nodes\":" << list(l.nodes, true) << ",\"gate\":" << esc(l.gate_route)
+            << ",\"loc\":" << loc_json(l.loc) << "}";
+    }
+    out << "\n  ],\n  \"nodes\": [";
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const auto& n = g.nodes[i];
+        out << sep(i) << "{\"id\":" << esc(n.id) << ",\"layer\":" << esc(n.layer) << ",\"agent\":" << esc(n.agent)
+            << ",\"replica\":" << n.replica << ",\"inputs\":" << list(n.inputs, true) << ",\"fan_in\":" << esc(fan_in_text(n.fan_in))
+            << ",\"prompt\":" << esc(n.prompt) << ",\"loc\":" << loc_json(n.loc) << "}";
+    }
+    out << "\n  ],\n  \"routes\": [";
+    for (size_t i = 0; i < g.routes.size(); ++i) {
+        const auto& r = g.routes[i];
+        out << sep(i) << "{\"name\":" << esc(r.name) << ",\"on\":" << esc(r.on) << ",\"arms\":[";
+        for (size_t j = 0; j < r.arms.size(); ++j)
+            out << (j ? "," : "") << "{\"when\":" << list(r.arms[j].patterns, true) << ",\"target\":" << esc(r.arms[j].target) << "}";
+        out << "],\"loc\":" << loc_json(r.loc) << "}";
+    }
+    out << "\n  ],\n  \"outputs\": [";
+    for (size_t i = 0; i < g.outputs.size(); ++i)
+        out << sep(i) << "{\"name\":" << esc(g.outputs[i].name) << ",\"node\":" << esc(g.outputs[i].node)
+            << ",\"loc\":" << loc_json(g.outputs[i].loc) << "}";
+    out << "\n  ]\n}\n";
+}
+
+std::string gid(const std::string& id) {  // identifier safe for DOT and Mermaid
+    std::string r = "n_";
+    for (char c : id) r += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    return r;
+}
+
+void dump_dot(std::ostream& out, const GraphSpec& g) {
+    std::map<std::string, const AgentSpec*> agents;
+    for (const auto& a : g.agents) agents[a.name] = &a;
+    out << "digraph moa {\n  rankdir=TB;\n  newrank=true;\n  node [shape=box, style=\"rounded,filled\", "
+           "fillcolor=\"#eef3fb\", fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#7a869a\"];\n";
+    out << "  query [label=\"query\", shape=oval, fillcolor=\"#fff4d6\"];\n";
+    for (const auto& l : g.layers) {
+        out << "  subgraph \"cluster_" << gid(l.name) << "\" {\n    label=" << esc(l.name + (l.gate_route.empty() ? "" : "  (branch of " + l.gate_route + ")"))
+            << "; style=\"rounded,dashed\"; color=\"#9aa5b8\"; fontname=\"Helvetica\";\n";
+        for (const auto& id : l.nodes) {
+            const NodeSpec* n = g.node(id);
+            std::string model = agents.count(n->agent) ? agents[n->agent]->model : "";
+            std::string label = n->agent + (n->replica || id.find('#') != std::string::npos ? " #" + std::to_string(n->replica + 1) : "") + "\n" + model;
+            out << "    " << gid(id) << " [label=" << esc(label) << "];\n";
+        }
+        out << "    { rank=same; ";
+        for (const auto& id : l.nodes) out << gid(id) << "; ";
+        out << "}\n  }\n";
+    }
+    for (const auto& r : g.routes) {
+        out << "  " << gid("route " + r.name) << " [label=" << esc("route " + r.name) << ", shape=diamond, fillcolor=\"#fde2e2\"];\n";
+        out << "  " << (r.on == "query" ? std::string("query") : gid(r.on)) << " -> " << gid("route " + r.name) << " [style=dashed];\n";
+        for (const auto& a : r.arms) {
+            const LayerSpec* target = nullptr;
+            for (const auto& l : g.layers)
+                if (l.name == a.target || l.name.rfind(a.target + "[", 0) == 0) { target = &l; break; }
+            if (!target || target->nodes.empty()) continue;
+            std::string label = a.patterns.empty() ? "otherwise" : list(a.patterns, true);
+            out << "  " << gid("route " + r.name) << " -> " << gid(target->nodes.front()) << " [label=" << esc(label)
+                << ", lhead=\"cluster_" << gid(target->name) << "\", style=dashed, fontsize=9];\n";
+        }
+    }
+    for (const auto& n : g.nodes) {
+        if (n.inputs.empty()) out << "  query -> " << gid(n.id) << ";\n";
+        for (const auto& in : n.inputs) out << "  " << gid(in) << " -> " << gid(n.id) << ";\n";
+    }
+    for (const auto& o : g.outputs) {
+        out << "  " << gid("out " + o.name) << " [label=" << esc(o.name) << ", shape=oval, fillcolor=\"#dff5e1\"];\n";
+        out << "  " << gid(o.node) << " -> " << gid("out " + o.name) << ";\n";
+    }
+    out << "}\n";
+}
+
+void dump_mermaid(std::ostream& out, const GraphSpec& g) {
+    std::map<std::string, const AgentSpec*> agents;
+    for (const auto& a : g.agents) agents[a.name] = &a;
+    auto label = [](const std::string& s) {
+        std::string r;
+        for (char c : s) r += c == '"' ? '\'' : c;
+        return "\"" + r + "\"";
+    };
+    out << "flowchart TD\n  query([query])\n";
+    for (const auto& l : g.layers) {
+        out << "  subgraph " << gid(l.name) << " [" << label(l.name) << "]\n";
+        for (const auto& id : l.nodes) {
+            const NodeSpec* n = g.node(id);
+            std::string model = agents.count(n->agent) ? agents[n->agent]->model : "";
+            out << "    " << gid(id) << "[" << label(id.substr(l.name.size() + 1) + "<br/>" + model) << "]\n";
+        }
+        out << "  end\n";
+    }
+    for (const auto& r : g.routes) {
+        out << "  " << gid("route " + r.name) << "{" << label("route " + r.name) << "}\n";
+        out << "  " << (r.on == "query" ? std::string("query") : gid(r.on)) << " -.-> " << gid("route " + r.name) << "\n";
+        for (const auto& a : r.arms) {
+            for (const auto& l : g.layers)
+                if (l.name == a.target || l.name.rfind(a.target + "[", 0) == 0) {
+                    out << "  " << gid("route " + r.name) << " -. " << label(a.patterns.empty() ? "otherwise" : a.patterns.front())
+                        << " .-> " << gid(l.name) << "\n";
+                    break;
+                }
+        }
+    }
+    for (const auto& n : g.nodes) {
+        if (n.inputs.empty()) out << "  query --> " << gid(n.id) << "\n";
+        for (const auto& in : n.inputs) out << "  " << gid(in) << " --> " << gid(n.id) << "\n";
+    }
+    for (const auto& o : g.outputs) out << "  " << gid(o.node) << " --> " << gid("out " + o.name) << "([" << label(o.name) << "])\n";
+}
+
+}  // namespace
+
+void dump_graph(std::ostream& out, const GraphSpec& g, DumpFormat format) {
+    switch (format) {
+        case DumpFormat::Text: return dump_text(out, g);
+        case DumpFormat::Json: return dump_json(out, g);
+        case DumpFormat::Dot: return dump_dot(out, g);
+        case DumpFormat::Mermaid: return dump_mermaid(out, g);
+    }
+}
+
+}  // namespace moa

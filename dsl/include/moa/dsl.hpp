@@ -1,0 +1,41 @@
+// The public face of dsl/: load a .moa file (with its imports), check it, and get
+// a GraphSpec plus diagnostics; dump a GraphSpec; format a source file.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include "graph_spec.hpp"
+
+namespace moa {
+
+class Diagnostics;
+
+struct LoadOptions {
+    // Directories searched for `import "..."` after the importing file's own directory
+    // (the stdlib/ directory is added by the CLI).
+    std::vector<std::string> import_paths;
+};
+
+struct LoadResult {
+    GraphSpec graph;
+    bool ok = false;  // no errors (warnings allowed)
+};
+
+// Reads `path`, parses and checks it; every problem goes to `diags`.
+LoadResult load_graph(const std::string& path, const LoadOptions& opts, Diagnostics& diags);
+
+// Same, from text in memory (tests, fuzzing); imports are resolved from disk.
+LoadResult load_graph_text(const std::string& path, std::string text, const LoadOptions& opts,
+                           Diagnostics& diags);
+
+enum class DumpFormat { Text, Json, Dot, Mermaid };
+void dump_graph(std::ostream& out, const GraphSpec& g, DumpFormat format);
+
+// Canonical formatting of one file's text. Returns false (and fills diags) if the
+// file does not parse: nothing is formatted then.
+bool format_source(const std::string& path, const std::string& text, std::string& out,
+                   Diagnostics& diags);
+
+}  // namespace moa

@@ -1,0 +1,149 @@
+// GraphSpec: the checked, fully expanded topology (the IR between dsl/ and engine/).
+//
+// Plain structs: no X3, no TBB. Imports are resolved, topologies instantiated,
+// `repeat` unrolled and replicas (`agent * n`, `samples = n`) expanded into nodes, so
+// the engine only sees nodes and edges. Every element keeps the source location it
+// came from, for run-time errors that point at the .moa file.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace moa {
+
+struct SourceLoc {
+    std::string file;
+    uint32_t line = 0;
+    uint32_t col = 0;
+};
+
+enum class BackendKind { OpenAI, Anthropic, Ollama, Sim };
+
+struct Timeouts {  // milliseconds; 0 = none
+    int64_t connect_ms = 0;
+    int64_t first_token_ms = 0;
+    int64_t idle_ms = 0;
+    int64_t total_ms = 0;
+};
+
+struct RetryPolicy {
+    int attempts = 4;          // total tries including the first
+    int64_t base_delay_ms = 500;
+    int64_t max_delay_ms = 30000;
+};
+
+struct SimFaults {  // probabilities per call, in [0, 1]
+    double timeout = 0;
+    double rate_limited = 0;
+    double server_error = 0;
+};
+
+struct SimLatency {
+    int64_t first_token_ms = 0;
+    double tokens_per_second = 0;  // 0 = instantaneous
+    double jitter = 0;             // relative spread of the seeded distribution, [0, 1]
+};
+
+struct BackendSpec {
+    std::string name;
+    BackendKind kind = BackendKind::Sim;
+    std::string base_url;
+    std::string api_key_env;  // the *name* of the variable, never its value
+    int max_concurrent = 0;   // 0 = unlimited
+    double requests_per_minute = 0;
+    double tokens_per_minute = 0;
+    Timeouts timeouts;
+    RetryPolicy retry;
+    SimLatency latency;  // sim only
+    SimFaults faults;    // sim only
+    SourceLoc loc;
+};
+
+struct TemplateSpec {
+    std::string name;
+    std::string text;
+    std::vector<std::string> placeholders;  // in order of first use
+    SourceLoc loc;
+};
+
+struct AgentSpec {
+    std::string name;
+    std::string backend;
+    std::string model;
+    std::optional<double> temperature;
+    std::optional<double> top_p;
+    std::optional<int64_t> max_tokens;
+    std::optional<int64_t> seed;
+    std::vector<std::string> stop;
+    std::string system;     // system template name, or "" for none
+    std::string user;       // user-message template name, or "" for the query unchanged
+    std::string fallback;   // agent name, or ""
+    Timeouts timeouts;      // per-agent overrides (0 = use the backend's)
+    SourceLoc loc;
+};
+
+enum class FanInKind { All, AtLeast, Deadline };
+
+struct FanIn {
+    FanInKind kind = FanInKind::All;
+    int k = 0;                // AtLeast: minimum responses needed
+    int64_t deadline_ms = 0;  // Deadline: what arrived by then (at least k if k > 0)
+};
+
+// One model call site: an agent at a place in the topology.
+struct NodeSpec {
+    std::string id;       // "refine[2].wizard", "propose.qwen#3"
+    std::string layer;    // layer instance name
+    std::string agent;
+    int replica = 0;      // 0-based sample index among replicas of this agent in the layer
+    std::vector<std::string> inputs;  // node ids, in declared order; empty = the query only
+    FanIn fan_in;
+    std::string prompt;   // aggregation template name ("" when no inputs)
+    SourceLoc loc;
+};
+
+struct LayerSpec {
+    std::string name;
+    std::vector<std::string> nodes;
+    std::string gate_route;  // route that must pick this layer, or ""
+    SourceLoc loc;
+};
+
+struct RouteArm {
+    std::vector<std::string> patterns;  // case-insensitive substrings; empty = otherwise
+    std::string target;                 // layer name
+};
+
+struct RouteSpec {
+    std::string name;
+    std::string on;  // "query" or a node id (a classifier's answer)
+    std::vector<RouteArm> arms;
+    SourceLoc loc;
+};
+
+struct OutputSpec {
+    std::string name;
+    std::string node;
+    SourceLoc loc;
+};
+
+struct GraphSpec {
+    std::vector<BackendSpec> backends;
+    std::vector<TemplateSpec> templates;
+    std::vector<AgentSpec> agents;
+    std::vector<LayerSpec> layers;  // in dependency order
+    std::vector<NodeSpec> nodes;    // in dependency order (inputs before users)
+    std::vector<RouteSpec> routes;
+    std::vector<OutputSpec> outputs;
+
+    const BackendSpec* backend(const std::string& name) const;
+    const AgentSpec* agent(const std::string& name) const;
+    const TemplateSpec* templ(const std::string& name) const;
+    const NodeSpec* node(const std::string& id) const;
+};
+
+const char* to_string(BackendKind k);
+
+}  // namespace moa

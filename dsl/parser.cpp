@@ -1,0 +1,448 @@
+// The .moa grammar in Spirit X3 (the only translation unit that includes X3).
+//
+// X3 parses one top-level declaration at a time; the loop in parse_file reports a
+// failed declaration and resumes at the next line that starts with a declaration
+// keyword in column 1, so one run reports every syntax error of a file.
+// Expectation points (`>`) are used after every token that commits to a form: that
+// gives "expected X" messages at the right place and keeps X3 from backtracking
+// through nested blocks (which would be exponential in the nesting depth).
+#include "parser.hpp"
+
+#include <boost/spirit/home/x3.hpp>
+
+#include <array>
+#include <string_view>
+
+namespace moa {
+namespace x3 = boost::spirit::x3;
+using It = const char*;
+
+namespace grammar {
+
+struct file_begin_tag;
+
+// Sets the `span` of any AST node that has one, from the rule's matched range.
+struct annotate {
+    template <typename T, typename Ctx>
+    void on_success(It const& first, It const& last, T& node, Ctx const& ctx) {
+        if constexpr (requires { node.span; }) {
+            It base = x3::get<file_begin_tag>(ctx);
+            node.span = {static_cast<uint32_t>(first - base), static_cast<uint32_t>(last - base)};
+        }
+    }
+};
+
+struct NameTok {
+    ast::Span span;
+    std::string text;
+};
+struct PathTok {
+    ast::Span span;
+    ast::Path path;
+};
+
+struct ident_id;
+struct name_id : annotate {};
+struct path_id : annotate {};
+struct literal_id : annotate {};
+struct string_lit_id : annotate {};
+struct operand_id : annotate {};
+struct expr_id : annotate {};
+struct call_id;
+struct list_id;
+struct block_id : annotate {};
+struct field_id : annotate {};
+struct arm_id : annotate {};
+struct item_id;
+struct param_id : annotate {};
+struct decl_id : annotate {};
+struct keyword_id : annotate {};
+
+x3::rule<ident_id, std::string> const ident = "a name";
+x3::rule<name_id, NameTok> const name = "a name";
+x3::rule<path_id, PathTok> const path = "a name";
+x3::rule<literal_id, ast::Literal> const literal = "a value";
+x3::rule<string_lit_id, ast::Operand> const string_operand = "a string";
+x3::rule<operand_id, ast::Operand> const operand = "a value";
+x3::rule<expr_id, ast::Expr> const expr = "a value";
+x3::rule<call_id, ast::Call> const call = "a call";
+x3::rule<list_id, ast::List> const list = "a list";
+x3::rule<block_id, ast::Block> const block = "a block";
+x3::rule<field_id, ast::Field> const field = "a field";
+x3::rule<arm_id, ast::Arm> const arm = "a route arm";
+x3::rule<item_id, ast::Item> const item = "a field";
+x3::rule<param_id, ast::Param> const param = "a parameter";
+x3::rule<decl_id, ast::Decl> const decl = "a declaration";
+x3::rule<keyword_id, NameTok> const keyword = "a declaration keyword";
+
+// Named one-token rules so that expectation failures read well.
+x3::rule<class eq_id> const equals = "'='";
+x3::rule<class arrow_id> const arrow = "'->'";
+x3::rule<class rbrace_id> const close_brace = "'}' or a field";
+x3::rule<class rbracket_id> const close_bracket = "']' or ','";
+x3::rule<class rparen_id> const close_paren = "')' or ','";
+x3::rule<class qclose_id> const close_quote = "'\"' to close the string";
+x3::rule<class tclose_id> const close_text = "'\"\"\"' to close the text block";
+x3::rule<class escape_id> const escaped_char = "an escaped character";
+
+auto const skipper = x3::space | x3::lexeme['#' >> *(x3::char_ - x3::eol)];
+auto const word_end = !(x3::alnum | '_');
+auto const number_core = -x3::char_('-') >> +x3::digit >> -('.' >> +x3::digit) >>
+                         -(x3::char_("eE") >> -x3::char_("+-") >> +x3::digit);
+auto const dur_unit = x3::lit("ms") | "min" | "s" | "m" | "h";
+auto const rate_unit = x3::lit('/') >> (x3::lit("sec") | "min" | "hour" | "s" | "m" | "h");
+
+auto const equals_def = x3::lit('=');
+auto const arrow_def = x3::lit("->");
+auto const close_brace_def = x3::lit('}');
+auto const close_bracket_def = x3::lit(']');
+auto const close_paren_def = x3::lit(')');
+auto const close_quote_def = x3::lit('"');
+auto const close_text_def = x3::lit("\"\"\"");
+auto const escaped_char_def = x3::char_ - x3::eol;
+
+auto const ident_def = x3::lexeme[(x3::alpha | x3::char_('_')) >> *(x3::alnum | x3::char_('_'))];
+
+auto const name_def = ident[([](auto& c) { x3::_val(c).text = std::move(x3::_attr(c)); })];
+
+auto const path_def = x3::lexeme[ident % '.'][([](auto& c) {
+    x3::_val(c).path.parts = std::move(x3::_attr(c));
+})];
+
+template <ast::LiteralKind K>
+auto const set_literal = [](auto& c) {
+    auto& r = x3::_attr(c);
+    x3::_val(c).kind = K;
+    x3::_val(c).text.assign(r.begin(), r.end());
+};
+
+auto const string_body = x3::lit('"') > *(('\\' > escaped_char) | (x3::char_ - '"' - x3::eol)) >
+                         close_quote;
+auto const text_body = x3::lit("\"\"\"") > *(x3::char_ - "\"\"\"") > close_text;
+
+using LK = ast::LiteralKind;
+auto const literal_def =
+    x3::raw[x3::lexeme[number_core >> rate_unit >> word_end]][set_literal<LK::Rate>] |
+    x3::raw[x3::lexeme[number_core >> dur_unit >> word_end]][set_literal<LK::Duration>] |
+    // A number glued to an unknown unit ("30sec") is kept whole; the checker names
+    // the unit instead of the parser saying "expected a value".
+    x3::raw[x3::lexeme[number_core >> *(x3::alnum | '_')]][set_literal<LK::Number>] |
+    x3::raw[x3::lexeme[text_body]][set_literal<LK::TextBlock>] |
+    x3::raw[x3::lexeme[string_body]][set_literal<LK::String>];
+
+auto const string_operand_def = x3::raw[x3::lexeme[string_body]][([](auto& c) {
+    auto& r = x3::_attr(c);
+    x3::_val(c).kind = ast::Operand::Kind::Literal;
+    x3::_val(c).literal.kind = LK::String;
+    x3::_val(c).literal.text.assign(r.begin(), r.end());
+})];
+
+auto const push_arg = [](auto& c) { x3::_val(c).args.push_back(std::move(x3::_attr(c))); };
+auto const call_def = ident[([](auto& c) { x3::_val(c).name = std::move(x3::_attr(c)); })] >>
+                      '(' > -(expr[push_arg] % ',') > -x3::lit(',') > close_paren;
+
+auto const push_item = [](auto& c) { x3::_val(c).items.push_back(std::move(x3::_attr(c))); };
+auto const list_def = '[' > -(expr[push_item] % ',') > -x3::lit(',') > close_bracket;
+
+using OK = ast::Operand::Kind;
+auto const operand_def =
+    literal[([](auto& c) {
+        x3::_val(c).kind = OK::Literal;
+        x3::_val(c).literal = std::move(x3::_attr(c));
+    })] |
+    call[([](auto& c) {
+        x3::_val(c).kind = OK::Call;
+        x3::_val(c).call = std::make_shared<ast::Call>(std::move(x3::_attr(c)));
+    })] |
+    path[([](auto& c) {
+        x3::_val(c).kind = OK::Path;
+        x3::_val(c).path = std::move(x3::_attr(c).path);
+    })] |
+    list[([](auto& c) {
+        x3::_val(c).kind = OK::List;
+        x3::_val(c).list = std::make_shared<ast::List>(std::move(x3::_attr(c)));
+    })] |
+    block[([](auto& c) {
+        x3::_val(c).kind = OK::Block;
+        x3::_val(c).block = std::make_shared<ast::Block>(std::move(x3::_attr(c)));
+    })] |
+    ('(' > expr[([](auto& c) {
+         x3::_val(c).kind = OK::Paren;
+         x3::_val(c).paren = std::make_shared<ast::Expr>(std::move(x3::_attr(c)));
+     })] > close_paren);
+
+auto const expr_def =
+    operand[([](auto& c) { x3::_val(c).first = std::move(x3::_attr(c)); })] >>
+    *(x3::char_("+*-")[([](auto& c) { x3::_val(c).rest.emplace_back(x3::_attr(c), ast::Operand{}); })] >
+      operand[([](auto& c) { x3::_val(c).rest.back().second = std::move(x3::_attr(c)); })]);
+
+auto const block_def = '{' > *(item[push_item] >> -x3::lit(';')) > close_brace;
+
+auto const field_def =
+    name[([](auto& c) {
+        x3::_val(c).key = std::move(x3::_attr(c).text);
+        x3::_val(c).key_span = x3::_attr(c).span;
+    })] >>
+    ((x3::lit('=') > expr[([](auto& c) { x3::_val(c).value = std::move(x3::_attr(c)); })]) |
+     // `retry { attempts = 3 }` is sugar for `retry = { attempts = 3 }`
+     block[([](auto& c) {
+         auto& v = x3::_val(c).value;
+         v.span = x3::_attr(c).span;
+         v.first.span = x3::_attr(c).span;
+         v.first.kind = OK::Block;
+         v.first.block = std::make_shared<ast::Block>(std::move(x3::_attr(c)));
+     })]);
+
+auto const set_target = [](auto& c) {
+    x3::_val(c).target = std::move(x3::_attr(c).path);
+    x3::_val(c).target_span = x3::_attr(c).span;
+};
+auto const arm_def =
+    (x3::lexeme[x3::lit("when") >> word_end] >
+     (expr[([](auto& c) { x3::_val(c).patterns.push_back(std::move(x3::_attr(c))); })] % ',') >
+     arrow > path[set_target]) |
+    (x3::lexeme[x3::lit("otherwise") >> word_end][([](auto& c) { x3::_val(c).otherwise = true; })] >
+     arrow > path[set_target]);
+
+auto const item_def =
+    field[([](auto& c) {
+        x3::_val(c).kind = ast::Item::Kind::Field;
+        x3::_val(c).field = std::move(x3::_attr(c));
+    })] |
+    arm[([](auto& c) {
+        x3::_val(c).kind = ast::Item::Kind::Arm;
+        x3::_val(c).arm = std::move(x3::_attr(c));
+    })] |
+    decl[([](auto& c) {
+        x3::_val(c).kind = ast::Item::Kind::Decl;
+        x3::_val(c).decl = std::make_shared<ast::Decl>(std::move(x3::_attr(c)));
+    })];
+
+auto const param_def =
+    name[([](auto& c) {
+        x3::_val(c).name = std::move(x3::_attr(c).text);
+    })] >>
+    -(x3::lit('=') > expr[([](auto& c) { x3::_val(c).value = std::move(x3::_attr(c)); })]);
+
+auto const keyword_def =
+    x3::raw[x3::lexeme[(x3::lit("backend") | "template" | "agent" | "layer" | "route" | "output" |
+                        "topology" | "use") >>
+                       word_end]][([](auto& c) {
+        auto& r = x3::_attr(c);
+        x3::_val(c).text.assign(r.begin(), r.end());
+    })];
+
+auto const set_keyword = [](auto& c) {
+    x3::_val(c).keyword = std::move(x3::_attr(c).text);
+    x3::_val(c).keyword_span = x3::_attr(c).span;
+};
+auto const push_param = [](auto& c) { x3::_val(c).params.push_back(std::move(x3::_attr(c))); };
+
+auto const decl_def =
+    (x3::raw[x3::lexeme[x3::lit("import") >> word_end]][([](auto& c) {
+         x3::_val(c).keyword = "import";
+     })] > string_operand[([](auto& c) {
+         ast::Expr e;
+         e.span = x3::_attr(c).span;
+         e.first = std::move(x3::_attr(c));
+         x3::_val(c).value = std::move(e);
+     })]) |
+    (keyword[set_keyword] > name[([](auto& c) {
+         x3::_val(c).name = std::move(x3::_attr(c).text);
+         x3::_val(c).name_span = x3::_attr(c).span;
+     })] >>
+     -(x3::lit('(')[([](auto& c) { x3::_val(c).has_params = true; })] >
+       -(param[push_param] % ',') > -x3::lit(',') > close_paren) >>
+     -(x3::lit('=') > expr[([](auto& c) { x3::_val(c).value = std::move(x3::_attr(c)); })]) >>
+     -block[([](auto& c) { x3::_val(c).body = std::move(x3::_attr(c)); })] >>
+     -(x3::lexeme[x3::lit("as") >> word_end] > name[([](auto& c) {
+           x3::_val(c).alias = std::move(x3::_attr(c).text);
+           x3::_val(c).alias_span = x3::_attr(c).span;
+       })]));
+
+BOOST_SPIRIT_DEFINE(ident, name, path, literal, string_operand, operand, expr, call, list, block,
+                    field, arm, item, param, decl, keyword, equals, arrow, close_brace,
+                    close_bracket, close_paren, close_quote, close_text, escaped_char)
+
+}  // namespace grammar
+
+namespace {
+
+constexpr std::array<std::string_view, 9> kKeywords = {
+    "import", "backend", "template", "agent", "layer", "route", "output", "topology", "use"};
+
+bool is_word_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+// Offset of the first invalid UTF-8 sequence or NUL byte, or npos.
+size_t first_invalid_utf8(const std::string& s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c == 0) return i;
+        int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+        if (n < 0 || i + n >= s.size() + (n == 0 ? 1 : 0)) return i;
+        for (int k = 1; k <= n; ++k)
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return i;
+        i += n + 1;
+    }
+    return std::string::npos;
+}
+
+// One lexical pass (strings, text blocks and comments aware): collects comments for
+// the formatter and finds the first bracket nested deeper than kMaxNesting.
+struct ScanResult {
+    std::vector<ast::Comment> comments;
+    size_t too_deep = std::string::npos;
+};
+
+ScanResult scan(const std::string& s) {
+    ScanResult r;
+    int depth = 0;
+    size_t i = 0;
+    while (i < s.size()) {
+        char c = s[i];
+        if (c == '#') {
+            size_t e = s.find('\n', i);
+            if (e == std::string::npos) e = s.size();
+            size_t te = e;
+            while (te > i && (s[te - 1] == '\r' || s[te - 1] == ' ' || s[te - 1] == '\t')) --te;
+            r.comments.push_back({{static_cast<uint32_t>(i), static_cast<uint32_t>(te)},
+                                  s.substr(i, te - i)});
+            i = e;
+        } else if (s.compare(i, 3, "\"\"\"") == 0) {
+            size_t e = s.find("\"\"\"", i + 3);
+            i = e == std::string::npos ? s.size() : e + 3;
+        } else if (c == '"') {
+            ++i;
+            while (i < s.size() && s[i] != '"' && s[i] != '\n') i += (s[i] == '\\') ? 2 : 1;
+            ++i;
+        } else {
+            if (c == '(' || c == '[' || c == '{') {
+                if (++depth > kMaxNesting && r.too_deep == std::string::npos) r.too_deep = i;
+            } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+                --depth;
+            }
+            ++i;
+        }
+    }
+    return r;
+}
+
+// Next offset after `pos` where a line starts in column 1 with a declaration keyword.
+size_t next_recovery_point(const std::string& s, size_t pos) {
+    for (;;) {
+        size_t nl = s.find('\n', pos);
+        if (nl == std::string::npos) return s.size();
+        size_t start = nl + 1;
+        for (auto kw : kKeywords) {
+            if (s.compare(start, kw.size(), kw) == 0 &&
+                (start + kw.size() >= s.size() || !is_word_char(s[start + kw.size()])))
+                return start;
+        }
+        pos = start;
+    }
+}
+
+size_t skip_blank(const std::string& s, size_t i) {
+    while (i < s.size()) {
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') ++i;
+        else if (s[i] == '#') {
+            size_t e = s.find('\n', i);
+            i = e == std::string::npos ? s.size() : e;
+        } else break;
+    }
+    return i;
+}
+
+std::string describe_found(const std::string& s, size_t i) {
+    if (i >= s.size()) return "end of file";
+    if (is_word_char(s[i])) {
+        size_t e = i;
+        while (e < s.size() && is_word_char(s[e]) && e - i < 32) ++e;
+        return "'" + s.substr(i, e - i) + "'";
+    }
+    if (s.compare(i, 3, "\"\"\"") == 0) return "a text block";
+    if (s[i] == '"') return "a string";
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x7F) return "a non-ASCII character";
+    return std::string("'") + s[i] + "'";
+}
+
+uint32_t word_length(const std::string& s, size_t i) {
+    size_t e = i;
+    while (e < s.size() && is_word_char(s[e])) ++e;
+    return static_cast<uint32_t>(std::max<size_t>(1, e - i));
+}
+
+}  // namespace
+
+ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& diags) {
+    ast::File file;
+    const std::string& s = src->text();
+    if (size_t bad = first_invalid_utf8(s); bad != std::string::npos) {
+        diags.error(src, static_cast<uint32_t>(bad),
+                    s[bad] == 0 ? "NUL byte in source; a .moa file is UTF-8 text"
+                                : "invalid UTF-8 byte; a .moa file is UTF-8 text");
+        return file;
+    }
+    ScanResult scanned = scan(s);
+    file.comments = std::move(scanned.comments);
+
+    It const begin = s.data();
+    It const end = s.data() + s.size();
+    auto const parser = x3::with<grammar::file_begin_tag>(begin)[grammar::decl];
+    int errors = 0;
+    size_t pos = skip_blank(s, 0);
+    while (pos < s.size()) {
+        if (errors >= kMaxErrorsPerFile) {
+            diags.error(src, static_cast<uint32_t>(pos), "too many errors; giving up on this file");
+            break;
+        }
+        size_t next = next_recovery_point(s, pos);
+        if (scanned.too_deep >= pos && scanned.too_deep < next) {
+            diags.error(src, static_cast<uint32_t>(scanned.too_deep),
+                        "nesting deeper than " + std::to_string(kMaxNesting) + " levels");
+            ++errors;
+            pos = skip_blank(s, next);
+            continue;
+        }
+        It first = begin + pos;
+        ast::Decl d;
+        bool ok = false;
+        try {
+            ok = x3::phrase_parse(first, end, parser, grammar::skipper, d);
+            if (!ok) {
+                std::string msg = "expected a declaration (import, backend, template, agent, "
+                                  "layer, route, output, topology or use), found " +
+                                  describe_found(s, pos);
+                if (is_word_char(s[pos])) {
+                    std::vector<std::string> kws(kKeywords.begin(), kKeywords.end());
+                    std::string word = s.substr(pos, word_length(s, pos));
+                    if (auto sug = did_you_mean(word, kws); !sug.empty())
+                        msg = "unknown declaration '" + word + "'; did you mean '" + sug + "'?";
+                }
+                diags.error(src, static_cast<uint32_t>(pos), msg, word_length(s, pos));
+                ++errors;
+            }
+        } catch (const x3::expectation_failure<It>& e) {
+            size_t at = static_cast<size_t>(e.where() - begin);
+            size_t shown = skip_blank(s, at);
+            if (shown >= s.size()) shown = at;  // report at the last token, not past EOF
+            diags.error(src, static_cast<uint32_t>(shown),
+                        "expected " + e.which() + ", found " + describe_found(s, shown));
+            ++errors;
+            ok = false;
+        }
+        if (ok) {
+            file.decls.push_back(std::move(d));
+            pos = skip_blank(s, static_cast<size_t>(first - begin));
+        } else {
+            pos = skip_blank(s, next);
+        }
+    }
+    return file;
+}
+
+}  // namespace moa

@@ -1,0 +1,239 @@
+#include "source.hpp"
+
+#include <algorithm>
+#include <ostream>
+#include <sstream>
+
+namespace moa {
+
+SourceFile::SourceFile(std::string path, std::string text)
+    : path_(std::move(path)), text_(std::move(text)) {
+    line_starts_.push_back(0);
+    for (uint32_t i = 0; i < text_.size(); ++i)
+        if (text_[i] == '\n') line_starts_.push_back(i + 1);
+}
+
+static bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+
+LineCol SourceFile::locate(uint32_t offset) const {
+    offset = std::min<uint32_t>(offset, static_cast<uint32_t>(text_.size()));
+    auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+    uint32_t line = static_cast<uint32_t>(it - line_starts_.begin());
+    uint32_t start = line_starts_[line - 1];
+    uint32_t col = 1;
+    for (uint32_t i = start; i < offset; ++i)
+        if (!is_continuation(static_cast<unsigned char>(text_[i]))) ++col;
+    return {line, col};
+}
+
+std::string_view SourceFile::line_text(uint32_t line) const {
+    if (line == 0 || line > line_starts_.size()) return {};
+    uint32_t start = line_starts_[line - 1];
+    uint32_t end = line < line_starts_.size() ? line_starts_[line] - 1
+                                              : static_cast<uint32_t>(text_.size());
+    std::string_view v(text_.data() + start, end - start);
+    if (!v.empty() && v.back() == '\r') v.remove_suffix(1);
+    return v;
+}
+
+Diagnostic& Diagnostics::error(std::shared_ptr<const SourceFile> f, uint32_t off,
+                               std::string msg, uint32_t len) {
+    diags_.push_back({Severity::Error, std::move(f), off, len, std::move(msg), {}});
+    return diags_.back();
+}
+
+Diagnostic& Diagnostics::warning(std::shared_ptr<const SourceFile> f, uint32_t off,
+                                 std::string msg, uint32_t len) {
+    diags_.push_back({Severity::Warning, std::move(f), off, len, std::move(msg), {}});
+    return diags_.back();
+}
+
+Diagnostic Diagnostics::note(std::shared_ptr<const SourceFile> f, uint32_t off, std::string msg,
+                             uint32_t len) {
+    return {Severity::Note, std::move(f), off, len, std::move(msg), {}};
+}
+
+size_t Diagnostics::error_count() const {
+    return std::count_if(diags_.begin(), diags_.end(),
+                         [](auto& d) { return d.severity == Severity::Error; });
+}
+
+size_t Diagnostics::warning_count() const {
+    return std::count_if(diags_.begin(), diags_.end(),
+                         [](auto& d) { return d.severity == Severity::Warning; });
+}
+
+void Diagnostics::sort() {
+    std::stable_sort(diags_.begin(), diags_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+        const std::string pa = a.file ? a.file->path() : "";
+        const std::string pb = b.file ? b.file->path() : "";
+        if (pa != pb) return pa < pb;
+        return a.offset < b.offset;
+    });
+}
+
+static const char* severity_name(Severity s) {
+    switch (s) {
+        case Severity::Error: return "error";
+        case Severity::Warning: return "warning";
+        case Severity::Note: return "note";
+    }
+    return "error";
+}
+
+static void render_one(std::ostream& out, const Diagnostic& d, bool color) {
+    const char* bold = color ? "\033[1m" : "";
+    const char* reset = color ? "\033[0m" : "";
+    const char* sev_color = !color                              ? ""
+                            : d.severity == Severity::Error     ? "\033[1;31m"
+                            : d.severity == Severity::Warning   ? "\033[1;35m"
+                                                                : "\033[1;36m";
+    if (!d.file) {
+        out << bold << "moa: " << reset << sev_color << severity_name(d.severity) << ": "
+            << reset << bold << d.message << reset << "\n";
+        return;
+    }
+    LineCol lc = d.file->locate(d.offset);
+    out << bold << d.file->path() << ":" << lc.line << ":" << lc.col << ": " << reset
+        << sev_color << severity_name(d.severity) << ": " << reset << bold << d.message
+        << reset << "\n";
+    std::string_view line = d.file->line_text(lc.line);
+    if (line.size() > 400) return;  // a caret under a 10 MB line helps nobody
+    out << "  " << line << "\n  ";
+    // Reproduce tabs so the caret lines up whatever the terminal's tab width.
+    uint32_t col = 1;
+    for (size_t i = 0; i < line.size() && col < lc.col; ++i) {
+        unsigned char c = static_cast<unsigned char>(line[i]);
+        if (is_continuation(c)) continue;
+        out << (c == '\t' ? '\t' : ' ');
+        ++col;
+    }
+    uint32_t width = std::max<uint32_t>(1, std::min<uint32_t>(d.length, 80));
+    out << (color ? "\033[1;32m" : "") << '^';
+    for (uint32_t i = 1; i < width; ++i) out << '~';
+    out << reset << "\n";
+}
+
+std::string render_text(const Diagnostic& d, bool color) {
+    std::ostringstream out;
+    render_one(out, d, color);
+    for (auto& n : d.notes) render_one(out, n, color);
+    return out.str();
+}
+
+static std::string json_escape(std::string_view s) {
+    std::string r;
+    for (char c : s) {
+        switch (c) {
+            case '"': r += "\\\""; break;
+            case '\\': r += "\\\\"; break;
+            case '\n': r += "\\n"; break;
+            case '\t': r += "\\t"; break;
+            case '\r': r += "\\r"; break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    char buf[8];
+                    snprintf(buf, sizeof buf, "\\u%04x", c);
+                    r += buf;
+                } else {
+                    r += c;
+                }
+        }
+    }
+    return r;
+}
+
+// GitHub workflow commands need %, CR and LF escaped in the message.
+static std::string github_escape(std::string_view s) {
+    std::string r;
+    for (char c : s) {
+        if (c == '%') r += "%25";
+        else if (c == '\r') r += "%0D";
+        else if (c == '\n') r += "%0A";
+        else r += c;
+    }
+    return r;
+}
+
+static void render_json_one(std::ostream& out, const Diagnostic& d) {
+    out << "{\"severity\":\"" << severity_name(d.severity) << "\"";
+    if (d.file) {
+        LineCol lc = d.file->locate(d.offset);
+        out << ",\"file\":\"" << json_escape(d.file->path()) << "\",\"line\":" << lc.line
+            << ",\"column\":" << lc.col;
+    }
+    out << ",\"message\":\"" << json_escape(d.message) << "\"";
+    if (!d.notes.empty()) {
+        out << ",\"notes\":[";
+        for (size_t i = 0; i < d.notes.size(); ++i) {
+            if (i) out << ",";
+            render_json_one(out, d.notes[i]);
+        }
+        out << "]";
+    }
+    out << "}";
+}
+
+void Diagnostics::render(std::ostream& out, DiagFormat format, bool color) const {
+    switch (format) {
+        case DiagFormat::Text:
+            for (auto& d : diags_) out << render_text(d, color);
+            break;
+        case DiagFormat::GitHub:
+            for (auto& d : diags_) {
+                out << "::" << (d.severity == Severity::Error ? "error" : "warning");
+                if (d.file) {
+                    LineCol lc = d.file->locate(d.offset);
+                    out << " file=" << d.file->path() << ",line=" << lc.line
+                        << ",col=" << lc.col;
+                }
+                std::string msg = d.message;
+                for (auto& n : d.notes) {
+                    LineCol lc = n.file ? n.file->locate(n.offset) : LineCol{};
+                    msg += "\nnote: " + n.message;
+                    if (n.file)
+                        msg += " (" + n.file->path() + ":" + std::to_string(lc.line) + ":" +
+                               std::to_string(lc.col) + ")";
+                }
+                out << "::" << github_escape(msg) << "\n";
+            }
+            break;
+        case DiagFormat::Json:
+            out << "[";
+            for (size_t i = 0; i < diags_.size(); ++i) {
+                out << (i ? ",\n " : "");
+                render_json_one(out, diags_[i]);
+            }
+            out << "]\n";
+            break;
+    }
+}
+
+std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates) {
+    std::string best;
+    size_t best_d = std::max<size_t>(2, name.size() / 3) + 1;
+    std::vector<size_t> prev, cur;
+    for (const auto& c : candidates) {
+        if (c == name) continue;
+        if ((c.size() > name.size() ? c.size() - name.size() : name.size() - c.size()) >= best_d)
+            continue;
+        prev.assign(c.size() + 1, 0);
+        cur.assign(c.size() + 1, 0);
+        for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
+        for (size_t i = 1; i <= name.size(); ++i) {
+            cur[0] = i;
+            for (size_t j = 1; j <= c.size(); ++j) {
+                size_t sub = prev[j - 1] + (std::tolower(name[i - 1]) == std::tolower(c[j - 1]) ? 0 : 1);
+                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+            }
+            std::swap(prev, cur);
+        }
+        if (prev[c.size()] < best_d) {
+            best_d = prev[c.size()];
+            best = c;
+        }
+    }
+    return best;
+}
+
+}  // namespace moa

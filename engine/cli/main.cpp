@@ -1,0 +1,193 @@
+// The `moa` command line: a thin front over libmoa.
+// Exit codes: 0 ok, 1 diagnostics (or, later, failed jobs), 2 usage.
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "../../dsl/source.hpp"
+#include "log.hpp"
+#include "moa/dsl.hpp"
+
+#ifndef MOA_VERSION
+#define MOA_VERSION "0.0.0"
+#endif
+#ifndef MOA_STDLIB_DIR
+#define MOA_STDLIB_DIR ""
+#endif
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Common {
+    std::vector<std::string> include_dirs;
+    bool color = false;
+};
+
+moa::LoadOptions load_options(const Common& c) {
+    moa::LoadOptions o;
+    o.import_paths = c.include_dirs;
+    if (const char* p = std::getenv("MOA_PATH")) {
+        std::stringstream ss(p);
+        for (std::string dir; std::getline(ss, dir, ':');)
+            if (!dir.empty()) o.import_paths.push_back(dir);
+    }
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        fs::path installed = exe.parent_path().parent_path() / "share" / "moa" / "stdlib";
+        if (fs::is_directory(installed, ec)) o.import_paths.push_back(installed.string());
+    }
+    if (*MOA_STDLIB_DIR) o.import_paths.push_back(MOA_STDLIB_DIR);
+    return o;
+}
+
+moa::DiagFormat diag_format(const std::string& f) {
+    if (f == "github") return moa::DiagFormat::GitHub;
+    if (f == "json") return moa::DiagFormat::Json;
+    return moa::DiagFormat::Text;
+}
+
+int cmd_check(const Common& c, const std::vector<std::string>& files, const std::string& format, bool werror) {
+    moa::Diagnostics all;
+    size_t errors = 0, warnings = 0;
+    std::vector<moa::Diagnostic> collected;
+    for (const auto& f : files) {
+        moa::Diagnostics d;
+        moa::load_graph(f, load_options(c), d);
+        errors += d.error_count();
+        warnings += d.warning_count();
+        for (const auto& x : d.all()) collected.push_back(x);
+        if (format != "json") d.render(std::cerr, diag_format(format), c.color);
+    }
+    if (format == "json") {
+        moa::Diagnostics j;
+        for (auto& x : collected) {
+            auto& e = x.severity == moa::Severity::Error ? j.error(x.file, x.offset, x.message, x.length)
+                                                         : j.warning(x.file, x.offset, x.message, x.length);
+            e.notes = x.notes;
+        }
+        j.render(std::cout, moa::DiagFormat::Json, false);
+    }
+    if (format == "text" && (errors || warnings))
+        std::cerr << errors << " error" << (errors == 1 ? "" : "s") << ", " << warnings << " warning"
+                  << (warnings == 1 ? "" : "s") << "\n";
+    moa::log::info("checked " + std::to_string(files.size()) + " file(s)");
+    return errors || (werror && warnings) ? 1 : 0;
+}
+
+int cmd_graph(const Common& c, const std::string& file, const std::string& format, const std::string& output) {
+    moa::Diagnostics d;
+    auto r = moa::load_graph(file, load_options(c), d);
+    d.render(std::cerr, moa::DiagFormat::Text, c.color);
+    if (!r.ok) return 1;
+    moa::DumpFormat f = format == "json"      ? moa::DumpFormat::Json
+                        : format == "dot"     ? moa::DumpFormat::Dot
+                        : format == "mermaid" ? moa::DumpFormat::Mermaid
+                                              : moa::DumpFormat::Text;
+    if (output.empty() || output == "-") {
+        moa::dump_graph(std::cout, r.graph, f);
+        return 0;
+    }
+    std::ofstream out(output);
+    if (!out) {
+        moa::log::error("cannot write " + output);
+        return 1;
+    }
+    moa::dump_graph(out, r.graph, f);
+    return 0;
+}
+
+int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, bool to_stdout) {
+    int rc = 0;
+    for (const auto& f : files) {
+        std::ifstream in(f, std::ios::binary);
+        if (!in) {
+            moa::log::error("cannot open " + f);
+            rc = 1;
+            continue;
+        }
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        std::string out;
+        moa::Diagnostics d;
+        if (!moa::format_source(f, text, out, d)) {
+            d.render(std::cerr, moa::DiagFormat::Text, c.color);
+            rc = 1;
+            continue;
+        }
+        if (to_stdout) {
+            std::cout << out;
+        } else if (check) {
+            if (out != text) {
+                std::cout << f << ": not formatted (run `moa fmt " << f << "`)\n";
+                rc = 1;
+            }
+        } else if (out != text) {
+            std::ofstream o(f, std::ios::binary | std::ios::trunc);
+            o << out;
+            moa::log::info("formatted " + f);
+        }
+    }
+    return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("moa ") + MOA_VERSION);
+    bool verbose = false, quiet = false;
+    Common common;
+    app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
+    app.add_flag("-q,--quiet", quiet, "Log only errors");
+    app.add_option("-I,--include", common.include_dirs, "Directory searched for imports (after the file's own)");
+
+    std::vector<std::string> check_files;
+    std::string check_format = "text";
+    bool werror = false;
+    auto* check = app.add_subcommand("check", "Parse and check .moa files; print diagnostics");
+    check->add_option("files", check_files, "Files to check")->required()->check(CLI::ExistingFile);
+    check->add_option("--format", check_format, "Diagnostics format")->check(CLI::IsMember({"text", "github", "json"}));
+    check->add_flag("--werror", werror, "Treat warnings as errors");
+
+    std::string graph_file, graph_format = "text", graph_out;
+    auto* graph = app.add_subcommand("graph", "Print the checked graph (text, json, dot or mermaid)");
+    graph->add_option("file", graph_file, "Graph file")->required()->check(CLI::ExistingFile);
+    graph->add_option("--format", graph_format, "Output format")->check(CLI::IsMember({"text", "json", "dot", "mermaid"}));
+    graph->add_option("-o,--output", graph_out, "Write to this file instead of stdout");
+
+    std::vector<std::string> fmt_files;
+    bool fmt_check = false, fmt_stdout = false;
+    auto* fmt = app.add_subcommand("fmt", "Format .moa files in place (canonical layout, comments kept)");
+    fmt->add_option("files", fmt_files, "Files to format")->required()->check(CLI::ExistingFile);
+    fmt->add_flag("--check", fmt_check, "Do not write; exit 1 if any file is not formatted");
+    fmt->add_flag("--stdout", fmt_stdout, "Print the formatted text instead of writing the file");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+    const char* no_color = std::getenv("NO_COLOR");
+    common.color = isatty(STDERR_FILENO) && !(no_color && *no_color);
+    moa::log::init(verbose ? moa::log::Level::Debug : quiet ? moa::log::Level::Error : moa::log::Level::Warn,
+                   common.color);
+
+    if (*check) return cmd_check(common, check_files, check_format, werror);
+    if (*graph) return cmd_graph(common, graph_file, graph_format, graph_out);
+    if (*fmt) return cmd_fmt(common, fmt_files, fmt_check, fmt_stdout);
+    return 2;
+}
