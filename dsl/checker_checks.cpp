@@ -44,22 +44,26 @@ void Checker::check_cycles_and_order() {
                 std::set<std::string> key(cyc.begin(), cyc.end());
                 cyclic_ = true;
                 if (!reported.insert(key).second) continue;
+                // cyc[i] takes input from cyc[i + 1]: print the data flow, upstream first.
+                std::vector<std::string> flow(cyc.rbegin(), cyc.rend());
                 std::string text;
-                for (const auto& c : cyc) text += c + " -> ";
-                text += w;
+                for (const auto& c : flow) text += c + " -> ";
+                text += flow.front();
                 const LayerDraft& l = *layer_by_name_.at(instance_to_layer_.at(w));
                 auto& diag = diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
                                           "cycle in the graph: " + text,
                                           l.ref.decl->name_span.end - l.ref.decl->name_span.begin);
-                // A note per edge: where each layer takes input from the previous one.
-                for (size_t i = 0; i < cyc.size(); ++i) {
-                    const std::string& to = i + 1 < cyc.size() ? cyc[i + 1] : w;
-                    const std::string& from = cyc[i];
-                    (void)from;
+                for (size_t i = 0; i < flow.size(); ++i) {
+                    const std::string& from = flow[i];
+                    const std::string& to = flow[(i + 1) % flow.size()];
+                    const std::string& from_layer = instance_to_layer_.at(from);
                     for (const auto& in : instance_inputs_[to]) {
-                        if (!in.origin.file) continue;
+                        std::string ref;
+                        for (const auto& p : in.parts) ref += (ref.empty() ? "" : ".") + p;
+                        if (!in.origin.file || (ref != from && ref != from_layer && ref.rfind(from_layer + ".", 0) != 0))
+                            continue;
                         diag.notes.push_back(Diagnostics::note(in.origin.file, in.origin.span.begin,
-                                                               quote(to) + " takes input from " + quote(in.parts[0]) + " here",
+                                                               quote(to) + " takes input from " + quote(from) + " here",
                                                                in.origin.span.end - in.origin.span.begin));
                         break;
                     }

@@ -95,7 +95,9 @@ private:
         prev_item_end_ = end;
         if (next_ < comments_.size()) {
             const auto& c = comments_[next_];
-            bool same_line = c.span.begin >= end && src_.find('\n', end) > c.span.begin;
+            // Only separators between the item and the comment: it is this item's.
+            bool same_line = c.span.begin >= end &&
+                             src_.find_first_not_of(" \t,;", end) == c.span.begin;
             if (same_line) {
                 out_ += "  ";
                 out_ += c.text;

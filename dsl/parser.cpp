@@ -11,6 +11,7 @@
 #include <boost/spirit/home/x3.hpp>
 
 #include <array>
+#include <cctype>
 #include <string_view>
 
 namespace moa {
@@ -85,6 +86,20 @@ x3::rule<class qclose_id> const close_quote = "'\"' to close the string";
 x3::rule<class tclose_id> const close_text = "'\"\"\"' to close the text block";
 x3::rule<class escape_id> const escaped_char = "an escaped character";
 
+// X3 hands a rule whose definition has semantic actions no attribute in
+// on_success, so each annotated rule wraps an "inner" rule that holds the actions.
+x3::rule<class name_inner_id, NameTok> const name_inner = "a name";
+x3::rule<class path_inner_id, PathTok> const path_inner = "a name";
+x3::rule<class string_operand_inner_id, ast::Operand> const string_operand_inner = "a string";
+x3::rule<class operand_inner_id, ast::Operand> const operand_inner = "a value";
+x3::rule<class expr_inner_id, ast::Expr> const expr_inner = "a value";
+x3::rule<class block_inner_id, ast::Block> const block_inner = "a block";
+x3::rule<class field_inner_id, ast::Field> const field_inner = "a field";
+x3::rule<class arm_inner_id, ast::Arm> const arm_inner = "a route arm";
+x3::rule<class param_inner_id, ast::Param> const param_inner = "a parameter";
+x3::rule<class decl_inner_id, ast::Decl> const decl_inner = "a declaration";
+x3::rule<class keyword_inner_id, NameTok> const keyword_inner = "a declaration keyword";
+
 auto const skipper = x3::space | x3::lexeme['#' >> *(x3::char_ - x3::eol)];
 auto const word_end = !(x3::alnum | '_');
 auto const number_core = -x3::char_('-') >> +x3::digit >> -('.' >> +x3::digit) >>
@@ -103,9 +118,9 @@ auto const escaped_char_def = x3::char_ - x3::eol;
 
 auto const ident_def = x3::lexeme[(x3::alpha | x3::char_('_')) >> *(x3::alnum | x3::char_('_'))];
 
-auto const name_def = ident[([](auto& c) { x3::_val(c).text = std::move(x3::_attr(c)); })];
+auto const name_inner_def = ident[([](auto& c) { x3::_val(c).text = std::move(x3::_attr(c)); })];
 
-auto const path_def = x3::lexeme[ident % '.'][([](auto& c) {
+auto const path_inner_def = x3::lexeme[ident % '.'][([](auto& c) {
     x3::_val(c).path.parts = std::move(x3::_attr(c));
 })];
 
@@ -130,7 +145,7 @@ auto const literal_def =
     x3::raw[x3::lexeme[text_body]][set_literal<LK::TextBlock>] |
     x3::raw[x3::lexeme[string_body]][set_literal<LK::String>];
 
-auto const string_operand_def = x3::raw[x3::lexeme[string_body]][([](auto& c) {
+auto const string_operand_inner_def = x3::raw[x3::lexeme[string_body]][([](auto& c) {
     auto& r = x3::_attr(c);
     x3::_val(c).kind = ast::Operand::Kind::Literal;
     x3::_val(c).literal.kind = LK::String;
@@ -145,7 +160,7 @@ auto const push_item = [](auto& c) { x3::_val(c).items.push_back(std::move(x3::_
 auto const list_def = '[' > -(expr[push_item] % ',') > -x3::lit(',') > close_bracket;
 
 using OK = ast::Operand::Kind;
-auto const operand_def =
+auto const operand_inner_def =
     literal[([](auto& c) {
         x3::_val(c).kind = OK::Literal;
         x3::_val(c).literal = std::move(x3::_attr(c));
@@ -171,14 +186,14 @@ auto const operand_def =
          x3::_val(c).paren = std::make_shared<ast::Expr>(std::move(x3::_attr(c)));
      })] > close_paren);
 
-auto const expr_def =
+auto const expr_inner_def =
     operand[([](auto& c) { x3::_val(c).first = std::move(x3::_attr(c)); })] >>
     *(x3::char_("+*-")[([](auto& c) { x3::_val(c).rest.emplace_back(x3::_attr(c), ast::Operand{}); })] >
       operand[([](auto& c) { x3::_val(c).rest.back().second = std::move(x3::_attr(c)); })]);
 
-auto const block_def = '{' > *(item[push_item] >> -x3::lit(';')) > close_brace;
+auto const block_inner_def = '{' > *(item[push_item] >> -x3::lit(';')) > close_brace;
 
-auto const field_def =
+auto const field_inner_def =
     name[([](auto& c) {
         x3::_val(c).key = std::move(x3::_attr(c).text);
         x3::_val(c).key_span = x3::_attr(c).span;
@@ -197,7 +212,7 @@ auto const set_target = [](auto& c) {
     x3::_val(c).target = std::move(x3::_attr(c).path);
     x3::_val(c).target_span = x3::_attr(c).span;
 };
-auto const arm_def =
+auto const arm_inner_def =
     (x3::lexeme[x3::lit("when") >> word_end] >
      (expr[([](auto& c) { x3::_val(c).patterns.push_back(std::move(x3::_attr(c))); })] % ',') >
      arrow > path[set_target]) |
@@ -218,13 +233,13 @@ auto const item_def =
         x3::_val(c).decl = std::make_shared<ast::Decl>(std::move(x3::_attr(c)));
     })];
 
-auto const param_def =
+auto const param_inner_def =
     name[([](auto& c) {
         x3::_val(c).name = std::move(x3::_attr(c).text);
     })] >>
     -(x3::lit('=') > expr[([](auto& c) { x3::_val(c).value = std::move(x3::_attr(c)); })]);
 
-auto const keyword_def =
+auto const keyword_inner_def =
     x3::raw[x3::lexeme[(x3::lit("backend") | "template" | "agent" | "layer" | "route" | "output" |
                         "topology" | "use") >>
                        word_end]][([](auto& c) {
@@ -238,7 +253,7 @@ auto const set_keyword = [](auto& c) {
 };
 auto const push_param = [](auto& c) { x3::_val(c).params.push_back(std::move(x3::_attr(c))); };
 
-auto const decl_def =
+auto const decl_inner_def =
     (x3::raw[x3::lexeme[x3::lit("import") >> word_end]][([](auto& c) {
          x3::_val(c).keyword = "import";
      })] > string_operand[([](auto& c) {
@@ -260,7 +275,21 @@ auto const decl_def =
            x3::_val(c).alias_span = x3::_attr(c).span;
        })]));
 
-BOOST_SPIRIT_DEFINE(ident, name, path, literal, string_operand, operand, expr, call, list, block,
+
+auto const name_def = name_inner;
+auto const path_def = path_inner;
+auto const string_operand_def = string_operand_inner;
+auto const operand_def = operand_inner;
+auto const expr_def = expr_inner;
+auto const block_def = block_inner;
+auto const field_def = field_inner;
+auto const arm_def = arm_inner;
+auto const param_def = param_inner;
+auto const decl_def = decl_inner;
+auto const keyword_def = keyword_inner;
+
+BOOST_SPIRIT_DEFINE(name_inner, path_inner, string_operand_inner, operand_inner, expr_inner, block_inner, field_inner, arm_inner, param_inner, decl_inner, keyword_inner,
+                    ident, name, path, literal, string_operand, operand, expr, call, list, block,
                     field, arm, item, param, decl, keyword, equals, arrow, close_brace,
                     close_bracket, close_paren, close_quote, close_text, escaped_char)
 
@@ -429,9 +458,13 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
         } catch (const x3::expectation_failure<It>& e) {
             size_t at = static_cast<size_t>(e.where() - begin);
             size_t shown = skip_blank(s, at);
-            if (shown >= s.size()) shown = at;  // report at the last token, not past EOF
+            std::string found = describe_found(s, shown);
+            if (shown >= s.size()) {  // report just after the last token, not past EOF
+                shown = std::min(at, s.size());
+                while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;
+            }
             diags.error(src, static_cast<uint32_t>(shown),
-                        "expected " + e.which() + ", found " + describe_found(s, shown));
+                        "expected " + e.which() + ", found " + found);
             ++errors;
             ok = false;
         }

@@ -211,7 +211,9 @@ void Diagnostics::render(std::ostream& out, DiagFormat format, bool color) const
 
 std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates) {
     std::string best;
-    size_t best_d = std::max<size_t>(2, name.size() / 3) + 1;
+    // Distances below this count as typos; one- and two-letter names only match
+    // when they differ by case.
+    size_t best_d = name.size() <= 2 ? 1 : name.size() / 3 + 1;
     std::vector<size_t> prev, cur;
     for (const auto& c : candidates) {
         if (c == name) continue;
