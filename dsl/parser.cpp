@@ -14,6 +14,16 @@
 #include <cctype>
 #include <string_view>
 
+// X3 describes a parser with a semantic action by its C++ type name; describe it by
+// its subject instead, so expectation failures read "expected a value".
+namespace boost::spirit::x3 {
+template <typename Subject, typename Action>
+struct get_info<action<Subject, Action>> {
+    typedef std::string result_type;
+    std::string operator()(action<Subject, Action> const& p) const { return what(p.subject); }
+};
+}  // namespace boost::spirit::x3
+
 namespace moa {
 namespace x3 = boost::spirit::x3;
 using It = const char*;
@@ -188,7 +198,7 @@ auto const operand_inner_def =
 
 auto const expr_inner_def =
     operand[([](auto& c) { x3::_val(c).first = std::move(x3::_attr(c)); })] >>
-    *(x3::char_("+*-")[([](auto& c) { x3::_val(c).rest.emplace_back(x3::_attr(c), ast::Operand{}); })] >
+    *((x3::char_("+*-") - x3::lit("->"))[([](auto& c) { x3::_val(c).rest.emplace_back(x3::_attr(c), ast::Operand{}); })] >
       operand[([](auto& c) { x3::_val(c).rest.back().second = std::move(x3::_attr(c)); })]);
 
 auto const block_inner_def = '{' > *(item[push_item] >> -x3::lit(';')) > close_brace;
@@ -458,7 +468,10 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
         } catch (const x3::expectation_failure<It>& e) {
             size_t at = static_cast<size_t>(e.where() - begin);
             size_t shown = skip_blank(s, at);
-            std::string found = describe_found(s, shown);
+            // A string stops at the end of its line, whatever follows.
+            std::string found = e.which() == grammar::close_quote.name && at < s.size() && s[at] == '\n'
+                                    ? "end of line"
+                                    : describe_found(s, shown);
             if (shown >= s.size()) {  // report just after the last token, not past EOF
                 shown = std::min(at, s.size());
                 while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;

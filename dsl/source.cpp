@@ -209,29 +209,36 @@ void Diagnostics::render(std::ostream& out, DiagFormat format, bool color) const
     }
 }
 
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions,
+// so "agnet" is one edit from "agent"), case-insensitive.
+static size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+    for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+    for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+    auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+    for (size_t i = 1; i <= a.size(); ++i)
+        for (size_t j = 1; j <= b.size(); ++j) {
+            size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) && lower(a[i - 2]) == lower(b[j - 1]))
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    return d[a.size()][b.size()];
+}
+
 std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates) {
+    // A typo is at most a third of the name (at least one edit), and must leave
+    // something in common: "d" is not a typo of "b".
+    size_t limit = std::max<size_t>(1, (name.size() + 1) / 3);
     std::string best;
-    // Distances below this count as typos; one- and two-letter names only match
-    // when they differ by case.
-    size_t best_d = name.size() <= 2 ? 1 : name.size() / 3 + 1;
-    std::vector<size_t> prev, cur;
+    size_t best_d = limit + 1;
     for (const auto& c : candidates) {
         if (c == name) continue;
-        if ((c.size() > name.size() ? c.size() - name.size() : name.size() - c.size()) >= best_d)
-            continue;
-        prev.assign(c.size() + 1, 0);
-        cur.assign(c.size() + 1, 0);
-        for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
-        for (size_t i = 1; i <= name.size(); ++i) {
-            cur[0] = i;
-            for (size_t j = 1; j <= c.size(); ++j) {
-                size_t sub = prev[j - 1] + (std::tolower(name[i - 1]) == std::tolower(c[j - 1]) ? 0 : 1);
-                cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-            }
-            std::swap(prev, cur);
-        }
-        if (prev[c.size()] < best_d) {
-            best_d = prev[c.size()];
+        size_t diff = c.size() > name.size() ? c.size() - name.size() : name.size() - c.size();
+        if (diff > limit) continue;
+        size_t dist = edit_distance(name, c);
+        if (dist < best_d && dist < std::max(name.size(), c.size())) {
+            best_d = dist;
             best = c;
         }
     }

@@ -1,0 +1,161 @@
+// End-to-end tests of the `moa` executable: exit codes, output formats, and the
+// repository's own graphs.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+    int code = -1;
+    std::string out;  // stdout and stderr merged
+};
+
+Run run(const std::string& args) {
+    std::string cmd = "cd " MOA_SOURCE_DIR " && NO_COLOR=1 " MOA_BIN " " + args + " 2>&1";
+    Run r;
+    FILE* p = popen(cmd.c_str(), "r");
+    REQUIRE(p);
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+fs::path temp_file(const std::string& name, const std::string& text) {
+    fs::path dir = fs::temp_directory_path() / "moa-cli-test";
+    fs::create_directories(dir);
+    fs::path p = dir / name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+}
+
+std::vector<std::string> repo_graphs() {
+    std::vector<std::string> files;
+    for (const char* dir : {"graphs", "examples"}) {
+        fs::path root = fs::path(MOA_SOURCE_DIR) / dir;
+        if (!fs::exists(root)) continue;
+        for (const auto& e : fs::directory_iterator(root))
+            if (e.path().extension() == ".moa") files.push_back(fs::relative(e.path(), MOA_SOURCE_DIR).string());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+}  // namespace
+
+TEST_CASE("moa --version and --help exit 0") {
+    auto v = run("--version");
+    CHECK(v.code == 0);
+    CHECK(v.out.rfind("moa ", 0) == 0);
+    for (const char* sub : {"", "check ", "graph ", "fmt "}) {
+        auto h = run(std::string(sub) + "--help");
+        INFO(sub);
+        CHECK(h.code == 0);
+        CHECK(h.out.find("Usage") != std::string::npos);
+    }
+}
+
+TEST_CASE("usage errors exit 2") {
+    CHECK(run("").code == 2);
+    CHECK(run("frobnicate").code == 2);
+    CHECK(run("check").code == 2);
+    CHECK(run("check does/not/exist.moa").code == 2);
+    CHECK(run("graph graphs/paper-moa-sim.moa --format png").code == 2);
+}
+
+TEST_CASE("moa check: 0 valid, 1 errors, warnings fail only with --werror") {
+    CHECK(run("check graphs/paper-moa-sim.moa").code == 0);
+    auto bad = temp_file("bad.moa", "agent a { model = 1 }\n");
+    auto r = run("check " + bad.string());
+    CHECK(r.code == 1);
+    CHECK(r.out.find("bad.moa:1:19: error: 'model' expects a string, found a number") != std::string::npos);
+    CHECK(r.out.find("error: agent 'a' has no 'backend'") != std::string::npos);
+    auto warn = temp_file("warn.moa",
+                          "backend s { kind = sim }\nagent a { backend = s  model = \"m\" }\n"
+                          "agent unused { backend = s  model = \"m\" }\nlayer l = a\noutput o = l\n");
+    auto w = run("check " + warn.string());
+    CHECK(w.code == 0);
+    CHECK(w.out.find("warning: agent 'unused' is never used") != std::string::npos);
+    CHECK(run("check --werror " + warn.string()).code == 1);
+}
+
+TEST_CASE("moa check --format github and json") {
+    auto bad = temp_file("gh.moa", "agent a {\n  model = 1\n}\n");
+    auto gh = run("check --format github " + bad.string());
+    CHECK(gh.code == 1);
+    CHECK(gh.out.find("::error file=" + bad.string() + ",line=2,col=11::'model' expects a string, found a number\n") !=
+          std::string::npos);
+    auto js = run("check --format json " + bad.string());
+    CHECK(js.code == 1);
+    CHECK(js.out.find("{\"severity\":\"error\",\"file\":\"" + bad.string() +
+                      "\",\"line\":2,\"column\":11,\"message\":\"'model' expects a string, found a number\"}") !=
+          std::string::npos);
+}
+
+TEST_CASE("moa graph renders text, json, dot and mermaid") {
+    auto t = run("graph graphs/paper-moa-sim.moa");
+    CHECK(t.code == 0);
+    CHECK(t.out.find("output answer = aggregate.qwen110\n") != std::string::npos);
+    auto j = run("graph --format json graphs/paper-moa-sim.moa");
+    CHECK(j.code == 0);
+    CHECK(j.out.find("\"outputs\": [") != std::string::npos);
+    auto d = run("graph --format dot graphs/paper-moa-sim.moa");
+    CHECK(d.code == 0);
+    CHECK(d.out.rfind("digraph moa {", 0) == 0);
+    CHECK(d.out.find("rank=same") != std::string::npos);
+    CHECK(d.out.find("Qwen/Qwen1.5-110B-Chat") != std::string::npos);
+    auto m = run("graph --format mermaid graphs/paper-moa-sim.moa");
+    CHECK(m.code == 0);
+    CHECK(m.out.rfind("flowchart TD", 0) == 0);
+    auto bad = temp_file("g.moa", "agent a {}\n");
+    CHECK(run("graph " + bad.string()).code == 1);
+}
+
+TEST_CASE("the DOT output renders with graphviz when it is installed") {
+    if (std::system("command -v dot >/dev/null 2>&1") != 0) {
+        WARN("graphviz not installed; DOT rendering not exercised");
+        return;
+    }
+    fs::path png = fs::temp_directory_path() / "moa-cli-test" / "paper.png";
+    fs::create_directories(png.parent_path());
+    auto r = run("graph --format dot graphs/paper-moa-sim.moa | dot -Tpng -o " + png.string());
+    CHECK(r.code == 0);
+    CHECK(fs::file_size(png) > 10000);
+}
+
+TEST_CASE("moa fmt --check and in-place formatting") {
+    auto f = temp_file("fmt.moa", "agent a{model=\"m\"}\n");
+    auto c = run("fmt --check " + f.string());
+    CHECK(c.code == 1);
+    CHECK(c.out.find("not formatted") != std::string::npos);
+    CHECK(run("fmt " + f.string()).code == 0);
+    CHECK(run("fmt --check " + f.string()).code == 0);
+    std::ifstream in(f);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    CHECK(text == "agent a {\n  model = \"m\"\n}\n");
+    auto bad = temp_file("fmtbad.moa", "agent a { model = }\n");
+    CHECK(run("fmt " + bad.string()).code == 1);
+}
+
+TEST_CASE("every graph and example in the repository checks clean and is formatted") {
+    auto files = repo_graphs();
+    REQUIRE_FALSE(files.empty());
+    for (const auto& f : files) {
+        INFO(f);
+        auto c = run("check --werror " + f);
+        INFO(c.out);
+        CHECK(c.code == 0);
+        CHECK(run("fmt --check " + f).code == 0);
+    }
+    CHECK(run("fmt --check stdlib/moa.moa").code == 0);
+}
