@@ -385,12 +385,59 @@ void Checker::read_timeouts(const FieldVal& fv, Timeouts& t) {
     if (auto* v = f.get("total")) expect_duration(*v, t.total_ms);
 }
 
+// ---- --set overrides -------------------------------------------------------------
+
+void Checker::parse_overrides() {
+    for (const auto& text : opts_.overrides) {
+        auto src = std::make_shared<SourceFile>("--set", text);
+        size_t dot = text.find('.'), eq = text.find('=');
+        if (dot == std::string::npos || eq == std::string::npos || dot > eq) {
+            diags_.error(src, 0, "expected `NAME.field=value` (a backend or agent, then one of its fields)");
+            continue;
+        }
+        // Parse "field=value" in place, so columns point into the whole argument.
+        std::string masked = std::string(dot + 1, ' ') + text.substr(dot + 1);
+        auto fsrc = std::make_shared<SourceFile>("--set", masked);
+        auto field = parse_field(fsrc, diags_);
+        if (!field) continue;
+        Override o;
+        o.target = text.substr(0, dot);
+        o.env = std::make_shared<Env>();
+        o.env->file = src;
+        o.field = std::make_unique<ast::Field>(std::move(*field));
+        if (!backends_.count(o.target) && !agents_.count(o.target)) {
+            std::vector<std::string> names;
+            for (auto& [n, _] : backends_) names.push_back(n);
+            for (auto& [n, _] : agents_) names.push_back(n);
+            unknown_name({src, {0, static_cast<uint32_t>(dot)}}, "backend or agent", o.target, names);
+            continue;
+        }
+        overrides_.push_back(std::move(o));
+    }
+}
+
+void Checker::apply_overrides(const DeclRef& r, Fields& f, const std::vector<std::string>& allowed,
+                              const std::string& what) {
+    for (auto& o : overrides_) {
+        if (o.target != r.name) continue;
+        const ast::Field& fld = *o.field;
+        if (std::find(allowed.begin(), allowed.end(), fld.key) == allowed.end()) {
+            std::string msg = "unknown field " + quote(fld.key) + " in " + what;
+            if (auto s = did_you_mean(fld.key, allowed); !s.empty()) msg += "; did you mean " + quote(s) + "?";
+            diags_.error(o.env->file, fld.key_span.begin, msg, fld.key_span.end - fld.key_span.begin);
+            continue;
+        }
+        f.by_key[fld.key] = {ev_.eval(fld.value, o.env), &fld};
+    }
+}
+
 void Checker::check_backends() {
     static const std::vector<std::string> kinds = {"openai", "anthropic", "ollama", "sim"};
     for (auto& [name, r] : backends_) {
-        Fields f = read_fields(r, &*r.decl->body, r.env, "backend " + quote(name),
-                               {"kind", "base_url", "api_key_env", "max_concurrent", "requests",
-                                "tokens", "timeouts", "retry", "latency", "faults"});
+        static const std::vector<std::string> allowed = {"kind", "base_url", "api_key_env", "max_concurrent",
+                                                         "requests", "tokens", "timeouts", "retry", "latency", "faults"};
+        Fields f = read_fields(r, &*r.decl->body, r.env, "backend " + quote(name), allowed);
+        apply_overrides(r, f, allowed, "backend " + quote(name));
         BackendSpec b;
         b.name = name;
         b.loc = loc(r.file(), r.decl->name_span.begin);
@@ -531,9 +578,10 @@ void Checker::check_agents() {
     for (auto& [n, _] : backends_) backend_names.push_back(n);
     for (auto& [n, _] : templates_) template_names.push_back(n);
     for (auto& [name, r] : agents_) {
-        Fields f = read_fields(r, &*r.decl->body, r.env, "agent " + quote(name),
-                               {"backend", "model", "temperature", "top_p", "max_tokens", "seed",
-                                "stop", "system", "user", "fallback", "timeouts"});
+        static const std::vector<std::string> allowed = {"backend", "model", "temperature", "top_p", "max_tokens",
+                                                         "seed", "stop", "system", "user", "fallback", "timeouts"};
+        Fields f = read_fields(r, &*r.decl->body, r.env, "agent " + quote(name), allowed);
+        apply_overrides(r, f, allowed, "agent " + quote(name));
         AgentSpec a;
         a.name = name;
         a.loc = loc(r.file(), r.decl->name_span.begin);
@@ -603,6 +651,7 @@ LoadResult Checker::run(const std::string& path, std::string text) {
     std::vector<std::string> stack;
     load(path, std::move(text), true, stack, nullptr);
     collect();
+    parse_overrides();
     check_backends();
     check_templates();
     check_agents();

@@ -90,6 +90,8 @@ private:
     void check_templates();
     void check_agents();
     void read_timeouts(const FieldVal& fv, Timeouts& t);
+    void parse_overrides();
+    void apply_overrides(const DeclRef& r, Fields& f, const std::vector<std::string>& allowed, const std::string& what);
 
     // checker_graph.cpp: topology
     void build_layers();
@@ -132,6 +134,13 @@ private:
     std::map<std::string, NodeSpec> nodes_;
     std::map<std::string, std::string> gate_of_;  // layer instance -> route
 
+    struct Override {
+        std::string target;
+        std::shared_ptr<Env> env;
+        std::unique_ptr<ast::Field> field;
+        bool used = false;
+    };
+    std::vector<Override> overrides_;
     std::set<std::string> used_agents_, used_templates_, used_backends_, used_topologies_;
     GraphSpec g_;
     std::vector<std::string> order_;  // layer instances in dependency order

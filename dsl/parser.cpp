@@ -492,3 +492,29 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
 }
 
 }  // namespace moa
+
+namespace moa {
+
+std::optional<ast::Field> parse_field(const std::shared_ptr<const SourceFile>& src, Diagnostics& diags) {
+    const std::string& s = src->text();
+    if (first_invalid_utf8(s) != std::string::npos || scan(s).too_deep != std::string::npos) {
+        diags.error(src, 0, "invalid value");
+        return std::nullopt;
+    }
+    It const begin = s.data();
+    It first = begin;
+    It const end = begin + s.size();
+    ast::Field f;
+    try {
+        auto const parser = x3::with<grammar::file_begin_tag>(begin)[grammar::field];
+        if (x3::phrase_parse(first, end, parser, grammar::skipper, f) && first == end) return f;
+        size_t at = static_cast<size_t>(first - begin);
+        diags.error(src, static_cast<uint32_t>(at), "expected `NAME.field=value`, found " + describe_found(s, at));
+    } catch (const x3::expectation_failure<It>& e) {
+        size_t at = skip_blank(s, static_cast<size_t>(e.where() - begin));
+        diags.error(src, static_cast<uint32_t>(at), "expected " + e.which() + ", found " + describe_found(s, at));
+    }
+    return std::nullopt;
+}
+
+}  // namespace moa

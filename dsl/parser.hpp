@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "ast.hpp"
 #include "source.hpp"
@@ -12,6 +13,9 @@ namespace moa {
 // syntax error so that every error of a file is reported in one run. Comments are
 // collected into File::comments for the formatter.
 ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& diags);
+
+// Parses one `key = value` field (the text of a `--set NAME.key=value` override).
+std::optional<ast::Field> parse_field(const std::shared_ptr<const SourceFile>& src, Diagnostics& diags);
 
 // Limits that keep hostile input linear: deeper nesting and more errors than these
 // are reported and not explored further.

@@ -11,6 +11,7 @@
 
 #include "../../dsl/source.hpp"
 #include "log.hpp"
+#include "run.hpp"
 #include "moa/dsl.hpp"
 
 #ifndef MOA_VERSION
@@ -169,6 +170,25 @@ int main(int argc, char** argv) {
     fmt->add_flag("--check", fmt_check, "Do not write; exit 1 if any file is not formatted");
     fmt->add_flag("--stdout", fmt_stdout, "Print the formatted text instead of writing the file");
 
+    moa::cli::RunArgs run_args;
+    auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch");
+    run->add_option("graph", run_args.graph, "Graph file")->required()->check(CLI::ExistingFile);
+    run->add_option("question", run_args.question, "The question (omit with --input)");
+    run->add_option("-i,--input", run_args.input, "JSONL batch input: {\"prompt\" or \"instruction\", \"id\"} per line; - for stdin");
+    run->add_option("-o,--output", run_args.output, "Write results here instead of stdout");
+    run->add_option("--format", run_args.format, "Result format (default: text for one question, jsonl for a batch)")
+        ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
+    run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output");
+    run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job");
+    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value (repeatable)");
+    run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")
+        ->check(CLI::NonNegativeNumber);
+    run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once")->check(CLI::PositiveNumber);
+    run->add_option("--threads", run_args.threads, "Worker threads (0 = one per core)")->check(CLI::NonNegativeNumber);
+    run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend");
+    bool no_progress = false;
+    run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -189,5 +209,15 @@ int main(int argc, char** argv) {
     if (*check) return cmd_check(common, check_files, check_format, werror);
     if (*graph) return cmd_graph(common, graph_file, graph_format, graph_out);
     if (*fmt) return cmd_fmt(common, fmt_files, fmt_check, fmt_stdout);
+    if (*run) {
+        run_args.progress = !no_progress;
+        run_args.quiet = quiet;
+        run_args.color = common.color;
+        if (run_args.question.empty() && run_args.input.empty()) {
+            std::cerr << "moa run: give a question, or --input FILE (- for stdin)\n" << run->help();
+            return 2;
+        }
+        return moa::cli::run(run_args, load_options(common));
+    }
     return 2;
 }

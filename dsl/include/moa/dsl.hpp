@@ -5,6 +5,7 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "graph_spec.hpp"
 
@@ -16,6 +17,9 @@ struct LoadOptions {
     // Directories searched for `import "..."` after the importing file's own directory
     // (the stdlib/ directory is added by the CLI).
     std::vector<std::string> import_paths;
+    // `NAME.field=value` overrides of backend and agent fields (`moa run --set`),
+    // checked like the file's own fields.
+    std::vector<std::string> overrides;
 };
 
 struct LoadResult {

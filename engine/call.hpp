@@ -1,0 +1,60 @@
+// A model call as the scheduler and the backends see it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "moa/engine.hpp"
+#include "reactor.hpp"
+
+namespace moa {
+
+struct Message {
+    const char* role;  // "system" | "user"
+    std::string content;
+};
+
+struct Reply {
+    CallStatus status = CallStatus::Ok;
+    std::string text;        // answer, or error message
+    std::string error_kind;  // "timeout", "http 429", "http 503", "cancelled", ...
+    bool transient = false;  // worth retrying
+    int64_t retry_after_ms = -1;
+    uint32_t tokens_in = 0;
+    uint32_t tokens_out = 0;
+};
+
+struct Call {
+    // What to send.
+    const BackendSpec* backend = nullptr;
+    const AgentSpec* agent = nullptr;
+    std::vector<Message> messages;
+    int replica = 0;
+    uint64_t seed = 0;
+    uint32_t est_tokens = 0;  // for the tokens-per-minute bucket
+    // Scheduling: lower first (earlier jobs finish first, freeing their slots).
+    uint64_t priority = 0;
+    std::function<void(std::string_view)> on_chunk;  // streaming, optional
+
+    // Filled by the scheduler; read by the completion callback.
+    int attempts = 0;
+    TimePoint submitted{};
+    TimePoint first_start{};  // first attempt started (service time excludes queueing)
+    TimePoint finished{};
+    std::function<void(Call&, Reply&&)> done;  // exactly once, on the reactor thread
+
+    // Scheduler-private state.
+    enum class State { New, Queued, Running, Backoff, Done } state = State::New;
+    uint64_t timer = 0;         // running (sim completion) or backoff timer
+    uint64_t sim_hash = 0;      // identity of the request for the simulator
+    Reply sim_reply;            // the simulated answer, computed off the reactor
+    uint64_t seq = 0;           // FIFO tie-break
+};
+
+using CallPtr = std::shared_ptr<Call>;
+
+}  // namespace moa

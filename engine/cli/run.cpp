@@ -1,0 +1,210 @@
+#include "run.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "../../dsl/source.hpp"
+#include "../batch_io.hpp"
+#include "log.hpp"
+#include "moa/engine.hpp"
+
+namespace moa::cli {
+
+namespace {
+
+// Counts lines of a regular file (for the progress bar's total); 0 if unknown.
+size_t count_lines(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return 0;
+    size_t n = 0;
+    std::string buf(1 << 16, '\0');
+    while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+        const char* p = buf.data();
+        const char* end = p + in.gcount();
+        while ((p = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p))))) {
+            ++n;
+            ++p;
+        }
+    }
+    return n;
+}
+
+std::string fmt_duration(double s) {
+    if (s < 0 || s > 1e7) return "?";
+    int t = static_cast<int>(s + 0.5);
+    char buf[32];
+    if (t >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", t / 3600, t / 60 % 60);
+    else std::snprintf(buf, sizeof buf, "%dm%02ds", t / 60, t % 60);
+    return buf;
+}
+
+// A one-line progress bar on stderr, redrawn a few times a second.
+class ProgressBar {
+public:
+    ProgressBar(const Engine& e, size_t total) : engine_(e), total_(total), t0_(std::chrono::steady_clock::now()) {
+        thread_ = std::thread([this] {
+            while (!stop_) {
+                draw();
+                for (int i = 0; i < 5 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            draw();
+            std::cerr << "\n";
+        });
+    }
+    ~ProgressBar() {
+        stop_ = true;
+        thread_.join();
+    }
+
+private:
+    void draw() {
+        auto p = engine_.progress();
+        double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+        double rate = el > 0 ? static_cast<double>(p.done) / el : 0;
+        std::string bar;
+        if (total_) {
+            size_t w = 30, fill = std::min(w, p.done * w / total_);
+            bar = "[" + std::string(fill, '=') + std::string(w - fill, ' ') + "] ";
+        }
+        char line[256];
+        std::snprintf(line, sizeof line, "\r%s%zu/%s jobs  %zu calls in flight  %.1f jobs/s  ETA %s   ", bar.c_str(),
+                      p.done, total_ ? std::to_string(total_).c_str() : "?", p.calls_in_flight, rate,
+                      total_ && rate > 0 ? fmt_duration(static_cast<double>(total_ - p.done) / rate).c_str() : "?");
+        std::cerr << line << std::flush;
+    }
+    const Engine& engine_;
+    size_t total_;
+    std::chrono::steady_clock::time_point t0_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+OutputFormat parse_format(const std::string& f) {
+    if (f == "jsonl") return OutputFormat::Jsonl;
+    if (f == "alpaca-eval") return OutputFormat::AlpacaEval;
+    return OutputFormat::Text;
+}
+
+}  // namespace
+
+int run(const RunArgs& a, LoadOptions load) {
+    load.overrides = a.sets;
+    Diagnostics diags;
+    LoadResult loaded = load_graph(a.graph, load, diags);
+    diags.render(std::cerr, DiagFormat::Text, a.color);
+    if (!loaded.ok) return 1;
+    if (loaded.graph.outputs.empty()) {
+        log::error(a.graph + " has no output to run");
+        return 1;
+    }
+    for (const auto& b : loaded.graph.backends) {
+        if (b.kind != BackendKind::Sim) {
+            log::error("backend '" + b.name + "' is of kind " + to_string(b.kind) +
+                       "; this build runs only the simulated backend (kind = sim). Point the agents at a sim "
+                       "backend, e.g. --set " + b.name + ".kind=sim");
+            return 1;
+        }
+    }
+    EngineOptions eo;
+    eo.threads = a.threads;
+    eo.max_jobs = a.max_jobs;
+    eo.max_calls = a.concurrency;
+    eo.emit_all = a.emit_all;
+    eo.seed = a.seed;
+    Engine engine(std::move(loaded.graph), eo);
+    std::string generator = a.generator.empty() ? "moa:" + a.graph : a.generator;
+
+    if (a.input.empty()) {
+        if (a.question.empty()) {
+            log::error("give a question, or --input FILE (use - for stdin)");
+            return 2;
+        }
+        OutputFormat f = parse_format(a.format.empty() ? "text" : a.format);
+        bool stream = f == OutputFormat::Text && !a.emit_all;
+        JobResult r = engine.run_one(a.question, stream ? std::function<void(std::string_view)>(
+                                                              [](std::string_view s) { std::cout << s << std::flush; })
+                                                        : nullptr);
+        if (stream) {
+            std::cout << "\n";
+            if (!r.ok) std::cerr << "error: " << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
+        } else {
+            ResultWriter w(std::cout, f, generator, a.emit_all);
+            w.write(r, a.question);
+            w.finish();
+        }
+        return r.ok ? 0 : 1;
+    }
+
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (a.input != "-") {
+        file.open(a.input, std::ios::binary);
+        if (!file) {
+            log::error("cannot open " + a.input);
+            return 2;
+        }
+        in = &file;
+    }
+    std::ofstream out_file;
+    std::ostream* out = &std::cout;
+    if (!a.output.empty() && a.output != "-") {
+        out_file.open(a.output, std::ios::binary | std::ios::trunc);
+        if (!out_file) {
+            log::error("cannot write " + a.output);
+            return 2;
+        }
+        out = &out_file;
+    }
+    JsonlSource source(*in);
+    ResultWriter writer(*out, parse_format(a.format.empty() ? "jsonl" : a.format), generator, a.emit_all);
+    // The query text is needed again for AlpacaEval's "instruction": keep it per job
+    // only until its result is written.
+    struct RememberingSource : QuerySource {
+        QuerySource& inner;
+        std::map<uint64_t, std::string>* seen;
+        uint64_t seq = 0;  // the engine numbers jobs in the order next() returns them
+        explicit RememberingSource(QuerySource& s, std::map<uint64_t, std::string>* m) : inner(s), seen(m) {}
+        std::optional<Query> next() override {
+            auto q = inner.next();
+            if (q && seen) (*seen)[seq] = q->prompt;
+            if (q) ++seq;
+            return q;
+        }
+    };
+    bool alpaca = parse_format(a.format) == OutputFormat::AlpacaEval;
+    std::map<uint64_t, std::string> queries;
+    RememberingSource remembering(source, alpaca ? &queries : nullptr);
+    size_t failed = 0;
+    std::unique_ptr<ProgressBar> bar;
+    if (a.progress && !a.quiet && isatty(STDERR_FILENO))
+        bar = std::make_unique<ProgressBar>(engine, a.input == "-" ? 0 : count_lines(a.input));
+    RunStats stats = engine.run_batch(remembering, [&](JobResult&& r) {
+        if (!r.ok) ++failed;
+        std::string q;
+        if (alpaca) {
+            auto it = queries.find(r.seq);
+            if (it != queries.end()) {
+                q = std::move(it->second);
+                queries.erase(it);
+            }
+        }
+        writer.write(r, q);
+    });
+    writer.finish();
+    bar.reset();
+    if (!out->good()) {
+        log::error("writing " + (a.output.empty() ? std::string("stdout") : a.output) + " failed");
+        return 1;
+    }
+    if (!a.quiet) stats.print(std::cerr);
+    return failed ? 1 : 0;
+}
+
+}  // namespace moa::cli

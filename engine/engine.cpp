@@ -1,0 +1,380 @@
+// Jobs and batches: planning a GraphSpec into indices and compiled prompts,
+// resolving node results, assembling job results, and the batch driver that reads
+// input lazily, bounds jobs in flight and hands results out in input order.
+#include <oneapi/tbb/global_control.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <iomanip>
+#include <map>
+#include <ostream>
+
+#include "engine_impl.hpp"
+
+namespace moa {
+
+const char* to_string(CallStatus s) {
+    switch (s) {
+        case CallStatus::Ok: return "ok";
+        case CallStatus::Error: return "error";
+        case CallStatus::Skipped: return "skipped";
+        case CallStatus::Cancelled: return "cancelled";
+    }
+    return "?";
+}
+
+const std::string& JobResult::output() const {
+    static const std::string empty;
+    return outputs.empty() ? empty : outputs.front().second;
+}
+
+namespace {
+
+double ms_between(TimePoint a, TimePoint b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+double cpu_ms_now() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+Plan make_plan(const GraphSpec& g) {
+    Plan plan;
+    std::map<std::string, int> index, layer_index;
+    for (const auto& l : g.layers) {
+        layer_index[l.name] = static_cast<int>(plan.layers.size());
+        plan.layers.push_back(l.name);
+    }
+    std::map<std::string, const TemplateSpec*> templates;
+    for (const auto& t : g.templates) templates[t.name] = &t;
+    auto compile = [&](const std::string& name) {
+        return name.empty() || !templates.count(name) ? CompiledTemplate() : CompiledTemplate(templates[name]->text);
+    };
+    for (const auto& n : g.nodes) {
+        index[n.id] = static_cast<int>(plan.nodes.size());
+        PlanNode pn;
+        pn.id = n.id;
+        pn.layer = layer_index[n.layer];
+        pn.agent = g.agent(n.agent);
+        pn.backend = g.backend(pn.agent->backend);
+        pn.replica = n.replica;
+        pn.fan_in = n.fan_in;
+        for (const auto& in : n.inputs) pn.inputs.push_back(index.at(in));
+        pn.prompt.system = compile(pn.agent->system);
+        pn.prompt.user = compile(pn.agent->user);
+        pn.prompt.prompt = compile(n.prompt);
+        pn.prompt.agent = pn.agent->name;
+        pn.prompt.model = pn.agent->model;
+        pn.prompt.layer = n.layer;
+        plan.nodes.push_back(std::move(pn));
+    }
+    for (auto& pn : plan.nodes)
+        for (int in : pn.inputs) plan.nodes[static_cast<size_t>(in)].consumers.push_back(index.at(pn.id));
+    std::map<std::string, std::vector<int>> layer_nodes;
+    for (const auto& l : g.layers)
+        for (const auto& id : l.nodes) layer_nodes[l.name].push_back(index.at(id));
+    for (const auto& r : g.routes) {
+        PlanRoute pr;
+        int ridx = static_cast<int>(plan.routes.size());
+        if (r.on != "query") {
+            pr.on = index.at(r.on);
+            plan.nodes[static_cast<size_t>(pr.on)].consumers_plus++;
+        }
+        for (const auto& a : r.arms) {
+            PlanRoute::Arm arm;
+            for (auto p : a.patterns) {
+                for (auto& c : p) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                arm.patterns.push_back(p);
+            }
+            // A target with `repeat` has instances name[1]..name[n]; all are gated.
+            for (const auto& l : g.layers)
+                if (l.name == a.target || l.name.rfind(a.target + "[", 0) == 0)
+                    for (int node : layer_nodes[l.name]) arm.nodes.push_back(node);
+            if (a.patterns.empty()) pr.otherwise = static_cast<int>(pr.arms.size());
+            pr.arms.push_back(std::move(arm));
+        }
+        for (const auto& arm : pr.arms)
+            for (int node : arm.nodes) {
+                pr.gated.push_back(node);
+                plan.nodes[static_cast<size_t>(node)].gate = ridx;
+            }
+        plan.routes.push_back(std::move(pr));
+    }
+    for (const auto& o : g.outputs) {
+        int i = index.at(o.node);
+        plan.outputs.emplace_back(o.name, i);
+        plan.nodes[static_cast<size_t>(i)].consumers_plus++;
+    }
+    if (!plan.outputs.empty()) plan.streamed = plan.outputs.front().second;
+    return plan;
+}
+
+}  // namespace
+
+EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
+    plan = make_plan(graph);
+    scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
+    layer_latency.resize(plan.layers.size());
+}
+
+JobPtr EngineCore::make_job(uint64_t seq, std::string id, std::string query) {
+    auto job = std::make_shared<JobState>();
+    job->seq = seq;
+    job->id = std::move(id);
+    job->query = std::move(query);
+    job->started = Clock::now();
+    job->nodes.resize(plan.nodes.size());
+    for (size_t i = 0; i < plan.nodes.size(); ++i)
+        job->nodes[i].want = static_cast<int>(plan.nodes[i].consumers.size()) + plan.nodes[i].consumers_plus;
+    job->remaining = static_cast<int>(plan.nodes.size());
+    jobs_started.fetch_add(1, std::memory_order_relaxed);
+    return job;
+}
+
+void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) {
+    {
+        std::lock_guard lock(job->mu);
+        NodeState& ns = job->nodes[static_cast<size_t>(i)];
+        ns.resolved = true;
+        ns.status = r.status;
+        ns.text = std::move(r.text);
+        ns.error_kind = std::move(r.error_kind);
+        ns.tokens_in = r.tokens_in;
+        ns.tokens_out = r.tokens_out;
+        ns.call.reset();
+        if (call) {
+            ns.attempts = call->attempts;
+            ns.start = call->attempts > 0 ? call->first_start : call->submitted;
+            ns.end = call->finished;
+        } else {
+            ns.start = ns.end = Clock::now();
+        }
+    }
+    if (on_event) on_event(event_of(*job, i));
+    if (job->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        JobResult res = result_of(*job);
+        jobs_done.fetch_add(1, std::memory_order_relaxed);
+        if (job->finished) job->finished(std::move(res));
+    }
+}
+
+NodeEvent EngineCore::event_of(const JobState& job, int i) const {
+    const NodeState& ns = job.nodes[static_cast<size_t>(i)];
+    const PlanNode& pn = plan.nodes[static_cast<size_t>(i)];
+    NodeEvent e;
+    e.job_id = job.id;
+    e.node = pn.id;
+    e.layer = plan.layers[static_cast<size_t>(pn.layer)];
+    e.status = ns.status;
+    e.text = ns.text;
+    e.error_kind = ns.error_kind;
+    e.attempts = ns.attempts;
+    e.tokens_in = ns.tokens_in;
+    e.tokens_out = ns.tokens_out;
+    e.start_ms = ms_between(job.started, ns.start);
+    e.end_ms = ms_between(job.started, ns.end);
+    return e;
+}
+
+JobResult EngineCore::result_of(JobState& job) {
+    std::lock_guard lock(job.mu);
+    JobResult res;
+    res.seq = job.seq;
+    res.id = job.id;
+    res.wall_ms = ms_between(job.started, Clock::now());
+    bool any_ok = false, failed = false;
+    for (const auto& [name, i] : plan.outputs) {
+        const NodeState& ns = job.nodes[static_cast<size_t>(i)];
+        if (ns.status == CallStatus::Ok) {
+            res.outputs.emplace_back(name, ns.text);
+            any_ok = true;
+        } else if (ns.status != CallStatus::Skipped) {
+            failed = true;
+        }
+    }
+    res.ok = any_ok && !failed;
+    if (!res.ok) {
+        // The root cause: the first node (in dependency order) that failed on its own.
+        for (size_t i = 0; i < plan.nodes.size(); ++i) {
+            const NodeState& ns = job.nodes[i];
+            if (ns.status == CallStatus::Error && ns.error_kind != "input") {
+                res.error_node = plan.nodes[i].id;
+                res.error = ns.text;
+                break;
+            }
+        }
+        if (res.error.empty()) {
+            if (!job.input_error.empty()) res.error = job.input_error;
+            else if (!plan.outputs.empty()) {
+                const auto& [name, i] = plan.outputs.front();
+                res.error_node = plan.nodes[static_cast<size_t>(i)].id;
+                res.error = job.nodes[static_cast<size_t>(i)].text;
+            }
+        }
+    }
+    // Critical path: the longest chain of call service times through the graph.
+    std::vector<double> cp(plan.nodes.size(), 0);
+    std::lock_guard stats(stats_mu);
+    for (size_t i = 0; i < plan.nodes.size(); ++i) {
+        const NodeState& ns = job.nodes[i];
+        double own = ns.attempts > 0 ? ms_between(ns.start, ns.end) : 0;
+        double before = 0;
+        for (int in : plan.nodes[i].inputs) before = std::max(before, cp[static_cast<size_t>(in)]);
+        cp[i] = before + own;
+        res.critical_path_ms = std::max(res.critical_path_ms, cp[i]);
+        if (ns.attempts > 0) {
+            totals.calls++;
+            totals.attempts += static_cast<size_t>(ns.attempts);
+            if (ns.status == CallStatus::Error) totals.calls_failed++;
+            totals.tokens_in += ns.tokens_in;
+            totals.tokens_out += ns.tokens_out;
+            layer_latency[static_cast<size_t>(plan.nodes[i].layer)].add(own);
+        }
+    }
+    if (res.ok) totals.jobs_ok++;
+    else totals.jobs_failed++;
+    totals.critical_path_ms = std::max(totals.critical_path_ms, res.critical_path_ms);
+    if (options.emit_all)
+        for (size_t i = 0; i < plan.nodes.size(); ++i) res.nodes.push_back(event_of(job, static_cast<int>(i)));
+    return res;
+}
+
+// ---- Engine ---------------------------------------------------------------------
+
+struct Engine::Impl {
+    Impl(GraphSpec g, EngineOptions o)
+        : control(tbb::global_control::max_allowed_parallelism,
+                  static_cast<size_t>(std::max<int>(o.threads, static_cast<int>(std::thread::hardware_concurrency())) + 1)),
+          core(g, o),
+          flow(core, o.threads) {}
+    tbb::global_control control;  // lets an arena of N threads have N workers
+    EngineCore core;
+    FlowGraph flow;
+};
+
+Engine::Engine(GraphSpec graph, EngineOptions options) : impl_(std::make_unique<Impl>(std::move(graph), options)) {}
+Engine::~Engine() = default;
+
+const GraphSpec& Engine::graph() const { return impl_->core.graph; }
+
+void Engine::on_event(std::function<void(const NodeEvent&)> fn) { impl_->core.on_event = std::move(fn); }
+
+Engine::Progress Engine::progress() const {
+    const auto& c = impl_->core;
+    return {c.jobs_started.load(), c.jobs_done.load(), c.scheduler->in_flight.load(), c.scheduler->completed.load()};
+}
+
+JobResult Engine::run_one(const std::string& query, std::function<void(std::string_view)> on_chunk) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<JobResult> result;
+    JobPtr job = impl_->core.make_job(0, "1", query);
+    job->on_chunk = std::move(on_chunk);
+    job->finished = [&](JobResult&& r) {
+        std::lock_guard lock(mu);
+        result = std::move(r);
+        cv.notify_all();
+    };
+    impl_->flow.start_job(job);
+    {
+        std::unique_lock lock(mu);
+        cv.wait(lock, [&] { return result.has_value(); });
+    }
+    impl_->flow.wait_idle();
+    return std::move(*result);
+}
+
+RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResult&&)>& sink) {
+    auto& core = impl_->core;
+    {
+        std::lock_guard lock(core.stats_mu);
+        core.totals = RunStats{};
+        for (auto& h : core.layer_latency) h = LatencyHistogram{};
+    }
+    size_t attempts0 = core.scheduler->attempts.load(), retries0 = core.scheduler->retries.load();
+    TimePoint t0 = Clock::now();
+    double cpu0 = cpu_ms_now();
+
+    std::mutex mu;
+    std::condition_variable cv;
+    std::map<uint64_t, JobResult> ready;  // finished, waiting for their turn
+    size_t in_flight = 0;
+    uint64_t next_seq = 0, next_write = 0;
+    bool eof = false;
+    const size_t max_jobs = static_cast<size_t>(std::max(1, core.options.max_jobs));
+    // Results are written in input order: a slow job holds back later ones, so the
+    // reorder window is bounded too, or memory would grow behind one stuck job.
+    const size_t window = 4 * max_jobs;
+
+    auto finished = [&](JobResult&& r) {
+        std::lock_guard lock(mu);
+        --in_flight;
+        ready.emplace(r.seq, std::move(r));
+        cv.notify_all();
+    };
+    for (;;) {
+        std::vector<JobResult> writable;
+        bool can_start = false;
+        {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] {
+                return (!eof && in_flight < max_jobs && next_seq - next_write < window) ||
+                       (!ready.empty() && ready.begin()->first == next_write) || (eof && in_flight == 0);
+            });
+            while (!ready.empty() && ready.begin()->first == next_write) {
+                writable.push_back(std::move(ready.begin()->second));
+                ready.erase(ready.begin());
+                ++next_write;
+            }
+            if (eof && in_flight == 0 && ready.empty() && writable.empty()) break;
+            can_start = !eof && in_flight < max_jobs && next_seq - next_write < window;
+        }
+        for (auto& r : writable) sink(std::move(r));
+        if (!can_start) continue;
+        std::optional<Query> q = source.next();  // may block: we are on the caller's thread
+        std::lock_guard lock(mu);
+        if (!q) {
+            eof = true;
+            continue;
+        }
+        ++in_flight;
+        JobPtr job = core.make_job(next_seq, q->id.empty() ? std::to_string(next_seq + 1) : q->id, std::move(q->prompt));
+        job->input_error = std::move(q->error);
+        job->finished = finished;
+        ++next_seq;
+        impl_->flow.start_job(job);
+    }
+    impl_->flow.wait_idle();
+    RunStats s;
+    {
+        std::lock_guard lock(core.stats_mu);
+        s = core.totals;
+        for (size_t l = 0; l < core.layer_latency.size(); ++l) {
+            const auto& h = core.layer_latency[l];
+            s.layers.push_back({core.plan.layers[l], h.count(), h.percentile(0.5), h.percentile(0.95)});
+        }
+    }
+    s.attempts = core.scheduler->attempts.load() - attempts0;
+    s.retries = core.scheduler->retries.load() - retries0;
+    s.wall_ms = ms_between(t0, Clock::now());
+    s.cpu_ms = cpu_ms_now() - cpu0;
+    return s;
+}
+
+void RunStats::print(std::ostream& out) const {
+    out << "jobs: " << jobs_ok << " ok, " << jobs_failed << " failed\n";
+    out << "calls: " << calls << " (" << attempts << " attempts, " << retries << " retries, " << calls_failed
+        << " failed)\n";
+    out << "tokens: " << tokens_in << " in, " << tokens_out << " out\n";
+    out << std::fixed << std::setprecision(1);
+    for (const auto& l : layers)
+        out << "layer " << l.layer << ": " << l.calls << " calls, p50 " << l.p50_ms << " ms, p95 " << l.p95_ms << " ms\n";
+    out << "wall time: " << wall_ms << " ms; critical path of the slowest job: " << critical_path_ms << " ms; cpu: "
+        << cpu_ms << " ms\n";
+    out.unsetf(std::ios::fixed);
+}
+
+}  // namespace moa

@@ -1,0 +1,136 @@
+// Engine internals shared by engine.cpp (jobs, batches, results) and flow.cpp (the
+// TBB flow graph; the only file that includes flow_graph.h).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "call.hpp"
+#include "moa/engine.hpp"
+#include "prompt.hpp"
+#include "reactor.hpp"
+#include "scheduler.hpp"
+#include "stats.hpp"
+
+namespace moa {
+
+// The GraphSpec resolved to indices, with compiled prompts.
+struct PlanNode {
+    std::string id;
+    int layer = 0;
+    const AgentSpec* agent = nullptr;
+    const BackendSpec* backend = nullptr;
+    int replica = 0;
+    std::vector<int> inputs;
+    std::vector<int> consumers;
+    FanIn fan_in;
+    int gate = -1;  // route index, or -1
+    int consumers_plus = 0;  // extra consumers (outputs, routes) that keep it wanted
+    NodePrompt prompt;
+};
+
+struct PlanRoute {
+    int on = -1;  // node index, or -1 for the query
+    struct Arm {
+        std::vector<std::string> patterns;  // lower case
+        std::vector<int> nodes;             // nodes of the target layer(s)
+    };
+    std::vector<Arm> arms;
+    int otherwise = -1;
+    std::vector<int> gated;
+};
+
+struct Plan {
+    std::vector<PlanNode> nodes;  // dependency order
+    std::vector<PlanRoute> routes;
+    std::vector<std::pair<std::string, int>> outputs;
+    std::vector<std::string> layers;
+    int streamed = -1;  // node whose answer streams in run_one
+};
+
+struct NodeState {
+    // collector side
+    int arrived = 0, ok = 0, failed = 0;
+    bool fired = false;
+    bool deadline_armed = false, deadline_passed = false;
+    int route_open = -1;
+    int want = 0;
+    CallPtr call;
+    TimePoint fired_at{};
+    // result
+    bool resolved = false;
+    CallStatus status = CallStatus::Ok;
+    std::string text;
+    std::string error_kind;
+    int attempts = 0;
+    uint32_t tokens_in = 0, tokens_out = 0;
+    TimePoint start{}, end{};
+};
+
+struct JobState {
+    uint64_t seq = 0;
+    std::string id;
+    std::string query;
+    std::string input_error;  // malformed input line: every node fails with this
+    TimePoint started;
+    std::mutex mu;
+    std::vector<NodeState> nodes;
+    std::atomic<int> remaining{0};
+    std::function<void(std::string_view)> on_chunk;
+    std::function<void(JobResult&&)> finished;
+};
+using JobPtr = std::shared_ptr<JobState>;
+
+struct EngineCore;
+struct Token;
+struct Fire;
+
+class FlowGraph {
+public:
+    FlowGraph(EngineCore& core, int threads);  // threads = 0: all cores
+    ~FlowGraph();
+    void start_job(const JobPtr& job);  // any thread
+    void wait_idle();
+
+private:
+    struct Nodes;
+    void build();
+    bool collect(int node, const Token& t, Fire& f);
+    void release_inputs(JobState& job, const PlanNode& pn);
+    std::string first_failure(const JobState& job, const PlanNode& pn) const;
+    void arm_deadline(const JobPtr& job, int node, int64_t ms);
+    void route(int r, const Token& t);
+    template <typename Gateway>
+    void call(int node, const Fire& f, Gateway& gw);
+
+    EngineCore& core_;
+    std::unique_ptr<Nodes> nodes_;
+};
+
+struct EngineCore {
+    EngineCore(const GraphSpec& g, const EngineOptions& o);
+    GraphSpec graph;
+    EngineOptions options;
+    Plan plan;
+    Reactor reactor;
+    std::unique_ptr<Scheduler> scheduler;
+    std::function<void(const NodeEvent&)> on_event;
+
+    std::atomic<size_t> jobs_started{0}, jobs_done{0};
+    std::mutex stats_mu;
+    std::vector<LatencyHistogram> layer_latency;  // per layer
+    RunStats totals;
+
+    JobPtr make_job(uint64_t seq, std::string id, std::string query);
+    // Records node i's result; finishes the job when it was the last node.
+    void resolve(const JobPtr& job, int i, Reply&& r, const Call* call);
+    JobResult result_of(JobState& job);
+    NodeEvent event_of(const JobState& job, int i) const;
+};
+
+}  // namespace moa

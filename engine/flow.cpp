@@ -1,0 +1,275 @@
+// The compiled topology: a tbb::flow::graph with, per IR node, a collector
+// (multifunction_node: applies the fan-in rule for each job) feeding an async_node
+// (renders the prompt and hands the call to the scheduler, returns at once). Edges
+// of the flow graph are the edges of the IR, plus a start node for source nodes and
+// a multifunction_node per route that opens or closes the layers it gates.
+//
+// Every node resolves exactly once per job (Ok, Error, Skipped or Cancelled) and
+// always sends one token downstream, so no collector waits forever.
+#include <oneapi/tbb/flow_graph.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+
+#include "engine_impl.hpp"
+#include "sim.hpp"
+
+namespace moa {
+
+namespace tf = tbb::flow;
+
+namespace {
+constexpr int kStart = -1;
+constexpr int kRoute = -2;
+constexpr int kDeadline = -3;
+}  // namespace
+
+struct Token {
+    JobPtr job;
+    int from = kStart;
+};
+
+struct Fire {
+    JobPtr job;
+    bool skip = false;
+    CallStatus skip_status = CallStatus::Skipped;
+    std::string skip_reason;
+    std::vector<std::string_view> responses;
+};
+
+using Collector = tf::multifunction_node<Token, std::tuple<Fire>>;
+using CallNode = tf::async_node<Fire, Token>;
+using RouteNode = tf::multifunction_node<Token, std::tuple<Token>>;
+
+struct FlowGraph::Nodes {
+    // The arena has no slot reserved for a master thread: its workers alone run the
+    // graph, since messages arrive from the reactor and from callers' threads.
+    explicit Nodes(tbb::task_arena*) {}
+    std::unique_ptr<tbb::task_arena> arena;
+    tf::graph g;
+    tf::broadcast_node<Token> start{g};
+    std::vector<std::unique_ptr<Collector>> collectors;
+    std::vector<std::unique_ptr<CallNode>> calls;
+    std::vector<std::unique_ptr<RouteNode>> routes;
+};
+
+FlowGraph::FlowGraph(EngineCore& core, int threads) : core_(core) {
+    // The graph attaches to the arena it is built in.
+    auto* arena = new tbb::task_arena(threads > 0 ? threads : tbb::task_arena::automatic, 0);
+    arena->execute([&] { nodes_.reset(new Nodes(arena)); });
+    nodes_->arena.reset(arena);
+    nodes_->arena->execute([&] { build(); });
+}
+
+FlowGraph::~FlowGraph() {
+    nodes_->arena->execute([&] { nodes_->g.wait_for_all(); });
+    auto arena = std::move(nodes_->arena);
+    arena->execute([&] { nodes_.reset(); });
+}
+
+void FlowGraph::wait_idle() {
+    nodes_->arena->execute([&] { nodes_->g.wait_for_all(); });
+}
+
+void FlowGraph::start_job(const JobPtr& job) {
+    nodes_->start.try_put(Token{job, kStart});
+}
+
+void FlowGraph::build() {
+    auto& n = *nodes_;
+    const auto& plan = core_.plan;
+    size_t count = plan.nodes.size();
+    n.collectors.resize(count);
+    n.calls.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+        int idx = static_cast<int>(i);
+        n.collectors[i] = std::make_unique<Collector>(
+            n.g, tf::unlimited, [this, idx](const Token& t, Collector::output_ports_type& ports) {
+                Fire f;
+                if (collect(idx, t, f)) std::get<0>(ports).try_put(std::move(f));
+            });
+        n.calls[i] = std::make_unique<CallNode>(
+            n.g, tf::unlimited, [this, idx](const Fire& f, CallNode::gateway_type& gw) { call(idx, f, gw); });
+        tf::make_edge(tf::output_port<0>(*n.collectors[i]), *n.calls[i]);
+    }
+    for (size_t r = 0; r < plan.routes.size(); ++r) {
+        int ridx = static_cast<int>(r);
+        n.routes.push_back(std::make_unique<RouteNode>(
+            n.g, tf::unlimited, [this, ridx](const Token& t, RouteNode::output_ports_type& ports) {
+                route(ridx, t);
+                std::get<0>(ports).try_put(Token{t.job, kRoute});
+            }));
+        const auto& rp = plan.routes[r];
+        if (rp.on < 0) tf::make_edge(n.start, *n.routes[r]);
+        else tf::make_edge(*n.calls[static_cast<size_t>(rp.on)], *n.routes[r]);
+        for (int gated : rp.gated) tf::make_edge(tf::output_port<0>(*n.routes[r]), *n.collectors[static_cast<size_t>(gated)]);
+    }
+    for (size_t i = 0; i < count; ++i) {
+        const auto& pn = plan.nodes[i];
+        for (int in : pn.inputs) tf::make_edge(*n.calls[static_cast<size_t>(in)], *n.collectors[i]);
+        if (pn.inputs.empty() && pn.gate < 0) tf::make_edge(n.start, *n.collectors[i]);
+    }
+}
+
+// Applies node i's fan-in rule to one arriving token. Returns true (and fills f)
+// when the node fires, for a call or as a skip; it fires at most once per job.
+bool FlowGraph::collect(int i, const Token& t, Fire& f) {
+    JobState& job = *t.job;
+    const PlanNode& pn = core_.plan.nodes[static_cast<size_t>(i)];
+    std::unique_lock lock(job.mu);
+    NodeState& ns = job.nodes[static_cast<size_t>(i)];
+    if (ns.fired) return false;
+    if (t.from >= 0) {
+        ++ns.arrived;
+        const NodeState& src = job.nodes[static_cast<size_t>(t.from)];
+        if (src.status == CallStatus::Ok) ++ns.ok;
+        else if (src.status == CallStatus::Error || src.status == CallStatus::Cancelled) ++ns.failed;
+    } else if (t.from == kDeadline) {
+        ns.deadline_passed = true;
+    }
+    auto fire_skip = [&](CallStatus st, std::string why) {
+        ns.fired = true;
+        f.job = t.job;
+        f.skip = true;
+        f.skip_status = st;
+        f.skip_reason = std::move(why);
+        release_inputs(job, pn);
+        return true;
+    };
+    if (!job.input_error.empty()) return fire_skip(CallStatus::Error, job.input_error);
+    if (pn.gate >= 0 && ns.route_open < 0) return false;  // the route has not decided yet
+    if (pn.gate >= 0 && ns.route_open == 0) return fire_skip(CallStatus::Skipped, "branch not taken");
+    if (ns.want == 0) return fire_skip(CallStatus::Cancelled, "no longer needed");
+    int n_in = static_cast<int>(pn.inputs.size());
+    if (n_in > 0) {
+        bool all_in = ns.arrived == n_in;
+        int skipped = ns.arrived - ns.ok - ns.failed;
+        bool ready = false;
+        switch (pn.fan_in.kind) {
+            case FanInKind::All: ready = all_in; break;
+            case FanInKind::AtLeast: ready = ns.ok >= pn.fan_in.k || all_in; break;
+            case FanInKind::Deadline: ready = all_in || (ns.deadline_passed && ns.ok > 0); break;
+        }
+        if (pn.fan_in.kind == FanInKind::Deadline && !ready && !ns.deadline_armed && ns.arrived > 0) {
+            ns.deadline_armed = true;
+            arm_deadline(t.job, i, pn.fan_in.deadline_ms);
+        }
+        if (!ready) return false;
+        if (ns.ok == 0) {
+            if (skipped == ns.arrived) return fire_skip(CallStatus::Skipped, "all inputs skipped");
+            return fire_skip(CallStatus::Error, "input failed: " + first_failure(job, pn));
+        }
+        if (pn.fan_in.kind == FanInKind::All && ns.failed > 0)
+            return fire_skip(CallStatus::Error, "input failed: " + first_failure(job, pn));
+        if (pn.fan_in.kind == FanInKind::AtLeast && ns.ok < pn.fan_in.k && ns.ok + skipped < n_in)
+            return fire_skip(CallStatus::Error, "only " + std::to_string(ns.ok) + " of " + std::to_string(n_in) +
+                                                    " inputs succeeded, at_least(" + std::to_string(pn.fan_in.k) +
+                                                    ") needed; " + first_failure(job, pn));
+        for (int in : pn.inputs) {
+            const NodeState& src = job.nodes[static_cast<size_t>(in)];
+            if (src.resolved && src.status == CallStatus::Ok) f.responses.push_back(src.text);
+        }
+    }
+    ns.fired = true;
+    f.job = t.job;
+    release_inputs(job, pn);
+    return true;
+}
+
+// Inputs this node will not wait for lose a consumer; a call nobody needs any more
+// is cancelled (frees its backend slot; its result would be thrown away).
+void FlowGraph::release_inputs(JobState& job, const PlanNode& pn) {
+    for (int in : pn.inputs) {
+        NodeState& src = job.nodes[static_cast<size_t>(in)];
+        if (src.resolved) continue;
+        if (--src.want == 0 && src.call) core_.scheduler->cancel(src.call);
+    }
+}
+
+std::string FlowGraph::first_failure(const JobState& job, const PlanNode& pn) const {
+    for (int in : pn.inputs) {
+        const NodeState& src = job.nodes[static_cast<size_t>(in)];
+        if (src.resolved && (src.status == CallStatus::Error || src.status == CallStatus::Cancelled))
+            return core_.plan.nodes[static_cast<size_t>(in)].id + ": " + src.text;
+    }
+    return "";
+}
+
+void FlowGraph::arm_deadline(const JobPtr& job, int i, int64_t ms) {
+    nodes_->g.reserve_wait();  // the graph is not idle while a deadline is pending
+    auto when = Clock::now() + std::chrono::milliseconds(ms);
+    core_.reactor.post([this, job, i, when] {
+        core_.reactor.at(when, [this, job, i] {
+            nodes_->collectors[static_cast<size_t>(i)]->try_put(Token{job, kDeadline});
+            nodes_->g.release_wait();
+        });
+    });
+}
+
+void FlowGraph::route(int r, const Token& t) {
+    JobState& job = *t.job;
+    const PlanRoute& rp = core_.plan.routes[static_cast<size_t>(r)];
+    std::string text;
+    {
+        std::lock_guard lock(job.mu);
+        if (rp.on < 0) text = job.query;
+        else if (job.nodes[static_cast<size_t>(rp.on)].status == CallStatus::Ok)
+            text = job.nodes[static_cast<size_t>(rp.on)].text;
+    }
+    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    int chosen = rp.otherwise;
+    for (size_t a = 0; a < rp.arms.size() && chosen == rp.otherwise; ++a)
+        for (const auto& p : rp.arms[a].patterns)
+            if (text.find(p) != std::string::npos) {
+                chosen = static_cast<int>(a);
+                break;
+            }
+    std::lock_guard lock(job.mu);
+    for (size_t a = 0; a < rp.arms.size(); ++a)
+        for (int node : rp.arms[a].nodes) job.nodes[static_cast<size_t>(node)].route_open = static_cast<int>(a) == chosen ? 1 : 0;
+}
+
+template <typename Gateway>
+void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
+    gw.reserve_wait();
+    if (f.skip) {
+        Reply r;
+        r.status = f.skip_status;
+        r.text = f.skip_reason;
+        r.error_kind = f.skip_status == CallStatus::Error ? "input" : to_string(f.skip_status);
+        core_.resolve(f.job, i, std::move(r), nullptr);
+        gw.try_put(Token{f.job, i});
+        gw.release_wait();
+        return;
+    }
+    const PlanNode& pn = core_.plan.nodes[static_cast<size_t>(i)];
+    auto c = std::make_shared<Call>();
+    c->backend = pn.backend;
+    c->agent = pn.agent;
+    c->replica = pn.replica;
+    c->seed = core_.options.seed;
+    c->messages = pn.prompt.render(f.job->query, f.responses);
+    size_t chars = 0;
+    for (const auto& m : c->messages) chars += m.content.size();
+    c->est_tokens = static_cast<uint32_t>(chars / 4 + (pn.agent->max_tokens ? *pn.agent->max_tokens : 512));
+    c->priority = f.job->seq;
+    if (f.job->on_chunk && i == core_.plan.streamed) c->on_chunk = f.job->on_chunk;
+    c->sim_hash = sim::request_hash(*c);
+    c->sim_reply = sim::answer(*c, c->sim_hash);
+    JobPtr job = f.job;
+    c->done = [this, job, i, &gw](Call& call, Reply&& r) {
+        core_.resolve(job, i, std::move(r), &call);
+        gw.try_put(Token{job, i});
+        gw.release_wait();
+    };
+    {
+        std::lock_guard lock(job->mu);
+        job->nodes[static_cast<size_t>(i)].call = c;
+        job->nodes[static_cast<size_t>(i)].fired_at = Clock::now();
+    }
+    core_.scheduler->submit(std::move(c));
+}
+
+}  // namespace moa

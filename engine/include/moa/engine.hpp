@@ -1,0 +1,127 @@
+// The public face of engine/: run a checked GraphSpec on its backends.
+//
+//   moa::Diagnostics diags;
+//   auto loaded = moa::load_graph("graphs/paper-moa-sim.moa", {}, diags);
+//   moa::Engine engine(loaded.graph, {});
+//   moa::JobResult r = engine.run_one("What is MoA?");
+//   std::cout << r.output() << "\n";
+//
+// One job = one query through the whole graph; many jobs share one engine. Model calls
+// are asynchronous: TBB workers render prompts and hand requests to one I/O reactor
+// thread, which owns timers, per-backend limits and retries, and completes each call
+// exactly once (ok or an error value).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "moa/graph_spec.hpp"
+
+namespace moa {
+
+enum class CallStatus { Ok, Error, Skipped, Cancelled };
+const char* to_string(CallStatus s);
+
+// What happened at one node for one job.
+struct NodeEvent {
+    std::string job_id;
+    std::string node;
+    std::string layer;
+    CallStatus status = CallStatus::Ok;
+    std::string text;   // the answer (Ok) or the error message
+    std::string error_kind;  // "timeout", "http 429", "cancelled", ...
+    int attempts = 0;
+    uint32_t tokens_in = 0;
+    uint32_t tokens_out = 0;
+    double start_ms = 0;   // since the job started
+    double end_ms = 0;
+};
+
+struct JobResult {
+    uint64_t seq = 0;       // 0-based position in the input
+    std::string id;         // the input's "id", or its line number
+    bool ok = false;
+    std::vector<std::pair<std::string, std::string>> outputs;  // output name -> text
+    std::string error;       // first failure: "node: message"
+    std::string error_node;
+    std::vector<NodeEvent> nodes;  // every node, in graph order (filled with emit_all)
+    double wall_ms = 0;
+    double critical_path_ms = 0;   // longest chain of call durations in this job
+    const std::string& output() const;  // the first output's text ("" if none)
+};
+
+struct EngineOptions {
+    int threads = 0;           // TBB workers; 0 = all cores
+    int max_jobs = 256;        // jobs in flight at once (batch)
+    int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
+    bool emit_all = false;     // keep every node's event in JobResult::nodes
+    uint64_t seed = 0;         // mixed into the simulated backend's randomness
+};
+
+// Batch input: one query per call of next(); std::nullopt at the end.
+struct Query {
+    std::string id;
+    std::string prompt;
+    std::string error;  // a malformed input line: the job fails with this message
+};
+
+class QuerySource {
+public:
+    virtual ~QuerySource() = default;
+    virtual std::optional<Query> next() = 0;  // may block: called on the caller's thread
+};
+
+struct LayerStats {
+    std::string layer;
+    size_t calls = 0;
+    double p50_ms = 0, p95_ms = 0;
+};
+
+struct RunStats {
+    size_t jobs_ok = 0, jobs_failed = 0;
+    size_t calls = 0, attempts = 0, retries = 0, calls_failed = 0;
+    uint64_t tokens_in = 0, tokens_out = 0;
+    double wall_ms = 0;
+    double critical_path_ms = 0;   // the slowest job's critical path
+    double cpu_ms = 0;             // process CPU time during the run
+    std::vector<LayerStats> layers;
+    void print(std::ostream& out) const;
+};
+
+class Engine {
+public:
+    Engine(GraphSpec graph, EngineOptions options);
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    // Runs one query; `on_chunk` (optional) receives the first output's text as it
+    // streams in.
+    JobResult run_one(const std::string& query, std::function<void(std::string_view)> on_chunk = {});
+
+    // Runs every query of `source`; `sink` gets the results in input order, on the
+    // calling thread. Memory stays bounded by max_jobs whatever the input size.
+    RunStats run_batch(QuerySource& source, const std::function<void(JobResult&&)>& sink);
+
+    // Per-node events as they happen (called from engine threads; keep it cheap).
+    void on_event(std::function<void(const NodeEvent&)> fn);
+
+    // Live counters for progress displays.
+    struct Progress {
+        size_t started = 0, done = 0, calls_in_flight = 0, calls_done = 0;
+    };
+    Progress progress() const;
+
+    const GraphSpec& graph() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moa

@@ -1,0 +1,48 @@
+// Prompt rendering: templates compiled once into segments, then filled per call.
+// Rendering is a single pass over the template, so text inside the query or the
+// responses that looks like {{placeholder}} is data and is never expanded.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "call.hpp"
+#include "moa/graph_spec.hpp"
+
+namespace moa {
+
+class CompiledTemplate {
+public:
+    enum class Slot { Text, Query, Responses, Count, Agent, Model, Layer };
+    CompiledTemplate() = default;
+    explicit CompiledTemplate(const std::string& text);
+    bool empty() const { return parts_.empty(); }
+
+    struct Context {
+        std::string_view query, agent, model, layer;
+        const std::vector<std::string_view>* responses = nullptr;
+    };
+    void render(const Context& ctx, std::string& out) const;
+    size_t size_hint(const Context& ctx) const;
+
+private:
+    struct Part {
+        Slot slot;
+        std::string text;
+    };
+    std::vector<Part> parts_;
+};
+
+// The messages of one call, the paper's way: the agent's own system text, then the
+// aggregation prompt with the numbered responses, as the system message; the user's
+// query (or the agent's user template) as the user message.
+struct NodePrompt {
+    CompiledTemplate system;  // agent's system template
+    CompiledTemplate user;    // agent's user template (empty: the query unchanged)
+    CompiledTemplate prompt;  // the layer's aggregation prompt (nodes with inputs)
+    std::string agent, model, layer;
+    std::vector<Message> render(std::string_view query, const std::vector<std::string_view>& responses) const;
+};
+
+}  // namespace moa

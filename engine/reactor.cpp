@@ -1,0 +1,84 @@
+#include "reactor.hpp"
+
+#include <algorithm>
+
+namespace moa {
+
+Reactor::Reactor() {
+    thread_ = std::thread([this] { loop(); });
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [this] { return thread_id_ != std::thread::id(); });
+}
+
+Reactor::~Reactor() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+void Reactor::post(Fn fn) {
+    bool wake;
+    {
+        std::lock_guard lock(mu_);
+        posted_.push_back(std::move(fn));
+        wake = sleeping_;
+        sleeping_ = false;  // one wake-up is enough for any number of posts
+    }
+    if (wake) cv_.notify_one();
+}
+
+uint64_t Reactor::at(TimePoint when, Fn fn) {
+    uint64_t id = next_timer_++;
+    live_.insert(id);
+    heap_.push_back({when, id, std::move(fn)});
+    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    return id;
+}
+
+void Reactor::cancel(uint64_t timer) {
+    if (live_.erase(timer)) cancelled_.insert(timer);
+}
+
+void Reactor::loop() {
+    {
+        std::lock_guard lock(mu_);
+        thread_id_ = std::this_thread::get_id();
+    }
+    cv_.notify_all();
+    std::vector<Fn> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(mu_);
+            for (;;) {
+                if (stop_) return;
+                if (!posted_.empty()) break;
+                if (!heap_.empty() && heap_.front().when <= Clock::now()) break;
+                sleeping_ = true;
+                if (heap_.empty()) cv_.wait(lock);
+                else cv_.wait_until(lock, heap_.front().when);
+                sleeping_ = false;
+            }
+            batch.swap(posted_);
+        }
+        for (auto& fn : batch) fn();
+        batch.clear();
+        // Due timers, including ones armed by the timers themselves if already due.
+        TimePoint now = Clock::now();
+        while (!heap_.empty() && heap_.front().when <= now) {
+            std::pop_heap(heap_.begin(), heap_.end(), Later{});
+            Timer t = std::move(heap_.back());
+            heap_.pop_back();
+            if (auto it = cancelled_.find(t.id); it != cancelled_.end()) {
+                cancelled_.erase(it);
+                continue;
+            }
+            live_.erase(t.id);
+            t.fn();
+        }
+    }
+}
+
+}  // namespace moa

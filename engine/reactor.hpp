@@ -1,0 +1,62 @@
+// The I/O reactor: one thread that owns timers and completes model calls. It is
+// the only place in moa where waiting happens; TBB workers hand it work with
+// post() and return at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace moa {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+class Reactor {
+public:
+    using Fn = std::function<void()>;
+    Reactor();
+    ~Reactor();  // stops the thread; pending timers are dropped
+    Reactor(const Reactor&) = delete;
+    Reactor& operator=(const Reactor&) = delete;
+
+    void post(Fn fn);  // any thread; runs on the reactor thread, in order
+    // Reactor thread only.
+    uint64_t at(TimePoint when, Fn fn);
+    void cancel(uint64_t timer);
+    bool on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
+    size_t timers() const { return live_.size(); }
+
+private:
+    struct Timer {
+        TimePoint when;
+        uint64_t id;
+        Fn fn;
+    };
+    struct Later {
+        bool operator()(const Timer& a, const Timer& b) const {
+            return a.when != b.when ? a.when > b.when : a.id > b.id;
+        }
+    };
+    void loop();
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<Fn> posted_;
+    bool stop_ = false;
+    bool sleeping_ = false;
+    std::vector<Timer> heap_;           // reactor thread only
+    std::unordered_set<uint64_t> live_;       // armed, not yet fired or cancelled
+    std::unordered_set<uint64_t> cancelled_;  // still in the heap, to be skipped
+    uint64_t next_timer_ = 1;
+    std::thread::id thread_id_;
+    std::thread thread_;
+};
+
+}  // namespace moa

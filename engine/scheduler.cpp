@@ -1,0 +1,220 @@
+#include "scheduler.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim.hpp"
+
+namespace moa {
+
+namespace {
+int64_t us_between(TimePoint a, TimePoint b) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(b - a).count();
+}
+}  // namespace
+
+void Scheduler::Bucket::init(double per_minute, double burst) {
+    enabled = per_minute > 0;
+    per_us = per_minute / 60e6;
+    capacity = std::max(1.0, burst);
+    tokens = capacity;
+    last = Clock::now();
+}
+
+void Scheduler::Bucket::refill(TimePoint now) {
+    if (!enabled) return;
+    tokens = std::min(capacity, tokens + static_cast<double>(us_between(last, now)) * per_us);
+    last = now;
+}
+
+int64_t Scheduler::Bucket::wait_us(double n) const {
+    if (!enabled || tokens >= n) return 0;
+    return static_cast<int64_t>(std::ceil((n - tokens) / per_us));
+}
+
+Scheduler::Scheduler(Reactor& reactor, const GraphSpec& graph, int max_calls)
+    : reactor_(reactor), max_calls_(max_calls) {
+    for (const auto& b : graph.backends) {
+        Pool& p = pools_[b.name];
+        p.spec = &b;
+        // A burst of one second's worth keeps every window of W seconds under
+        // rate * W + 1 s of traffic, the way providers' per-minute limits expect.
+        p.requests.init(b.requests_per_minute, b.requests_per_minute / 60);
+        p.tokens.init(b.tokens_per_minute, b.tokens_per_minute / 60);
+    }
+}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::submit(CallPtr call) {
+    in_flight.fetch_add(1, std::memory_order_relaxed);
+    reactor_.post([this, call = std::move(call)]() mutable {
+        call->submitted = Clock::now();
+        enqueue(call);
+    });
+}
+
+void Scheduler::cancel(CallPtr call) {
+    reactor_.post([this, call = std::move(call)] {
+        if (call->state == Call::State::Done) return;
+        Pool& p = pools_.at(call->backend->name);
+        if (call->state == Call::State::Queued) p.queue.erase(call);
+        if (call->state == Call::State::Backoff) reactor_.cancel(call->timer);
+        if (call->state == Call::State::Running) {
+            reactor_.cancel(call->timer);
+            --p.running;
+            --running_total_;
+            if (observer_) observer_->attempt_ended(p.spec->name, p.running, Clock::now());
+        }
+        Reply r;
+        r.status = CallStatus::Cancelled;
+        r.error_kind = "cancelled";
+        r.text = "cancelled: no longer needed";
+        complete(call, std::move(r));
+        pump_all();
+    });
+}
+
+void Scheduler::enqueue(const CallPtr& c) {
+    Pool& p = pools_.at(c->backend->name);
+    c->state = Call::State::Queued;
+    c->seq = ++seq_;
+    p.queue.insert(c);
+    pump(p);
+}
+
+void Scheduler::pump_all() {
+    for (auto& [_, p] : pools_)
+        if (!p.queue.empty()) pump(p);
+}
+
+void Scheduler::pump(Pool& p) {
+    TimePoint now = Clock::now();
+    while (!p.queue.empty()) {
+        if (p.spec->max_concurrent > 0 && p.running >= p.spec->max_concurrent) return;
+        if (max_calls_ > 0 && running_total_ >= max_calls_) return;
+        const CallPtr& c = *p.queue.begin();
+        int64_t wait = 0;
+        if (p.cooldown_until > now) wait = us_between(now, p.cooldown_until);
+        p.requests.refill(now);
+        p.tokens.refill(now);
+        double cost = std::min<double>(c->est_tokens, p.tokens.capacity);
+        wait = std::max({wait, p.requests.wait_us(1), p.tokens.wait_us(cost)});
+        if (wait > 0) {
+            // Wake up when the limit allows the next call; one timer per pool.
+            if (!p.wake_timer) {
+                p.wake_timer = reactor_.at(now + std::chrono::microseconds(wait), [this, &p] {
+                    p.wake_timer = 0;
+                    pump(p);
+                });
+            }
+            return;
+        }
+        if (p.requests.enabled) p.requests.tokens -= 1;
+        if (p.tokens.enabled) p.tokens.tokens -= cost;
+        CallPtr call = c;
+        p.queue.erase(p.queue.begin());
+        start(p, call);
+    }
+}
+
+void Scheduler::start(Pool& p, const CallPtr& c) {
+    c->state = Call::State::Running;
+    if (++c->attempts == 1) c->first_start = Clock::now();
+    ++p.running;
+    ++running_total_;
+    attempts.fetch_add(1, std::memory_order_relaxed);
+    TimePoint now = Clock::now();
+    if (observer_) observer_->attempt_started(p.spec->name, p.running, now);
+    // Only the simulated transport exists so far; HTTP transports plug in here.
+    sim::Attempt a = sim::attempt(*p.spec, c->sim_hash, c->attempts, c->sim_reply.tokens_out);
+    auto finish = [this, &p, c, a] {
+        Reply r;
+        switch (a.kind) {
+            case sim::Attempt::Kind::Ok: r = c->sim_reply; break;
+            case sim::Attempt::Kind::Timeout:
+                r.status = CallStatus::Error;
+                r.error_kind = "timeout";
+                r.text = "timed out (simulated)";
+                r.transient = true;
+                break;
+            case sim::Attempt::Kind::RateLimited:
+                r.status = CallStatus::Error;
+                r.error_kind = "http 429";
+                r.text = "rate limited (simulated 429)";
+                r.transient = true;
+                r.retry_after_ms = a.retry_after_ms;
+                break;
+            case sim::Attempt::Kind::ServerError:
+                r.status = CallStatus::Error;
+                r.error_kind = "http 503";
+                r.text = "server error (simulated 503)";
+                r.transient = true;
+                break;
+        }
+        attempt_done(p, c, std::move(r));
+    };
+    if (c->on_chunk && a.kind == sim::Attempt::Kind::Ok) {
+        // Stream the answer in word-sized chunks spread over the generation time.
+        const std::string& text = c->sim_reply.text;
+        std::vector<size_t> cuts;
+        for (size_t i = text.find(' '); i != std::string::npos; i = text.find(' ', i + 1)) cuts.push_back(i);
+        cuts.push_back(text.size());
+        size_t prev = 0;
+        int64_t span = std::max<int64_t>(0, a.latency_us - a.first_token_us);
+        for (size_t k = 0; k < cuts.size(); ++k) {
+            auto when = now + std::chrono::microseconds(a.first_token_us + span * static_cast<int64_t>(k) /
+                                                                               static_cast<int64_t>(cuts.size()));
+            std::string_view piece(text.data() + prev, cuts[k] - prev);
+            prev = cuts[k];
+            reactor_.at(when, [c, piece] {
+                if (c->state == Call::State::Running) c->on_chunk(piece);
+            });
+        }
+    }
+    c->timer = reactor_.at(now + std::chrono::microseconds(a.latency_us), finish);
+}
+
+int64_t Scheduler::backoff_ms(const Call& c, const Reply& r) const {
+    const RetryPolicy& rp = c.backend->retry;
+    double cap = std::min<double>(static_cast<double>(rp.max_delay_ms),
+                                  static_cast<double>(rp.base_delay_ms) * std::pow(2.0, c.attempts - 1));
+    // Full jitter, drawn deterministically from the request and the attempt.
+    uint64_t h = sim::hash_bytes("backoff", c.sim_hash + static_cast<uint64_t>(c.attempts));
+    double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+    int64_t d = static_cast<int64_t>(u * cap);
+    if (r.retry_after_ms >= 0) d = std::max(d, r.retry_after_ms);
+    return d;
+}
+
+void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
+    --p.running;
+    --running_total_;
+    TimePoint now = Clock::now();
+    if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
+    if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts) {
+        int64_t d = backoff_ms(*c, r);
+        if (r.error_kind == "http 429" && r.retry_after_ms >= 0)  // the whole backend waits
+            p.cooldown_until = std::max(p.cooldown_until, now + std::chrono::milliseconds(r.retry_after_ms));
+        retries.fetch_add(1, std::memory_order_relaxed);
+        c->state = Call::State::Backoff;
+        c->timer = reactor_.at(now + std::chrono::milliseconds(d), [this, c] { enqueue(c); });
+    } else {
+        if (r.status == CallStatus::Error && c->attempts > 1)
+            r.text += " (after " + std::to_string(c->attempts) + " attempts)";
+        complete(c, std::move(r));
+    }
+    pump_all();
+}
+
+void Scheduler::complete(const CallPtr& c, Reply&& r) {
+    c->state = Call::State::Done;
+    c->finished = Clock::now();
+    in_flight.fetch_sub(1, std::memory_order_relaxed);
+    completed.fetch_add(1, std::memory_order_relaxed);
+    auto done = std::move(c->done);
+    c->on_chunk = nullptr;
+    done(*c, std::move(r));
+}
+
+}  // namespace moa

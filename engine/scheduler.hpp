@@ -1,0 +1,84 @@
+// Backpressure and retry for model calls, on the reactor thread.
+//
+// Each backend is a Pool (like ninja's pools): at most max_concurrent calls running,
+// token buckets for requests/min and tokens/min, and a shared cooldown after a 429,
+// all shared by every agent on that backend. Queued calls start in priority order
+// (earlier jobs first). Transient failures are retried here, with exponential
+// backoff and full jitter, honouring Retry-After. Every call gets exactly one
+// completion.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "call.hpp"
+#include "moa/engine.hpp"
+#include "reactor.hpp"
+
+namespace moa {
+
+// Test and stats hook: a call attempt started or ended on `backend`.
+struct CallObserver {
+    virtual ~CallObserver() = default;
+    virtual void attempt_started(const std::string& backend, int in_flight, TimePoint at) = 0;
+    virtual void attempt_ended(const std::string& backend, int in_flight, TimePoint at) = 0;
+};
+
+class Scheduler {
+public:
+    Scheduler(Reactor& reactor, const GraphSpec& graph, int max_calls);
+    ~Scheduler();
+    void submit(CallPtr call);  // any thread
+    void cancel(CallPtr call);  // any thread; completes the call with Cancelled if not done
+    void set_observer(CallObserver* o) { observer_ = o; }
+
+    std::atomic<size_t> in_flight{0};   // submitted, not completed
+    std::atomic<size_t> completed{0};
+    std::atomic<size_t> attempts{0};
+    std::atomic<size_t> retries{0};
+
+private:
+    struct Bucket {
+        bool enabled = false;
+        double per_us = 0;    // refill rate
+        double capacity = 0;  // burst
+        double tokens = 0;
+        TimePoint last{};
+        void init(double per_minute, double burst);
+        void refill(TimePoint now);
+        int64_t wait_us(double n) const;  // 0 if available now
+    };
+    struct ByPriority {
+        bool operator()(const CallPtr& a, const CallPtr& b) const {
+            return a->priority != b->priority ? a->priority < b->priority : a->seq < b->seq;
+        }
+    };
+    struct Pool {
+        const BackendSpec* spec = nullptr;
+        int running = 0;
+        Bucket requests, tokens;
+        TimePoint cooldown_until{};
+        std::set<CallPtr, ByPriority> queue;
+        uint64_t wake_timer = 0;
+    };
+
+    void enqueue(const CallPtr& c);
+    void pump(Pool& p);
+    void pump_all();
+    void start(Pool& p, const CallPtr& c);
+    void attempt_done(Pool& p, const CallPtr& c, Reply&& r);
+    void complete(const CallPtr& c, Reply&& r);
+    int64_t backoff_ms(const Call& c, const Reply& r) const;
+
+    Reactor& reactor_;
+    std::map<std::string, Pool> pools_;
+    int max_calls_;
+    int running_total_ = 0;
+    uint64_t seq_ = 0;
+    CallObserver* observer_ = nullptr;
+};
+
+}  // namespace moa
