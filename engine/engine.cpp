@@ -117,6 +117,7 @@ Plan make_plan(const GraphSpec& g) {
 EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
     plan = make_plan(graph);
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
+    scheduler->set_observer(options.observer);
     layer_latency.resize(plan.layers.size());
 }
 

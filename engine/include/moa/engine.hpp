@@ -24,6 +24,8 @@
 
 namespace moa {
 
+struct CallObserver;  // engine/scheduler.hpp: sees every call attempt start and end
+
 enum class CallStatus { Ok, Error, Skipped, Cancelled };
 const char* to_string(CallStatus s);
 
@@ -61,6 +63,7 @@ struct EngineOptions {
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
+    CallObserver* observer = nullptr;  // instrumentation (tests, stats); called on the reactor thread
 };
 
 // Batch input: one query per call of next(); std::nullopt at the end.
