@@ -142,6 +142,7 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
 int main(int argc, char** argv) {
     CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
     app.require_subcommand(1);
+    app.fallthrough();  // global flags (-v, -q, -I) are accepted after the subcommand too
     app.set_version_flag("--version", std::string("moa ") + MOA_VERSION);
     bool verbose = false, quiet = false;
     Common common;
@@ -180,7 +181,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
     run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output");
     run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job");
-    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value (repeatable)");
+    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value (repeatable)")
+        ->allow_extra_args(false);  // one value per --set, so a question can follow
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
     run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once")->check(CLI::PositiveNumber);

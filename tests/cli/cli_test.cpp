@@ -159,3 +159,57 @@ TEST_CASE("every graph and example in the repository checks clean and is formatt
     }
     CHECK(run("fmt --check stdlib/moa.moa").code == 0);
 }
+
+TEST_CASE("moa run: one question streams the paper MoA's answer (sim backend)") {
+    auto r = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} \"What is MoA?\"");
+    CHECK(r.code == 0);
+    // the aggregator (Qwen1.5-110B) cites the six refined answers
+    CHECK(r.out.rfind("[qwen1.5-110b-chat:", 0) == 0);
+    CHECK(r.out.find("synthesis of 6 responses") != std::string::npos);
+}
+
+TEST_CASE("moa run: a batch keeps input order, ids, and turns bad lines into error records") {
+    auto in = temp_file("in.jsonl",
+                        "{\"id\":\"first\",\"prompt\":\"one\"}\n"
+                        "this is not json\n"
+                        "{\"instruction\":\"three\"}\n"
+                        "{\"id\":42}\n");
+    auto out = fs::temp_directory_path() / "moa-cli-test" / "out.jsonl";
+    auto r = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --no-progress --input " + in.string() +
+                 " --output " + out.string());
+    CHECK(r.code == 1);  // some jobs failed
+    CHECK(r.out.find("jobs: 2 ok, 2 failed") != std::string::npos);
+    std::ifstream f(out);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(f, line);) lines.push_back(line);
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[0].rfind("{\"id\":\"first\",\"ok\":true,\"output\":\"[qwen1.5-110b-chat:", 0) == 0);
+    CHECK(lines[1] == "{\"id\":\"2\",\"ok\":false,\"error\":\"input line 2: expected a JSON object\",\"node\":\"\"}");
+    CHECK(lines[2].rfind("{\"id\":\"3\",\"ok\":true,", 0) == 0);
+    CHECK(lines[3] == "{\"id\":\"42\",\"ok\":false,\"error\":\"input line 4: no \\\"prompt\\\" (or \\\"instruction\\\") field\",\"node\":\"\"}");
+}
+
+TEST_CASE("moa run: alpaca-eval output and --emit-all") {
+    auto in = temp_file("alpaca.jsonl", "{\"instruction\":\"Say \\\"hi\\\"\"}\n{\"instruction\":\"two\"}\n");
+    auto r = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --no-progress -q --format alpaca-eval "
+                 "--generator paper-moa --input " + in.string());
+    CHECK(r.code == 0);
+    CHECK(r.out.rfind("[\n {\"instruction\":\"Say \\\"hi\\\"\",\"output\":\"[qwen1.5-110b-chat:", 0) == 0);
+    CHECK(r.out.find("\"generator\":\"paper-moa\"") != std::string::npos);
+    CHECK(r.out.find("\n]\n") != std::string::npos);
+    auto all = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --emit-all --format jsonl \"q\"");
+    CHECK(all.code == 0);
+    CHECK(all.out.find("\"node\":\"propose.dbrx\"") != std::string::npos);
+    CHECK(all.out.find("\"node\":\"refine.wizardlm\"") != std::string::npos);
+}
+
+TEST_CASE("moa run: --set errors point into the argument") {
+    auto r = run("run graphs/paper-moa-sim.moa --set qwen110.temperature=3 \"q\"");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("--set:1:21: error: 'temperature' must be in [0, 2], found 3\n  qwen110.temperature=3\n"
+                     "                      ^\n") != std::string::npos);
+    auto u = run("run graphs/paper-moa-sim.moa --set qwen11.temperature=1 \"q\"");
+    CHECK(u.code == 1);
+    CHECK(u.out.find("--set:1:1: error: unknown backend or agent 'qwen11'; did you mean 'qwen110'?") != std::string::npos);
+    CHECK(run("run graphs/paper-moa-sim.moa").code == 2);
+}
