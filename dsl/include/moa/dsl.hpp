@@ -7,11 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "graph_spec.hpp"
+#include "moa/diagnostics.hpp"
+#include "moa/graph_spec.hpp"
 
 namespace moa {
-
-class Diagnostics;
 
 struct LoadOptions {
     // Directories searched for `import "..."` after the importing file's own directory
