@@ -142,6 +142,9 @@ struct Comment {
 struct File {
     std::vector<Decl> decls;
     std::vector<Comment> comments;
+    // Names of declarations dropped for syntax errors: references to them are not
+    // reported again as unknown.
+    std::vector<std::string> broken_names;
 };
 
 }  // namespace moa::ast

@@ -19,6 +19,9 @@ constexpr size_t kMaxFileBytes = 64u << 20;
 const std::vector<std::string> kPlaceholders = {"query", "responses", "count", "agent", "model", "layer"};
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
+std::string article(const std::string& word) {
+    return (std::string("aeiou").find(word.empty() ? 'x' : word[0]) != std::string::npos ? "an " : "a ") + word;
+}
 
 bool read_whole_file(const std::string& path, std::string& out, std::string& error) {
     std::error_code ec;
@@ -57,6 +60,7 @@ Diagnostic Checker::note_at(const DeclRef& r, const std::string& msg) const {
 
 void Checker::unknown_name(const Origin& at, const std::string& kind, const std::string& name,
                            const std::vector<std::string>& candidates) {
+    if (broken_.count(name)) return;  // its declaration had a syntax error, already reported
     std::string msg = "unknown " + kind + " " + quote(name);
     if (auto s = did_you_mean(name, candidates); !s.empty()) msg += "; did you mean " + quote(s) + "?";
     diags_.error(at.file, at.span.begin, msg, at.span.end - at.span.begin);
@@ -75,6 +79,8 @@ void Checker::load(const std::string& path, std::string text, bool main,
     file->src = std::make_shared<SourceFile>(path, std::move(text));
     file->main = main;
     file->ast = parse_file(file->src, diags_);
+    for (const auto& n : file->ast.broken_names) broken_.insert(n);
+    if (!file->ast.broken_names.empty()) syntax_errors_ = true;
     LoadedFile& lf = *file;
     files_.push_back(std::move(file));
     (void)imported_from;
@@ -148,15 +154,15 @@ bool Checker::check_shape(const DeclRef& r) {
         return bad(d.name_span.end, "expected '=' after " + k + " " + quote(d.name) + " (write `" + form + "`)");
     }
     if (!wants_value && d.value && k != "use")
-        return bad(d.value->span.begin, "a " + k + " takes no '= value'; its fields go in { ... }");
+        return bad(d.value->span.begin, article(k) + " takes no '= value'; its fields go in { ... }");
     if (wants_body && !d.body)
         return bad(d.name_span.end, "expected '{' after " + k + " " + quote(d.name));
     if (!wants_body && d.body && k != "layer")
-        return bad(d.body->span.begin, "a " + k + " takes no { ... } block");
+        return bad(d.body->span.begin, article(k) + " takes no { ... } block");
     if (wants_params && !d.has_params)
         return bad(d.name_span.end, "expected '(' after " + k + " " + quote(d.name));
     if (!wants_params && d.has_params)
-        return bad(d.name_span.end, "a " + k + " takes no parameters");
+        return bad(d.name_span.end, article(k) + " takes no parameters");
     if (!d.alias.empty() && k != "use") return bad(d.alias_span.begin, "only `use` takes `as NAME`");
     return true;
 }
@@ -177,9 +183,10 @@ void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>&
         return;
     } else if (d.keyword == "layer") {
         if (auto it = layer_by_name_.find(r.name); it != layer_by_name_.end()) {
-            diags_.error(r.file(), d.name_span.begin, "duplicate layer " + quote(r.name),
-                         d.name_span.end - d.name_span.begin)
-                .notes.push_back(note_at(it->second->ref, "first defined here"));
+            auto& e = diags_.error(r.file(), d.name_span.begin, "duplicate layer " + quote(r.name),
+                                   d.name_span.end - d.name_span.begin);
+            e.notes.push_back(note_at(it->second->ref, "first defined here"));
+            add_use_notes(e, it->second->ref, r);
             return;
         }
         auto l = std::make_unique<LayerDraft>();
@@ -189,12 +196,24 @@ void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>&
         return;
     }
     if (auto it = table->find(r.name); it != table->end()) {
-        diags_.error(r.file(), d.name_span.begin, "duplicate " + d.keyword + " " + quote(r.name),
-                     d.name_span.end - d.name_span.begin)
-            .notes.push_back(note_at(it->second, "first defined here"));
+        auto& e = diags_.error(r.file(), d.name_span.begin, "duplicate " + d.keyword + " " + quote(r.name),
+                               d.name_span.end - d.name_span.begin);
+        e.notes.push_back(note_at(it->second, "first defined here"));
+        add_use_notes(e, it->second, r);
         return;
     }
     (*table)[r.name] = r;
+}
+
+// Names clashing between topology instances: point at the `use` lines, the user's
+// own text, rather than only into the topology's file.
+void Checker::add_use_notes(Diagnostic& e, const DeclRef& first, const DeclRef& second) {
+    for (const DeclRef* r : {&first, &second}) {
+        if (!r->env->use_file) continue;
+        e.notes.push_back(Diagnostics::note(r->env->use_file, r->env->use_span.begin,
+                                            "instantiated by this `use`; give instances distinct names with `as NAME`",
+                                            r->env->use_span.end - r->env->use_span.begin));
+    }
 }
 
 void Checker::collect() {
@@ -223,11 +242,16 @@ void Checker::instantiate(const DeclRef& use) {
     auto env = std::make_shared<Env>();
     env->file = it->second.file();
     env->prefix = u.alias.empty() ? "" : u.alias + ".";
+    env->use_file = use.file();
+    env->use_span = u.name_span;
     std::vector<std::string> param_names;
     for (const auto& p : t.params) param_names.push_back(p.name);
     for (const auto& a : u.params) {
         if (!a.value) {
-            diags_.error(use.file(), a.span.begin, "argument " + quote(a.name) + " needs a value (`" + a.name + " = ...`)");
+            diags_.error(use.file(), a.span.begin, "argument " + quote(a.name) + " needs a value (`" + a.name + " = ...`)",
+                         static_cast<uint32_t>(a.name.size()));
+            if (std::find(param_names.begin(), param_names.end(), a.name) != param_names.end())
+                env->params[a.name] = {nullptr, nullptr, use.file()};  // reported: no follow-on errors
             continue;
         }
         if (std::find(param_names.begin(), param_names.end(), a.name) == param_names.end()) {
@@ -246,10 +270,12 @@ void Checker::instantiate(const DeclRef& use) {
             diags_.error(use.file(), u.name_span.begin,
                          "missing argument " + quote(p.name) + " for topology " + quote(u.name),
                          u.name_span.end - u.name_span.begin)
-                .notes.push_back(Diagnostics::note(it->second.file(), p.span.begin, "parameter declared here"));
+                .notes.push_back(Diagnostics::note(it->second.file(), p.span.begin, "parameter declared here",
+                                                   static_cast<uint32_t>(p.name.size())));
+            env->params[p.name] = {nullptr, nullptr, env->file};  // uses of it stay quiet
             continue;
         }
-        env->params[p.name] = {&*p.value, env, env->file};  // defaults see the other params
+        env->params[p.name] = {&*p.value, nullptr, env->file};  // defaults see the other params
     }
     for (const auto& item : t.body->items) {
         if (item.kind == ast::Item::Kind::Decl) env->local_names.push_back(item.decl->name);
@@ -263,7 +289,7 @@ void Checker::instantiate(const DeclRef& use) {
         const std::string& k = item.decl->keyword;
         if (k != "layer" && k != "route" && k != "output") {
             diags_.error(env->file, item.decl->keyword_span.begin,
-                         "a " + k + " cannot be declared inside a topology; declare it at the top level",
+                         article(k) + " cannot be declared inside a topology; declare it at the top level",
                          item.decl->keyword_span.end - item.decl->keyword_span.begin);
             continue;
         }
@@ -468,10 +494,11 @@ void Checker::check_backends() {
         if (auto* v = f.get("api_key_env"); v && expect_string(*v, b.api_key_env)) {
             bool ok = !b.api_key_env.empty() && !std::isdigit(static_cast<unsigned char>(b.api_key_env[0]));
             for (char c : b.api_key_env) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
-            if (!ok)
+            if (!ok)  // it may be a pasted key: do not echo the line into logs
                 diags_.error(v->val.origin.file, v->val.origin.span.begin,
                              "'api_key_env' names an environment variable (like \"OPENAI_API_KEY\"), "
-                             "not a key");
+                             "not a key; if this was a real key, revoke it")
+                    .hide_source = true;
         } else if (!v && b.kind == BackendKind::Anthropic) {
             diags_.error(r.file(), r.decl->name_span.begin,
                          "backend " + quote(name) + " of kind anthropic needs 'api_key_env'");

@@ -69,6 +69,8 @@ struct LayerDraft {
     Origin prompt_origin;
     int repeat = 1;
     std::vector<std::string> instances;  // layer instance names after `repeat`
+    bool inputs_failed = false;          // an input did not resolve (already reported)
+    bool prompt_failed = false;
 };
 
 class Checker {
@@ -90,6 +92,7 @@ private:
     void check_templates();
     void check_agents();
     void read_timeouts(const FieldVal& fv, Timeouts& t);
+    void add_use_notes(Diagnostic& e, const DeclRef& first, const DeclRef& second);
     void parse_overrides();
     void apply_overrides(const DeclRef& r, Fields& f, const std::vector<std::string>& allowed, const std::string& what);
 
@@ -105,6 +108,7 @@ private:
     void check_cycles_and_order();
     void check_placeholders();
     void check_reachability_and_use();
+    void trim_ir(const std::set<std::string>& agents_in_nodes);
 
     // helpers
     void unknown_name(const Origin& at, const std::string& kind, const std::string& name,
@@ -141,6 +145,9 @@ private:
         bool used = false;
     };
     std::vector<Override> overrides_;
+    std::set<std::string> broken_;  // names of declarations lost to syntax errors
+    bool syntax_errors_ = false;
+    std::set<std::string> passthrough_cycles_;
     std::set<std::string> used_agents_, used_templates_, used_backends_, used_topologies_;
     GraphSpec g_;
     std::vector<std::string> order_;  // layer instances in dependency order

@@ -109,7 +109,8 @@ void Checker::check_placeholders() {
                 if (!first || (!nodes_[id].inputs.empty() && first->inputs.empty())) first = &nodes_[id];
         if (!first) continue;
         bool any_inputs = !first->inputs.empty();
-        if (any_inputs && l.prompt.empty()) {
+        if (l.inputs_failed && !any_inputs) continue;  // already reported: its inputs did not resolve
+        if (any_inputs && l.prompt.empty() && !l.prompt_failed) {
             const Origin at{l.ref.file(), l.ref.decl->name_span};
             diags_.error(at.file, at.span.begin,
                          "layer " + quote(l.ref.name) +
@@ -130,23 +131,34 @@ void Checker::check_placeholders() {
             if (ai == agent_by_name.end()) continue;
             const AgentSpec* a = ai->second;
             const DeclRef& ar = agents_.at(m.agent);
-            if (!a->system.empty()) uses.push_back({a->system, {ar.file(), ar.decl->name_span}, false});
-            if (!a->user.empty()) uses.push_back({a->user, {ar.file(), ar.decl->name_span}, false});
+            // Point at the `system = ...` / `user = ...` field, where the template is attached.
+            auto field_at = [&](const char* key) {
+                for (const auto& item : ar.decl->body->items)
+                    if (item.kind == ast::Item::Kind::Field && item.field.key == key)
+                        return Origin{ar.file(), item.field.value.span};
+                return Origin{ar.file(), ar.decl->name_span};
+            };
+            if (!a->system.empty()) uses.push_back({a->system, field_at("system"), false});
+            if (!a->user.empty()) uses.push_back({a->user, field_at("user"), false});
         }
         for (const auto& u : uses) {
             auto ti = templ_by_name.find(u.templ);
             if (ti == templ_by_name.end()) continue;
             const TemplateSpec* t = ti->second;
-            bool wants = std::find(t->placeholders.begin(), t->placeholders.end(), "responses") != t->placeholders.end() ||
-                         std::find(t->placeholders.begin(), t->placeholders.end(), "count") != t->placeholders.end();
+            auto uses_ph = [&](const char* ph) {
+                return std::find(t->placeholders.begin(), t->placeholders.end(), ph) != t->placeholders.end();
+            };
+            bool shows = uses_ph("responses");
+            bool wants = shows || uses_ph("count");
             if (wants && !any_inputs && reported.insert({u.templ, l.ref.name}).second) {
                 diags_.error(u.at.file, u.at.span.begin,
-                             "template " + quote(u.templ) + " uses {{responses}}, but layer " + quote(l.ref.name) +
+                             "template " + quote(u.templ) + " uses {{" + (shows ? "responses" : "count") +
+                                 "}}, but layer " + quote(l.ref.name) +
                                  " receives no responses (it has no inputs)",
                              u.at.span.end - u.at.span.begin)
                     .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
             }
-            if (u.is_prompt && any_inputs && !wants && reported.insert({u.templ, l.ref.name}).second) {
+            if (u.is_prompt && any_inputs && !shows && reported.insert({u.templ, l.ref.name}).second) {
                 diags_.warning(u.at.file, u.at.span.begin,
                                "prompt " + quote(u.templ) + " has no {{responses}}: layer " + quote(l.ref.name) +
                                    " would not show its inputs to its agents",
@@ -198,13 +210,21 @@ void Checker::check_reachability_and_use() {
                            r.decl->name_span.end - r.decl->name_span.begin);
         }
     };
+    // A library file (no layers, no `use`) defines things for others to use; and a
+    // file with syntax errors lost declarations that would have used things.
+    bool graph_file = !uses_.empty() || std::any_of(layers_.begin(), layers_.end(), [](auto& l) { return l->ref.main; });
+    if (!graph_file || syntax_errors_) return trim_ir(agents_in_nodes);
     warn_unused(agents_, used_agents_, "agent");
     warn_unused(templates_, used_templates_, "template");
     warn_unused(backends_, used_backends_, "backend");
     warn_unused(topologies_, used_topologies_, "topology");
 
-    // The IR keeps only what the nodes use, so a graph importing a library of
-    // templates and agents is not cluttered with the unused ones.
+    trim_ir(agents_in_nodes);
+}
+
+// The IR keeps only what the nodes use, so a graph importing a library of
+// templates and agents is not cluttered with the unused ones.
+void Checker::trim_ir(const std::set<std::string>& agents_in_nodes) {
     std::set<std::string> keep_agents = agents_in_nodes;
     for (const auto& a : g_.agents)
         if (keep_agents.count(a.name) && !a.fallback.empty()) keep_agents.insert(a.fallback);

@@ -49,6 +49,11 @@ void Checker::read_layer(LayerDraft& l) {
                 .notes.push_back(Diagnostics::note(dup->origin.file, dup->origin.span.begin, "first listed here"));
             continue;
         }
+        if (m.replicas > 1000) {
+            diags_.error(m.origin.file, m.origin.span.begin,
+                         "replica count must be an integer in [1, 1000], found " + std::to_string(m.replicas), len(m.origin));
+            continue;
+        }
         used_agents_.insert(a);
         l.members.push_back({a, m.replicas, m.origin});
     }
@@ -75,6 +80,7 @@ void Checker::read_layer(LayerDraft& l) {
             for (auto& [n, _] : templates_) names.push_back(n);
             unknown_name(v->val.origin, "template", l.prompt, names);
             l.prompt.clear();
+            l.prompt_failed = true;
         } else {
             used_templates_.insert(l.prompt);
         }
@@ -151,6 +157,7 @@ std::vector<std::string> Checker::layer_outputs(const std::string& layer, std::s
     if (!l.instances.empty()) return instance_nodes_[l.instances.back()];
     // `repeat = 0`: the layer vanishes and passes its inputs through.
     if (!visiting.insert(layer).second) {
+        if (!passthrough_cycles_.insert(layer).second) return {};
         diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
                      "layer " + quote(layer) + " (repeat = 0) passes its inputs through in a cycle");
         return {};
@@ -172,6 +179,7 @@ std::vector<std::string> Checker::resolve_ref(const InputRef& in, const std::str
     for (; j > 0; --j)
         if (layer_by_name_.count(join(in.parts, j))) break;
     if (j == 0) {
+        if (broken_.count(in.parts[0])) return {};  // lost to a syntax error, already reported
         std::vector<std::string> names;
         for (auto& [n, _] : layer_by_name_) names.push_back(n);
         names.push_back("query");
@@ -213,7 +221,10 @@ void Checker::resolve_inputs() {
         std::vector<std::string> first;
         for (const auto& in : l.inputs) {
             std::set<std::string> visiting;
-            for (const auto& id : resolve_ref(in, "inputs", false, visiting)) {
+            size_t errors_before = diags_.error_count();
+            auto ids = resolve_ref(in, "inputs", false, visiting);
+            if (diags_.error_count() != errors_before) l.inputs_failed = true;
+            for (const auto& id : ids) {
                 if (std::find(first.begin(), first.end(), id) != first.end()) {
                     diags_.error(in.origin.file, in.origin.span.begin,
                                  "input " + quote(id) + " is listed more than once in layer " + quote(l.ref.name),
@@ -235,6 +246,16 @@ void Checker::resolve_inputs() {
             }
         }
         size_t n_in = first.size();
+        // Copies made by `repeat` take the previous copy's nodes: check k there too.
+        if (l.fan_in.kind == FanInKind::AtLeast && l.instances.size() > 1 && n_in >= static_cast<size_t>(l.fan_in.k)) {
+            size_t n_copy = instance_nodes_[l.instances.front()].size();
+            if (static_cast<size_t>(l.fan_in.k) > n_copy)
+                diags_.error(l.fan_in_origin.file, l.fan_in_origin.span.begin,
+                             "at_least(" + std::to_string(l.fan_in.k) + ") but copies 2.." +
+                                 std::to_string(l.instances.size()) + " of layer " + quote(l.ref.name) +
+                                 " (repeat) take the previous copy's " + std::to_string(n_copy) + " answers",
+                             len(l.fan_in_origin));
+        }
         if (l.has_fan_in && l.fan_in.kind != FanInKind::All && n_in == 0 && l.repeat <= 1)
             diags_.error(l.fan_in_origin.file, l.fan_in_origin.span.begin,
                          "'fan_in' needs inputs, but layer " + quote(l.ref.name) + " has none", len(l.fan_in_origin));
@@ -308,6 +329,10 @@ void Checker::build_routes() {
                 continue;
             }
             arm.target = target;
+            if (it->second->instances.empty())
+                diags_.error(r.file(), a.target_span.begin,
+                             "layer " + quote(target) + " has repeat = 0: there is no layer for this branch to run",
+                             a.target_span.end - a.target_span.begin);
             for (const auto& inst : it->second->instances) {
                 if (auto g = gate_of_.find(inst); g != gate_of_.end() && g->second != name)
                     diags_.error(r.file(), a.target_span.begin,
@@ -337,6 +362,7 @@ void Checker::build_outputs() {
             continue;
         }
         std::set<std::string> visiting;
+        size_t errors_before = diags_.error_count();
         auto ids = resolve_ref({v.scoped_ref(), v.origin}, "output", true, visiting);
         if (v.ref.size() == 1 && v.ref[0] == "query") {
             diags_.error(r.file(), v.origin.span.begin, "an output names a layer, not the query", len(v.origin));
@@ -349,7 +375,15 @@ void Checker::build_outputs() {
                          len(v.origin));
             continue;
         }
-        if (ids.empty()) continue;
+        if (ids.empty()) {
+            auto target = layer_by_name_.find(join(v.scoped_ref(), v.scoped_ref().size()));
+            if (diags_.error_count() == errors_before && target != layer_by_name_.end() && target->second->repeat == 0)
+                diags_.error(r.file(), v.origin.span.begin,
+                             "output " + quote(name) + " has no answer: " + quote(v.ref_text()) +
+                                 " has repeat = 0 and passes through only the query",
+                             len(v.origin));
+            continue;
+        }
         g_.outputs.push_back({name, ids[0], loc(r.file(), r.decl->name_span.begin)});
     }
     bool main_layers = std::any_of(layers_.begin(), layers_.end(), [](auto& l) { return l->ref.main; });

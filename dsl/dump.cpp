@@ -186,8 +186,8 @@ std::string gid(const std::string& id) {  // identifier safe for DOT and Mermaid
 void dump_dot(std::ostream& out, const GraphSpec& g) {
     std::map<std::string, const AgentSpec*> agents;
     for (const auto& a : g.agents) agents[a.name] = &a;
-    out << "digraph moa {\n  rankdir=TB;\n  newrank=true;\n  node [shape=box, style=\"rounded,filled\", "
-           "fillcolor=\"#eef3fb\", fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#7a869a\"];\n";
+    out << "digraph moa {\n  rankdir=TB;\n  newrank=true;\n  compound=true;\n  node [shape=box, style=\"rounded,filled\", "
+           "fillcolor=\"#eef3fb\", fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#7a869a\", fontname=\"Helvetica\", fontsize=9];\n";
     out << "  query [label=\"query\", shape=oval, fillcolor=\"#fff4d6\"];\n";
     for (const auto& l : g.layers) {
         out << "  subgraph \"cluster_" << gid(l.name) << "\" {\n    label=" << esc(l.name + (l.gate_route.empty() ? "" : "  (branch of " + l.gate_route + ")"))
@@ -210,7 +210,8 @@ void dump_dot(std::ostream& out, const GraphSpec& g) {
             for (const auto& l : g.layers)
                 if (l.name == a.target || l.name.rfind(a.target + "[", 0) == 0) { target = &l; break; }
             if (!target || target->nodes.empty()) continue;
-            std::string label = a.patterns.empty() ? "otherwise" : list(a.patterns, true);
+            std::string label = "otherwise";
+            for (size_t k = 0; k < a.patterns.size(); ++k) label = (k ? label + " | " : "") + esc(a.patterns[k]);
             out << "  " << gid("route " + r.name) << " -> " << gid(target->nodes.front()) << " [label=" << esc(label)
                 << ", lhead=\"cluster_" << gid(target->name) << "\", style=dashed, fontsize=9];\n";
         }

@@ -192,7 +192,7 @@ Val Evaluator::eval_literal(const ast::Literal& l, Origin origin) {
     std::string num = t.substr(0, i), unit = t.substr(i);
     double x = std::strtod(num.c_str(), nullptr);
     if (!std::isfinite(x) || std::fabs(x) > 1e15) return report("number '" + num + "' is out of range");
-    bool integral = num.find_first_of(".") == std::string::npos && !has_exp;
+    bool integral = (num.find('.') == std::string::npos && !has_exp) || (has_exp && x == std::floor(x));
     switch (l.kind) {
         case ast::LiteralKind::Number:
             if (!unit.empty()) {
@@ -233,12 +233,13 @@ Val Evaluator::eval_operand(const ast::Operand& o, const std::shared_ptr<const E
             if (parts.size() == 1) {
                 auto it = env->params.find(parts[0]);
                 if (it != env->params.end()) {
+                    if (!it->second.expr) return v;  // a missing argument, already reported
                     if (depth_ > 32) {
                         diags_.error(origin.file, o.span.begin, "parameters nested too deeply");
                         return v;
                     }
                     ++depth_;
-                    Val r = eval(*it->second.expr, it->second.env);
+                    Val r = eval(*it->second.expr, it->second.env ? it->second.env : env);
                     --depth_;
                     return r;
                 }
@@ -273,7 +274,11 @@ Val Evaluator::eval_operand(const ast::Operand& o, const std::shared_ptr<const E
 Val Evaluator::apply(char op, Val lhs, Val rhs) {
     using K = Val::Kind;
     if (lhs.kind == K::Invalid || rhs.kind == K::Invalid) return Val{};
-    Origin at{lhs.origin.file, {lhs.origin.span.begin, rhs.origin.span.end}};
+    // Operands may come from different files (a topology's body and a `use`
+    // argument): only join spans within one file.
+    Origin at = lhs.origin.file == rhs.origin.file && rhs.origin.span.end >= lhs.origin.span.begin
+                    ? Origin{lhs.origin.file, {lhs.origin.span.begin, rhs.origin.span.end}}
+                    : lhs.origin;
     if (lhs.kind == K::Number && rhs.kind == K::Number) {
         lhs.number = op == '+' ? lhs.number + rhs.number
                    : op == '-' ? lhs.number - rhs.number

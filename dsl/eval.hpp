@@ -50,13 +50,16 @@ const char* kind_name(Val::Kind k);
 struct Env {
     struct Binding {
         const ast::Expr* expr = nullptr;
-        std::shared_ptr<const Env> env;  // where `expr` is evaluated
+        std::shared_ptr<const Env> env;  // where `expr` is evaluated (null: this same scope,
+                                         // for defaults; a pointer to itself would leak)
         std::shared_ptr<const SourceFile> file;
     };
     std::map<std::string, Binding> params;
     std::string prefix;                   // "paper." or ""
     std::vector<std::string> local_names; // layer/route names declared in the instance
     std::shared_ptr<const SourceFile> file;
+    std::shared_ptr<const SourceFile> use_file;  // the `use` that instantiated this scope
+    ast::Span use_span;
 };
 
 class Evaluator {

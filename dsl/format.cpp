@@ -271,16 +271,35 @@ private:
         }
         out_ += " " + d.name;
         if (d.has_params) {
-            out_ += "(";
-            for (size_t i = 0; i < d.params.size(); ++i) {
-                if (i) out_ += ", ";
-                out_ += d.params[i].name;
-                if (d.params[i].value) {
-                    out_ += " = ";
-                    expr(*d.params[i].value, ind);
-                }
+            // Inline when it fits and holds no comment; else one parameter per line.
+            std::optional<std::string> line = "(";
+            for (size_t i = 0; i < d.params.size() && line; ++i) {
+                *line += (i ? ", " : "") + d.params[i].name;
+                if (!d.params[i].value) continue;
+                auto v = flat(*d.params[i].value);
+                if (!v) line.reset();
+                else *line += " = " + *v;
             }
-            out_ += ")";
+            if (line) *line += ")";
+            bool comments = !d.params.empty() && comment_inside({d.params.front().span.begin, d.params.back().span.end + 1});
+            if (line && !comments && column() + line->size() + (d.alias.empty() ? 0 : 4 + d.alias.size()) <= kWidth) {
+                out_ += *line;
+            } else {
+                out_ += "(\n";
+                for (const auto& p : d.params) {
+                    leading(p.span.begin, ind + 1, true);
+                    indent(ind + 1);
+                    out_ += p.name;
+                    if (p.value) {
+                        out_ += " = ";
+                        expr(*p.value, ind + 1);
+                    }
+                    out_ += ",";
+                    trailing(p.span.end);
+                }
+                indent(ind);
+                out_ += ")";
+            }
         }
         if (d.value) {
             out_ += " = ";

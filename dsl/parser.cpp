@@ -88,6 +88,8 @@ x3::rule<keyword_id, NameTok> const keyword = "a declaration keyword";
 
 // Named one-token rules so that expectation failures read well.
 x3::rule<class eq_id> const equals = "'='";
+x3::rule<class field_value_id, ast::Expr> const field_value = "'=' or '{' after the field name";
+x3::rule<class target_id, PathTok> const target = "a layer name";
 x3::rule<class arrow_id> const arrow = "'->'";
 x3::rule<class rbrace_id> const close_brace = "'}' or a field";
 x3::rule<class rbracket_id> const close_bracket = "']' or ','";
@@ -119,6 +121,7 @@ auto const rate_unit = x3::lit('/') >> (x3::lit("sec") | "min" | "hour" | "s" | 
 
 auto const equals_def = x3::lit('=');
 auto const arrow_def = x3::lit("->");
+auto const target_def = !(x3::lexeme[(x3::lit("when") | "otherwise") >> word_end]) >> path;
 auto const close_brace_def = x3::lit('}');
 auto const close_bracket_def = x3::lit(']');
 auto const close_paren_def = x3::lit(')');
@@ -203,20 +206,24 @@ auto const expr_inner_def =
 
 auto const block_inner_def = '{' > *(item[push_item] >> -x3::lit(';')) > close_brace;
 
+// A block value, as the sugar `retry { attempts = 3 }` for `retry = { attempts = 3 }`.
+auto const block_as_expr = [](auto& c) {
+    auto& v = x3::_val(c);
+    v.span = x3::_attr(c).span;
+    v.first.span = x3::_attr(c).span;
+    v.first.kind = OK::Block;
+    v.first.block = std::make_shared<ast::Block>(std::move(x3::_attr(c)));
+};
+auto const field_value_def = (x3::lit('=') > expr[([](auto& c) { x3::_val(c) = std::move(x3::_attr(c)); })]) |
+                             block[block_as_expr];
+
+// Inside a block, a name that is not a keyword commits to a field: `model "m"`
+// reads "expected '=' or '{' after the field name", not "expected '}'".
 auto const field_inner_def =
     name[([](auto& c) {
         x3::_val(c).key = std::move(x3::_attr(c).text);
         x3::_val(c).key_span = x3::_attr(c).span;
-    })] >>
-    ((x3::lit('=') > expr[([](auto& c) { x3::_val(c).value = std::move(x3::_attr(c)); })]) |
-     // `retry { attempts = 3 }` is sugar for `retry = { attempts = 3 }`
-     block[([](auto& c) {
-         auto& v = x3::_val(c).value;
-         v.span = x3::_attr(c).span;
-         v.first.span = x3::_attr(c).span;
-         v.first.kind = OK::Block;
-         v.first.block = std::make_shared<ast::Block>(std::move(x3::_attr(c)));
-     })]);
+    })] > field_value[([](auto& c) { x3::_val(c).value = std::move(x3::_attr(c)); })];
 
 auto const set_target = [](auto& c) {
     x3::_val(c).target = std::move(x3::_attr(c).path);
@@ -225,15 +232,11 @@ auto const set_target = [](auto& c) {
 auto const arm_inner_def =
     (x3::lexeme[x3::lit("when") >> word_end] >
      (expr[([](auto& c) { x3::_val(c).patterns.push_back(std::move(x3::_attr(c))); })] % ',') >
-     arrow > path[set_target]) |
+     arrow > target[set_target]) |
     (x3::lexeme[x3::lit("otherwise") >> word_end][([](auto& c) { x3::_val(c).otherwise = true; })] >
-     arrow > path[set_target]);
+     arrow > target[set_target]);
 
 auto const item_def =
-    field[([](auto& c) {
-        x3::_val(c).kind = ast::Item::Kind::Field;
-        x3::_val(c).field = std::move(x3::_attr(c));
-    })] |
     arm[([](auto& c) {
         x3::_val(c).kind = ast::Item::Kind::Arm;
         x3::_val(c).arm = std::move(x3::_attr(c));
@@ -241,6 +244,10 @@ auto const item_def =
     decl[([](auto& c) {
         x3::_val(c).kind = ast::Item::Kind::Decl;
         x3::_val(c).decl = std::make_shared<ast::Decl>(std::move(x3::_attr(c)));
+    })] |
+    field[([](auto& c) {
+        x3::_val(c).kind = ast::Item::Kind::Field;
+        x3::_val(c).field = std::move(x3::_attr(c));
     })];
 
 auto const param_inner_def =
@@ -255,7 +262,8 @@ auto const keyword_inner_def =
                        word_end]][([](auto& c) {
         auto& r = x3::_attr(c);
         x3::_val(c).text.assign(r.begin(), r.end());
-    })];
+    })] >>
+    !x3::lit('=');  // `backend = sim` inside an agent is a field, not a declaration
 
 auto const set_keyword = [](auto& c) {
     x3::_val(c).keyword = std::move(x3::_attr(c).text);
@@ -272,10 +280,10 @@ auto const decl_inner_def =
          e.first = std::move(x3::_attr(c));
          x3::_val(c).value = std::move(e);
      })]) |
-    (keyword[set_keyword] > name[([](auto& c) {
+    ((keyword[set_keyword] > name[([](auto& c) {
          x3::_val(c).name = std::move(x3::_attr(c).text);
          x3::_val(c).name_span = x3::_attr(c).span;
-     })] >>
+     })]) >>
      -(x3::lit('(')[([](auto& c) { x3::_val(c).has_params = true; })] >
        -(param[push_param] % ',') > -x3::lit(',') > close_paren) >>
      -(x3::lit('=') > expr[([](auto& c) { x3::_val(c).value = std::move(x3::_attr(c)); })]) >>
@@ -299,7 +307,7 @@ auto const decl_def = decl_inner;
 auto const keyword_def = keyword_inner;
 
 BOOST_SPIRIT_DEFINE(name_inner, path_inner, string_operand_inner, operand_inner, expr_inner, block_inner, field_inner, arm_inner, param_inner, decl_inner, keyword_inner,
-                    ident, name, path, literal, string_operand, operand, expr, call, list, block,
+                    ident, field_value, target, name, path, literal, string_operand, operand, expr, call, list, block,
                     field, arm, item, param, decl, keyword, equals, arrow, close_brace,
                     close_bracket, close_paren, close_quote, close_text, escaped_char)
 
@@ -382,6 +390,19 @@ size_t next_recovery_point(const std::string& s, size_t pos) {
         }
         pos = start;
     }
+}
+
+// The name a declaration at `pos` would have declared ("agent NAME ..."), so that a
+// declaration lost to a syntax error does not also cause "unknown name" errors.
+std::string declared_name(const std::string& s, size_t pos) {
+    size_t i = pos;
+    while (i < s.size() && is_word_char(s[i])) ++i;
+    size_t j = i;
+    while (j < s.size() && (s[j] == ' ' || s[j] == '\t')) ++j;
+    if (j == i) return "";
+    size_t k = j;
+    while (k < s.size() && is_word_char(s[k])) ++k;
+    return s.substr(j, k - j);
 }
 
 size_t skip_blank(const std::string& s, size_t i) {
@@ -468,19 +489,36 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
         } catch (const x3::expectation_failure<It>& e) {
             size_t at = static_cast<size_t>(e.where() - begin);
             size_t shown = skip_blank(s, at);
-            // A string stops at the end of its line, whatever follows.
-            std::string found = e.which() == grammar::close_quote.name && at < s.size() && s[at] == '\n'
-                                    ? "end of line"
-                                    : describe_found(s, shown);
-            if (shown >= s.size()) {  // report just after the last token, not past EOF
+            std::string found = describe_found(s, shown);
+            std::string what = "expected " + e.which();
+            if (e.which() == grammar::close_quote.name) {
+                // A string stops at the end of its line: report there, not on the next line.
+                shown = at;
+                found = at < s.size() ? "end of line" : "end of file";
+                what = "unterminated string: " + what;
+            } else if (e.which() == grammar::close_text.name) {
+                size_t open = s.rfind("\"\"\"", at > 3 ? at - 3 : 0);
+                if (open != std::string::npos && open >= pos) shown = open;
+                what = "unterminated text block: " + what;
+                found = "end of file";
+            } else if (shown >= s.size()) {  // report just after the last token, not past EOF
                 shown = std::min(at, s.size());
                 while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;
             }
-            diags.error(src, static_cast<uint32_t>(shown),
-                        "expected " + e.which() + ", found " + found);
+            diags.error(src, static_cast<uint32_t>(shown), what + ", found " + found);
             ++errors;
             ok = false;
+            // Resume after the error, never before it: lines the failed declaration
+            // already consumed must not be parsed (and reported) twice. If the error
+            // is at a declaration in column 1 (a missing '}'), resume right there.
+            size_t line_start = shown > 0 ? s.rfind('\n', shown - 1) : std::string::npos;
+            line_start = line_start == std::string::npos ? 0 : line_start + 1;
+            if (line_start > pos && line_start == shown && next_recovery_point(s, line_start - 1) == line_start)
+                next = line_start;
+            else if (at > pos)
+                next = next_recovery_point(s, std::min(at, s.size()));
         }
+        if (!ok) file.broken_names.push_back(declared_name(s, pos));
         if (ok) {
             file.decls.push_back(std::move(d));
             pos = skip_blank(s, static_cast<size_t>(first - begin));

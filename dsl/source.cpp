@@ -98,7 +98,7 @@ static void render_one(std::ostream& out, const Diagnostic& d, bool color) {
         << sev_color << severity_name(d.severity) << ": " << reset << bold << d.message
         << reset << "\n";
     std::string_view line = d.file->line_text(lc.line);
-    if (line.size() > 400) return;  // a caret under a 10 MB line helps nobody
+    if (line.size() > 400 || d.hide_source) return;  // a caret under a 10 MB line helps nobody
     out << "  " << line << "\n  ";
     // Reproduce tabs so the caret lines up whatever the terminal's tab width.
     uint32_t col = 1;

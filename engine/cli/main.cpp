@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
     Common common;
     app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
     app.add_flag("-q,--quiet", quiet, "Log only errors");
-    app.add_option("-I,--include", common.include_dirs, "Directory searched for imports (after the file's own)");
+    app.add_option("-I,--include", common.include_dirs, "Directory searched for imports (after the file's own)")
+        ->allow_extra_args(false);  // one directory per -I, so files can follow
 
     std::vector<std::string> check_files;
     std::string check_format = "text";

@@ -109,7 +109,7 @@ TEST_CASE("every syntax error of a file is reported, recovering at the next decl
           "1:19: expected a value, found '}'\n"
           "3:1: unknown declaration 'agnet'; did you mean 'agent'?\n"
           "5:1: expected ']' or ',', found 'output'\n"
-          "6:27: expected '\"' to close the string, found end of line\n");
+          "6:27: unterminated string: expected '\"' to close the string, found end of line\n");
     // The good declarations survive.
     REQUIRE(p->file.decls.size() == 2);
     CHECK(p->file.decls[0].name == "b");

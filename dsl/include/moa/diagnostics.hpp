@@ -39,6 +39,7 @@ struct Diagnostic {
     uint32_t length = 1;  // caret width (1 = a single ^)
     std::string message;
     std::vector<Diagnostic> notes;
+    bool hide_source = false;  // the source line may hold a secret: print only the position
 };
 
 enum class DiagFormat { Text, GitHub, Json };
