@@ -53,6 +53,7 @@ struct Call {
     uint64_t sim_hash = 0;      // identity of the request for the simulator
     Reply sim_reply;            // the simulated answer, computed off the reactor
     uint64_t seq = 0;           // FIFO tie-break
+    std::string fallback_from;  // "agent: error" when the agent's fallback took over
 };
 
 using CallPtr = std::shared_ptr<Call>;

@@ -9,6 +9,7 @@
 #include <iomanip>
 #include <map>
 #include <ostream>
+#include <stdexcept>
 
 #include "engine_impl.hpp"
 
@@ -22,6 +23,18 @@ const char* to_string(CallStatus s) {
         case CallStatus::Cancelled: return "cancelled";
     }
     return "?";
+}
+
+std::string missing_api_keys(const GraphSpec& g) {
+    std::string msg;
+    for (const auto& b : g.backends) {
+        if (b.kind == BackendKind::Sim || b.api_key_env.empty()) continue;
+        const char* v = std::getenv(b.api_key_env.c_str());
+        if (v && *v) continue;
+        msg += (msg.empty() ? "" : "\n") + std::string("backend '") + b.name + "' needs its API key in the environment variable " +
+               b.api_key_env + " (api_key_env), which is not set";
+    }
+    return msg;
 }
 
 const std::string& JobResult::output() const {
@@ -118,6 +131,17 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     plan = make_plan(graph);
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
     scheduler->set_observer(options.observer);
+    bool remote = std::any_of(graph.backends.begin(), graph.backends.end(),
+                              [](const BackendSpec& b) { return b.kind != BackendKind::Sim; });
+    if (remote) {
+        if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
+        std::map<std::string, std::string> keys;
+        for (const auto& b : graph.backends)
+            if (!b.api_key_env.empty()) keys[b.name] = std::getenv(b.api_key_env.c_str());
+        http = std::make_unique<HttpTransport>(reactor, std::move(keys));
+        scheduler->set_http(http.get());
+        reactor.set_poller(http.get());
+    }
     layer_latency.resize(plan.layers.size());
 }
 
@@ -148,6 +172,7 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
         ns.call.reset();
         if (call) {
             ns.attempts = call->attempts;
+            ns.fallback_from = call->fallback_from;
             ns.start = call->attempts > 0 ? call->first_start : call->submitted;
             ns.end = call->finished;
         } else {
@@ -173,6 +198,7 @@ NodeEvent EngineCore::event_of(const JobState& job, int i) const {
     e.text = ns.text;
     e.error_kind = ns.error_kind;
     e.attempts = ns.attempts;
+    e.fallback_from = ns.fallback_from;
     e.tokens_in = ns.tokens_in;
     e.tokens_out = ns.tokens_out;
     e.start_ms = ms_between(job.started, ns.start);

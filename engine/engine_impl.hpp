@@ -13,6 +13,7 @@
 #include "call.hpp"
 #include "moa/engine.hpp"
 #include "prompt.hpp"
+#include "http.hpp"
 #include "reactor.hpp"
 #include "scheduler.hpp"
 #include "stats.hpp"
@@ -68,6 +69,7 @@ struct NodeState {
     std::string text;
     std::string error_kind;
     int attempts = 0;
+    std::string fallback_from;
     uint32_t tokens_in = 0, tokens_out = 0;
     TimePoint start{}, end{};
 };
@@ -117,6 +119,7 @@ struct EngineCore {
     GraphSpec graph;
     EngineOptions options;
     Plan plan;
+    std::unique_ptr<HttpTransport> http;  // destroyed after the reactor thread stops
     Reactor reactor;
     std::unique_ptr<Scheduler> scheduler;
     std::function<void(const NodeEvent&)> on_event;

@@ -256,8 +256,10 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     c->est_tokens = static_cast<uint32_t>(chars / 4 + (pn.agent->max_tokens ? *pn.agent->max_tokens : 512));
     c->priority = f.job->seq;
     if (f.job->on_chunk && i == core_.plan.streamed) c->on_chunk = f.job->on_chunk;
-    c->sim_hash = sim::request_hash(*c);
-    c->sim_reply = sim::answer(*c, c->sim_hash);
+    if (pn.backend->kind == BackendKind::Sim) {
+        c->sim_hash = sim::request_hash(*c);
+        c->sim_reply = sim::answer(*c, c->sim_hash);
+    }
     JobPtr job = f.job;
     c->done = [this, job, i, &gw](Call& call, Reply&& r) {
         core_.resolve(job, i, std::move(r), &call);

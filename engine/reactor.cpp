@@ -16,7 +16,16 @@ Reactor::~Reactor() {
         stop_ = true;
     }
     cv_.notify_all();
+    if (Poller* p = poller_.load()) p->wakeup();
     thread_.join();
+}
+
+void Reactor::set_poller(Poller* p) {
+    {
+        std::lock_guard lock(mu_);  // the loop checks the poller and sleeps under this lock
+        poller_.store(p);
+    }
+    cv_.notify_all();
 }
 
 void Reactor::post(Fn fn) {
@@ -27,7 +36,10 @@ void Reactor::post(Fn fn) {
         wake = sleeping_;
         sleeping_ = false;  // one wake-up is enough for any number of posts
     }
-    if (wake) cv_.notify_one();
+    if (wake) {
+        if (Poller* p = poller_.load()) p->wakeup();
+        else cv_.notify_one();
+    }
 }
 
 uint64_t Reactor::at(TimePoint when, Fn fn) {
@@ -57,14 +69,28 @@ void Reactor::loop() {
                 if (!posted_.empty()) break;
                 if (!heap_.empty() && heap_.front().when <= Clock::now()) break;
                 sleeping_ = true;
-                if (heap_.empty()) cv_.wait(lock);
-                else cv_.wait_until(lock, heap_.front().when);
+                if (Poller* p = poller_.load()) {
+                    int timeout = 1000;
+                    if (!heap_.empty()) {
+                        auto us = std::chrono::duration_cast<std::chrono::microseconds>(heap_.front().when - Clock::now()).count();
+                        timeout = static_cast<int>(std::clamp<int64_t>((us + 999) / 1000, 0, 1000));
+                    }
+                    lock.unlock();
+                    p->wait(timeout);
+                    p->process();
+                    lock.lock();
+                } else if (heap_.empty()) {
+                    cv_.wait(lock);
+                } else {
+                    cv_.wait_until(lock, heap_.front().when);
+                }
                 sleeping_ = false;
             }
             batch.swap(posted_);
         }
         for (auto& fn : batch) fn();
         batch.clear();
+        if (Poller* p = poller_.load()) p->process();  // start transfers the batch added
         // Due timers, including ones armed by the timers themselves if already due.
         TimePoint now = Clock::now();
         while (!heap_.empty() && heap_.front().when <= now) {

@@ -18,6 +18,16 @@ namespace moa {
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 
+// Something else the reactor thread waits on (libcurl's multi handle): the reactor
+// sleeps in poller->wait() instead of on its condition variable.
+class Poller {
+public:
+    virtual ~Poller() = default;
+    virtual void wait(int timeout_ms) = 0;  // reactor thread
+    virtual void wakeup() = 0;              // any thread
+    virtual void process() = 0;             // reactor thread, after every wait
+};
+
 class Reactor {
 public:
     using Fn = std::function<void()>;
@@ -30,6 +40,8 @@ public:
     // Reactor thread only.
     uint64_t at(TimePoint when, Fn fn);
     void cancel(uint64_t timer);
+    // Installs a poller (from the reactor thread, e.g. inside post()).
+    void set_poller(Poller* p);
     bool on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
     size_t timers() const { return live_.size(); }
 
@@ -55,6 +67,7 @@ private:
     std::unordered_set<uint64_t> live_;       // armed, not yet fired or cancelled
     std::unordered_set<uint64_t> cancelled_;  // still in the heap, to be skipped
     uint64_t next_timer_ = 1;
+    std::atomic<Poller*> poller_{nullptr};
     std::thread::id thread_id_;
     std::thread thread_;
 };

@@ -33,7 +33,7 @@ int64_t Scheduler::Bucket::wait_us(double n) const {
 }
 
 Scheduler::Scheduler(Reactor& reactor, const GraphSpec& graph, int max_calls)
-    : reactor_(reactor), max_calls_(max_calls) {
+    : reactor_(reactor), max_calls_(max_calls), graph_(graph) {
     for (const auto& b : graph.backends) {
         Pool& p = pools_[b.name];
         p.spec = &b;
@@ -50,6 +50,7 @@ void Scheduler::submit(CallPtr call) {
     in_flight.fetch_add(1, std::memory_order_relaxed);
     reactor_.post([this, call = std::move(call)]() mutable {
         call->submitted = Clock::now();
+        ++submitted_;
         enqueue(call);
     });
 }
@@ -61,7 +62,8 @@ void Scheduler::cancel(CallPtr call) {
         if (call->state == Call::State::Queued) p.queue.erase(call);
         if (call->state == Call::State::Backoff) reactor_.cancel(call->timer);
         if (call->state == Call::State::Running) {
-            reactor_.cancel(call->timer);
+            if (call->backend->kind == BackendKind::Sim) reactor_.cancel(call->timer);
+            else if (http_) http_->cancel(call);
             --p.running;
             --running_total_;
             if (observer_) observer_->attempt_ended(p.spec->name, p.running, Clock::now());
@@ -126,7 +128,10 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
     attempts.fetch_add(1, std::memory_order_relaxed);
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_started(p.spec->name, p.running, now);
-    // Only the simulated transport exists so far; HTTP transports plug in here.
+    if (p.spec->kind != BackendKind::Sim) {
+        http_->start(c, [this, &p, c](Reply&& r) { attempt_done(p, c, std::move(r)); });
+        return;
+    }
     sim::Attempt a = sim::attempt(*p.spec, c->sim_hash, c->attempts, c->sim_reply.tokens_out);
     auto finish = [this, &p, c, a] {
         Reply r;
@@ -180,7 +185,9 @@ int64_t Scheduler::backoff_ms(const Call& c, const Reply& r) const {
     double cap = std::min<double>(static_cast<double>(rp.max_delay_ms),
                                   static_cast<double>(rp.base_delay_ms) * std::pow(2.0, c.attempts - 1));
     // Full jitter, drawn deterministically from the request and the attempt.
-    uint64_t h = sim::hash_bytes("backoff", c.sim_hash + static_cast<uint64_t>(c.attempts));
+    // Simulated calls draw it from the request (reproducible runs); real calls from
+    // their sequence number too, so calls failing together do not retry together.
+    uint64_t h = sim::hash_bytes("backoff", c.sim_hash + c.seq * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(c.attempts));
     double u = static_cast<double>(h >> 11) * 0x1.0p-53;
     int64_t d = static_cast<int64_t>(u * cap);
     if (r.retry_after_ms >= 0) d = std::max(d, r.retry_after_ms);
@@ -192,7 +199,13 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     --running_total_;
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
-    if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts) {
+    // A run-wide retry budget (20 retries plus one per five calls) stops retry
+    // storms when a provider is down: past it, failures are final.
+    bool budget = retries_used_ < 20 + submitted_ / 5;
+    if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts && !budget)
+        r.text += " (retry budget of the run exhausted)";
+    if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts && budget) {
+        ++retries_used_;
         int64_t d = backoff_ms(*c, r);
         if (r.error_kind == "http 429" && r.retry_after_ms >= 0)  // the whole backend waits
             p.cooldown_until = std::max(p.cooldown_until, now + std::chrono::milliseconds(r.retry_after_ms));
@@ -202,6 +215,22 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     } else {
         if (r.status == CallStatus::Error && c->attempts > 1)
             r.text += " (after " + std::to_string(c->attempts) + " attempts)";
+        if (r.status == CallStatus::Error && !c->agent->fallback.empty() && c->fallback_from.empty()) {
+            // Retries exhausted: the agent's fallback (another model or backend) takes the call.
+            if (const AgentSpec* fb = graph_.agent(c->agent->fallback)) {
+                c->fallback_from = c->agent->name + ": " + r.text;
+                c->agent = fb;
+                c->backend = graph_.backend(fb->backend);
+                c->attempts = 0;
+                if (c->backend->kind == BackendKind::Sim) {
+                    c->sim_hash = sim::request_hash(*c);
+                    c->sim_reply = sim::answer(*c, c->sim_hash);
+                }
+                enqueue(c);
+                pump_all();
+                return;
+            }
+        }
         complete(c, std::move(r));
     }
     pump_all();

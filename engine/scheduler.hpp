@@ -16,6 +16,7 @@
 
 #include "call.hpp"
 #include "moa/engine.hpp"
+#include "http.hpp"
 #include "reactor.hpp"
 
 namespace moa {
@@ -34,6 +35,7 @@ public:
     void submit(CallPtr call);  // any thread
     void cancel(CallPtr call);  // any thread; completes the call with Cancelled if not done
     void set_observer(CallObserver* o) { observer_ = o; }
+    void set_http(HttpTransport* h) { http_ = h; }
 
     std::atomic<size_t> in_flight{0};   // submitted, not completed
     std::atomic<size_t> completed{0};
@@ -79,6 +81,10 @@ private:
     int running_total_ = 0;
     uint64_t seq_ = 0;
     CallObserver* observer_ = nullptr;
+    HttpTransport* http_ = nullptr;
+    const GraphSpec& graph_;
+    size_t submitted_ = 0;      // reactor thread: calls seen, for the retry budget
+    size_t retries_used_ = 0;
 };
 
 }  // namespace moa

@@ -104,13 +104,10 @@ int run(const RunArgs& a, LoadOptions load) {
         log::error(a.graph + " has no output to run");
         return 1;
     }
-    for (const auto& b : loaded.graph.backends) {
-        if (b.kind != BackendKind::Sim) {
-            log::error("backend '" + b.name + "' is of kind " + to_string(b.kind) +
-                       "; this build runs only the simulated backend (kind = sim). Point the agents at a sim "
-                       "backend, e.g. --set " + b.name + ".kind=sim");
-            return 1;
-        }
+    // Keys come from the environment: a missing one is reported before any call.
+    if (std::string missing = missing_api_keys(loaded.graph); !missing.empty()) {
+        std::cerr << missing << "\n";
+        return 1;
     }
     EngineOptions eo;
     eo.threads = a.threads;

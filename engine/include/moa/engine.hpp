@@ -38,6 +38,7 @@ struct NodeEvent {
     std::string text;   // the answer (Ok) or the error message
     std::string error_kind;  // "timeout", "http 429", "cancelled", ...
     int attempts = 0;
+    std::string fallback_from;  // "agent: error" when the agent's fallback answered instead
     uint32_t tokens_in = 0;
     uint32_t tokens_out = 0;
     double start_ms = 0;   // since the job started
@@ -95,6 +96,10 @@ struct RunStats {
     std::vector<LayerStats> layers;
     void print(std::ostream& out) const;
 };
+
+// "" if every backend's api_key_env is set; else one line per missing variable.
+// Checked before any call is made (Engine's constructor throws with this text).
+std::string missing_api_keys(const GraphSpec& graph);
 
 class Engine {
 public:

@@ -1,0 +1,319 @@
+#include "http.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+#include "providers.hpp"
+
+namespace moa {
+
+struct HttpTransport::Transfer {
+    CallPtr call;
+    CURL* easy = nullptr;
+    curl_slist* headers = nullptr;
+    HttpRequest req;
+    std::string body;
+    std::map<std::string, std::string> resp_headers;
+    bool stream = false;
+    StreamParser parser{BackendKind::OpenAI};
+    bool stream_failed = false;
+    bool too_big = false;
+    bool first_byte = false;
+    TimePoint started{}, last_byte{};
+    int64_t first_token_ms = 0, idle_ms = 0;
+    uint64_t timer = 0;
+    std::function<void(Reply&&)> done;
+    HttpTransport* owner = nullptr;
+};
+
+namespace {
+
+std::once_flag curl_init;
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<HttpTransport::Transfer*>(user);
+    std::string_view line(data, size * n);
+    if (line.rfind("HTTP/", 0) == 0) t->resp_headers.clear();  // a new response (after 100, redirects)
+    size_t colon = line.find(':');
+    if (colon != std::string_view::npos) {
+        std::string name(line.substr(0, colon));
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string_view v = line.substr(colon + 1);
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+        t->resp_headers[name] = std::string(v);
+    }
+    return size * n;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<HttpTransport::Transfer*>(user);
+    size_t len = size * n;
+    t->first_byte = true;
+    t->last_byte = Clock::now();
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->stream && status >= 200 && status < 300) {
+        if (!t->parser.feed(std::string_view(data, len), t->call->on_chunk)) {
+            t->stream_failed = true;
+            return 0;  // aborts the transfer
+        }
+        if (t->parser.text().size() > HttpTransport::kMaxResponseBytes) {
+            t->too_big = true;
+            return 0;
+        }
+        return len;
+    }
+    if (t->body.size() + len > HttpTransport::kMaxResponseBytes) {
+        t->too_big = true;
+        return 0;
+    }
+    t->body.append(data, len);
+    return len;
+}
+
+bool transient_status(long s) { return s == 408 || s == 409 || s == 429 || s >= 500; }
+
+int64_t parse_go_duration_ms(const std::string& v) {  // "1s", "6m0s", "20ms", "1h2m3.5s"
+    double total = 0, num = 0;
+    size_t i = 0;
+    bool any = false;
+    while (i < v.size()) {
+        size_t j = i;
+        while (j < v.size() && (std::isdigit(static_cast<unsigned char>(v[j])) || v[j] == '.')) ++j;
+        if (j == i) return -1;
+        num = std::strtod(v.substr(i, j - i).c_str(), nullptr);
+        size_t k = j;
+        while (k < v.size() && std::isalpha(static_cast<unsigned char>(v[k]))) ++k;
+        std::string unit = v.substr(j, k - j);
+        double f = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
+        if (f < 0) return -1;
+        total += num * f;
+        any = true;
+        i = k;
+    }
+    return any ? static_cast<int64_t>(total) : -1;
+}
+
+}  // namespace
+
+int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
+    if (auto it = h.find("retry-after-ms"); it != h.end()) {
+        char* end = nullptr;
+        double ms = std::strtod(it->second.c_str(), &end);
+        if (end != it->second.c_str() && ms >= 0) return static_cast<int64_t>(ms);
+    }
+    if (auto it = h.find("retry-after"); it != h.end()) {
+        const std::string& v = it->second;
+        if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
+            return static_cast<int64_t>(std::strtod(v.c_str(), nullptr) * 1000);
+        time_t when = curl_getdate(v.c_str(), nullptr);
+        if (when > 0) return std::max<int64_t>(0, static_cast<int64_t>(when - time(nullptr)) * 1000);
+    }
+    for (const char* name : {"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"}) {
+        if (auto it = h.find(name); it != h.end())
+            if (int64_t ms = parse_go_duration_ms(it->second); ms >= 0) return ms;
+    }
+    for (const char* name : {"anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset"}) {
+        if (auto it = h.find(name); it != h.end()) {
+            time_t when = curl_getdate(it->second.c_str(), nullptr);
+            if (when > 0) return std::max<int64_t>(0, static_cast<int64_t>(when - time(nullptr)) * 1000);
+        }
+    }
+    return -1;
+}
+
+HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys)
+    : reactor_(reactor), keys_(std::move(keys)) {
+    std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    CURLM* m = curl_multi_init();
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 8192L);
+    curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    multi_ = m;
+}
+
+HttpTransport::~HttpTransport() {
+    for (auto& [easy, t] : transfers_) {
+        curl_multi_remove_handle(static_cast<CURLM*>(multi_), static_cast<CURL*>(easy));
+        curl_easy_cleanup(static_cast<CURL*>(easy));
+        curl_slist_free_all(t->headers);
+    }
+    curl_multi_cleanup(static_cast<CURLM*>(multi_));
+}
+
+std::string HttpTransport::scrub(std::string s) const {
+    for (const auto& [_, key] : keys_) {
+        if (key.size() < 4) continue;
+        for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p)) s.replace(p, key.size(), "***");
+    }
+    return s;
+}
+
+void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
+    auto t = std::make_unique<Transfer>();
+    t->owner = this;
+    t->call = c;
+    t->done = std::move(done);
+    t->stream = static_cast<bool>(c->on_chunk);
+    t->parser = StreamParser(c->backend->kind);
+    auto k = keys_.find(c->backend->name);
+    t->req = build_request(*c, k == keys_.end() ? "" : k->second, t->stream);
+    CURL* e = curl_easy_init();
+    t->easy = e;
+    for (const auto& h : t->req.headers) t->headers = curl_slist_append(t->headers, h.c_str());
+    curl_easy_setopt(e, CURLOPT_URL, t->req.url.c_str());
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->req.body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->req.body.size()));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    const Timeouts& bt = c->backend->timeouts;
+    const Timeouts& at = c->agent->timeouts;  // per-agent overrides
+    auto pick = [](int64_t agent, int64_t backend) { return agent > 0 ? agent : backend; };
+    if (int64_t v = pick(at.connect_ms, bt.connect_ms)) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(v));
+    if (int64_t v = pick(at.total_ms, bt.total_ms)) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(v));
+    t->first_token_ms = pick(at.first_token_ms, bt.first_token_ms);
+    t->idle_ms = pick(at.idle_ms, bt.idle_ms);
+    t->started = t->last_byte = Clock::now();
+    if (t->first_token_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->first_token_ms));
+    else if (t->idle_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->idle_ms));
+    by_call_[c.get()] = e;
+    Transfer* raw = t.get();
+    transfers_[e] = std::move(t);
+    curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
+    (void)raw;
+}
+
+void HttpTransport::arm_timer(Transfer* t, TimePoint when) {
+    CURL* e = t->easy;
+    t->timer = reactor_.at(when, [this, e] {
+        auto it = transfers_.find(e);
+        if (it != transfers_.end()) check_timeouts(it->second.get());
+    });
+}
+
+// First-token and idle timeouts (connect and total are curl's own).
+void HttpTransport::check_timeouts(Transfer* t) {
+    t->timer = 0;
+    TimePoint now = Clock::now();
+    Reply r;
+    r.status = CallStatus::Error;
+    r.error_kind = "timeout";
+    r.transient = true;
+    if (!t->first_byte && t->first_token_ms > 0) {
+        if (now - t->started >= std::chrono::milliseconds(t->first_token_ms)) {
+            r.text = "no first token within " + std::to_string(t->first_token_ms) + " ms";
+            return finish(t, std::move(r));
+        }
+        return arm_timer(t, t->started + std::chrono::milliseconds(t->first_token_ms));
+    }
+    if (t->idle_ms > 0) {
+        if (now - t->last_byte >= std::chrono::milliseconds(t->idle_ms)) {
+            r.text = "no data for " + std::to_string(t->idle_ms) + " ms (idle timeout)";
+            return finish(t, std::move(r));
+        }
+        arm_timer(t, t->last_byte + std::chrono::milliseconds(t->idle_ms));
+    }
+}
+
+void HttpTransport::finish(Transfer* t, Reply&& r) {
+    CURL* e = t->easy;
+    if (t->timer) reactor_.cancel(t->timer);
+    curl_multi_remove_handle(static_cast<CURLM*>(multi_), e);
+    auto node = transfers_.extract(e);
+    by_call_.erase(t->call.get());
+    curl_easy_cleanup(e);
+    curl_slist_free_all(t->headers);
+    r.text = scrub(std::move(r.text));
+    auto done = std::move(t->done);
+    done(std::move(r));
+}
+
+void HttpTransport::cancel(const CallPtr& c) {
+    auto it = by_call_.find(c.get());
+    if (it == by_call_.end()) return;
+    Transfer* t = transfers_.at(it->second).get();
+    t->done = [](Reply&&) {};
+    finish(t, Reply{});
+}
+
+void HttpTransport::wait(int timeout_ms) {
+    curl_multi_poll(static_cast<CURLM*>(multi_), nullptr, 0, timeout_ms, nullptr);
+}
+
+void HttpTransport::wakeup() { curl_multi_wakeup(static_cast<CURLM*>(multi_)); }
+
+void HttpTransport::process() {
+    if (transfers_.empty()) return;
+    int running = 0;
+    curl_multi_perform(static_cast<CURLM*>(multi_), &running);
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(static_cast<CURLM*>(multi_), &left)) {
+        if (m->msg != CURLMSG_DONE) continue;
+        auto it = transfers_.find(m->easy_handle);
+        if (it == transfers_.end()) continue;
+        Transfer* t = it->second.get();
+        CURLcode rc = m->data.result;
+        long status = 0;
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        BackendKind kind = t->call->backend->kind;
+        Reply r;
+        r.status = CallStatus::Error;
+        if (t->too_big) {
+            r.error_kind = "response too large";
+            r.text = "response larger than " + std::to_string(kMaxResponseBytes >> 20) + " MiB";
+        } else if (t->stream_failed) {
+            r.error_kind = "stream error";
+            r.text = "stream error: " + t->parser.error();
+            r.transient = t->parser.error().find("verload") != std::string::npos;
+        } else if (rc != CURLE_OK) {
+            // Connection-level failures and timeouts are worth another try; TLS and
+            // URL problems are not.
+            r.error_kind = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "connection error";
+            r.text = std::string(rc == CURLE_OPERATION_TIMEDOUT ? "timed out: " : "connection error: ") +
+                     curl_easy_strerror(rc);
+            r.transient = rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR ||
+                          rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
+                          rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM || rc == CURLE_COULDNT_RESOLVE_HOST;
+            if (t->stream && status >= 200 && status < 300 && t->first_byte) {
+                r.error_kind = "truncated stream";
+                r.text = "stream cut before its end (" + std::string(curl_easy_strerror(rc)) + ")";
+                r.transient = true;
+            }
+        } else if (status < 200 || status >= 300) {
+            r.error_kind = "http " + std::to_string(status);
+            r.text = "http " + std::to_string(status) + ": " + provider_error_message(kind, t->body);
+            r.transient = transient_status(status);
+            r.retry_after_ms = retry_after_ms(t->resp_headers);
+        } else if (t->stream) {
+            if (!t->parser.complete()) {
+                r.error_kind = "truncated stream";
+                r.text = "stream ended without its end marker";
+                r.transient = true;
+            } else if (t->parser.text().empty()) {
+                r.error_kind = "empty answer";
+                r.text = "the provider returned an empty answer";
+            } else {
+                r.status = CallStatus::Ok;
+                r.text = t->parser.text();
+                r.tokens_in = t->parser.tokens_in();
+                r.tokens_out = t->parser.tokens_out();
+            }
+        } else {
+            r = parse_response(kind, t->body);
+        }
+        finish(t, std::move(r));
+    }
+}
+
+}  // namespace moa

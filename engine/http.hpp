@@ -1,0 +1,52 @@
+// HTTP transport: one libcurl multi handle driven by the reactor thread
+// (curl_multi_poll to sleep, curl_multi_wakeup from other threads). Keep-alive
+// connections are reused, HTTP/2 is used where offered, TLS is verified, and proxy
+// variables are honoured as curl does. Every attempt ends in exactly one Reply:
+// success, an HTTP status with the provider's message, or a transport error.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "call.hpp"
+#include "reactor.hpp"
+
+namespace moa {
+
+class HttpTransport : public Poller {
+public:
+    // `keys`: backend name -> API key value, read from the environment by the caller.
+    HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys);
+    ~HttpTransport() override;
+
+    // Reactor thread only.
+    void start(const CallPtr& c, std::function<void(Reply&&)> done);
+    void cancel(const CallPtr& c);  // ends the attempt without calling `done`
+
+    void wait(int timeout_ms) override;
+    void wakeup() override;
+    void process() override;
+
+    static constexpr size_t kMaxResponseBytes = 32u << 20;
+    struct Transfer;  // one attempt in flight (public for libcurl's C callbacks)
+
+private:
+    void finish(Transfer* t, Reply&& r);
+    void check_timeouts(Transfer* t);
+    void arm_timer(Transfer* t, TimePoint when);
+    std::string scrub(std::string s) const;  // removes key values from provider text
+
+    Reactor& reactor_;
+    std::map<std::string, std::string> keys_;
+    void* multi_ = nullptr;  // CURLM*
+    std::map<void*, std::unique_ptr<Transfer>> transfers_;  // by CURL* easy handle
+    std::map<const Call*, void*> by_call_;
+};
+
+// Parses Retry-After (seconds or an HTTP date), retry-after-ms, and the providers'
+// rate-limit reset headers; -1 if none applies.
+int64_t retry_after_ms(const std::map<std::string, std::string>& headers);
+
+}  // namespace moa

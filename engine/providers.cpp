@@ -1,0 +1,313 @@
+#include "providers.hpp"
+
+#include <simdjson.h>
+
+#include "batch_io.hpp"  // append_json_string
+
+namespace moa {
+
+namespace od = simdjson::ondemand;
+
+namespace {
+
+void field(std::string& b, const char* name) {
+    b += ",\"";
+    b += name;
+    b += "\":";
+}
+
+std::string number(double x) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", x);
+    return buf;
+}
+
+void stop_list(std::string& b, const std::vector<std::string>& stop) {
+    b += '[';
+    for (size_t i = 0; i < stop.size(); ++i) {
+        if (i) b += ',';
+        append_json_string(b, stop[i]);
+    }
+    b += ']';
+}
+
+// Reads a JSON document; copies what it needs (views die with the parser's buffer).
+thread_local od::parser tl_parser;
+
+bool parse(std::string& padded, od::document& doc) {
+    padded.reserve(padded.size() + simdjson::SIMDJSON_PADDING);
+    return tl_parser.iterate(padded).get(doc) == simdjson::SUCCESS;
+}
+
+}  // namespace
+
+HttpRequest build_request(const Call& c, const std::string& key, bool stream) {
+    const BackendSpec& b = *c.backend;
+    const AgentSpec& a = *c.agent;
+    HttpRequest r;
+    r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
+    std::string& body = r.body;
+    body.reserve(256);
+    for (const auto& m : c.messages) body.reserve(body.capacity() + m.content.size() + 32);
+    body += "{\"model\":";
+    append_json_string(body, a.model);
+    switch (b.kind) {
+        case BackendKind::Anthropic: {
+            r.url = b.base_url + "/v1/messages";
+            r.headers.push_back("x-api-key: " + key);
+            r.headers.push_back("anthropic-version: 2023-06-01");
+            field(body, "max_tokens");
+            body += std::to_string(a.max_tokens ? *a.max_tokens : 1024);
+            std::string system;
+            for (const auto& m : c.messages)
+                if (m.role[0] == 's') system += m.content;
+            if (!system.empty()) {
+                field(body, "system");
+                append_json_string(body, system);
+            }
+            field(body, "messages");
+            body += '[';
+            bool first = true;
+            for (const auto& m : c.messages) {
+                if (m.role[0] == 's') continue;
+                body += first ? "" : ",";
+                first = false;
+                body += "{\"role\":\"user\",\"content\":";
+                append_json_string(body, m.content);
+                body += '}';
+            }
+            body += ']';
+            if (a.temperature) field(body, "temperature"), body += number(std::min(*a.temperature, 1.0));
+            if (a.top_p) field(body, "top_p"), body += number(*a.top_p);
+            if (!a.stop.empty()) field(body, "stop_sequences"), stop_list(body, a.stop);
+            break;
+        }
+        case BackendKind::Ollama: {
+            r.url = b.base_url + "/api/chat";
+            if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
+            field(body, "messages");
+            body += '[';
+            for (size_t i = 0; i < c.messages.size(); ++i) {
+                body += i ? ",{\"role\":\"" : "{\"role\":\"";
+                body += c.messages[i].role;
+                body += "\",\"content\":";
+                append_json_string(body, c.messages[i].content);
+                body += '}';
+            }
+            body += "],\"options\":{";
+            std::string opts;
+            if (a.temperature) opts += ",\"temperature\":" + number(*a.temperature);
+            if (a.top_p) opts += ",\"top_p\":" + number(*a.top_p);
+            if (a.max_tokens) opts += ",\"num_predict\":" + std::to_string(*a.max_tokens);
+            if (a.seed) opts += ",\"seed\":" + std::to_string(*a.seed);
+            if (!a.stop.empty()) {
+                opts += ",\"stop\":";
+                stop_list(opts, a.stop);
+            }
+            body += opts.empty() ? "" : opts.substr(1);
+            body += '}';
+            break;
+        }
+        default: {  // OpenAI-compatible
+            r.url = b.base_url + "/chat/completions";
+            if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
+            field(body, "messages");
+            body += '[';
+            for (size_t i = 0; i < c.messages.size(); ++i) {
+                body += i ? ",{\"role\":\"" : "{\"role\":\"";
+                body += c.messages[i].role;
+                body += "\",\"content\":";
+                append_json_string(body, c.messages[i].content);
+                body += '}';
+            }
+            body += ']';
+            if (a.temperature) field(body, "temperature"), body += number(*a.temperature);
+            if (a.top_p) field(body, "top_p"), body += number(*a.top_p);
+            if (a.max_tokens) field(body, "max_tokens"), body += std::to_string(*a.max_tokens);
+            if (a.seed) field(body, "seed"), body += std::to_string(*a.seed);
+            if (!a.stop.empty()) field(body, "stop"), stop_list(body, a.stop);
+            if (stream) body += ",\"stream_options\":{\"include_usage\":true}";
+            break;
+        }
+    }
+    field(body, "stream");
+    body += stream ? "true" : "false";
+    body += '}';
+    return r;
+}
+
+std::string provider_error_message(BackendKind kind, const std::string& body) {
+    std::string copy = body;
+    od::document doc;
+    if (parse(copy, doc)) {
+        std::string_view s;
+        if (kind == BackendKind::Ollama) {
+            if (doc["error"].get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+        } else {
+            od::object err;
+            if (doc["error"].get_object().get(err) == simdjson::SUCCESS &&
+                err["message"].get_string().get(s) == simdjson::SUCCESS)
+                return std::string(s);
+        }
+    }
+    std::string t = body.substr(0, 300);
+    for (auto& ch : t)
+        if (ch == '\n' || ch == '\r') ch = ' ';
+    return t.empty() ? "(empty body)" : t;
+}
+
+Reply parse_response(BackendKind kind, const std::string& body) {
+    Reply r;
+    std::string copy = body;
+    od::document doc;
+    auto malformed = [&](const char* why) {
+        r.status = CallStatus::Error;
+        r.error_kind = "malformed response";
+        r.text = std::string("malformed response from the provider: ") + why;
+        return r;
+    };
+    if (!parse(copy, doc)) return malformed("not JSON");
+    std::string_view s;
+    uint64_t n = 0;
+    switch (kind) {
+        case BackendKind::Anthropic: {
+            od::array content;
+            if (doc["content"].get_array().get(content)) return malformed("no content");
+            for (auto block : content) {
+                od::object o;
+                if (block.get_object().get(o)) return malformed("bad content block");
+                if (o["text"].get_string().get(s) == simdjson::SUCCESS) r.text += s;
+            }
+            od::object usage;
+            if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+                if (usage["input_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_in = static_cast<uint32_t>(n);
+                if (usage["output_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_out = static_cast<uint32_t>(n);
+            }
+            break;
+        }
+        case BackendKind::Ollama: {
+            if (doc["message"]["content"].get_string().get(s)) return malformed("no message.content");
+            r.text = s;
+            if (doc["prompt_eval_count"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_in = static_cast<uint32_t>(n);
+            if (doc["eval_count"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_out = static_cast<uint32_t>(n);
+            break;
+        }
+        default: {
+            od::array choices;
+            if (doc["choices"].get_array().get(choices)) return malformed("no choices");
+            for (auto ch : choices) {
+                if (ch["message"]["content"].get_string().get(s)) return malformed("no message.content");
+                r.text = s;
+                break;
+            }
+            od::object usage;
+            if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+                if (usage["prompt_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_in = static_cast<uint32_t>(n);
+                if (usage["completion_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_out = static_cast<uint32_t>(n);
+            }
+            break;
+        }
+    }
+    if (r.text.empty()) {
+        r.status = CallStatus::Error;
+        r.error_kind = "empty answer";
+        r.text = "the provider returned an empty answer";
+    }
+    return r;
+}
+
+bool StreamParser::feed(std::string_view bytes, const std::function<void(std::string_view)>& on_text) {
+    pending_.append(bytes);
+    size_t start = 0;
+    for (;;) {
+        size_t nl = pending_.find('\n', start);
+        if (nl == std::string::npos) break;
+        std::string_view l(pending_.data() + start, nl - start);
+        if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+        if (!line(l, on_text)) return false;
+        start = nl + 1;
+    }
+    pending_.erase(0, start);
+    return true;
+}
+
+bool StreamParser::line(std::string_view l, const std::function<void(std::string_view)>& on_text) {
+    if (kind_ == BackendKind::Ollama) {  // NDJSON: one object per line
+        if (l.empty()) return true;
+        return event(l, on_text);
+    }
+    // SSE: only data lines matter ("event:" names are repeated in Anthropic's JSON).
+    if (l.rfind("data:", 0) != 0) return true;
+    l.remove_prefix(5);
+    if (!l.empty() && l.front() == ' ') l.remove_prefix(1);
+    if (l == "[DONE]") {
+        complete_ = true;
+        return true;
+    }
+    return event(l, on_text);
+}
+
+bool StreamParser::event(std::string_view json, const std::function<void(std::string_view)>& on_text) {
+    std::string buf(json);
+    od::document doc;
+    if (!parse(buf, doc)) {
+        error_ = "malformed stream event";
+        return false;
+    }
+    std::string_view s;
+    uint64_t n = 0;
+    auto emit = [&](std::string_view t) {
+        text_ += t;
+        if (on_text && !t.empty()) on_text(t);
+    };
+    if (kind_ == BackendKind::Ollama) {
+        std::string_view err;
+        if (doc["error"].get_string().get(err) == simdjson::SUCCESS) {
+            error_ = std::string(err);
+            return false;
+        }
+        if (doc["message"]["content"].get_string().get(s) == simdjson::SUCCESS) emit(s);
+        bool done = false;
+        if (doc["done"].get_bool().get(done) == simdjson::SUCCESS && done) {
+            complete_ = true;
+            if (doc["prompt_eval_count"].get_uint64().get(n) == simdjson::SUCCESS) tokens_in_ = static_cast<uint32_t>(n);
+            if (doc["eval_count"].get_uint64().get(n) == simdjson::SUCCESS) tokens_out_ = static_cast<uint32_t>(n);
+        }
+        return true;
+    }
+    if (kind_ == BackendKind::Anthropic) {
+        std::string_view type;
+        if (doc["type"].get_string().get(type)) return true;
+        if (type == "content_block_delta") {
+            if (doc["delta"]["text"].get_string().get(s) == simdjson::SUCCESS) emit(s);
+        } else if (type == "message_start") {
+            if (doc["message"]["usage"]["input_tokens"].get_uint64().get(n) == simdjson::SUCCESS)
+                tokens_in_ = static_cast<uint32_t>(n);
+        } else if (type == "message_delta") {
+            if (doc["usage"]["output_tokens"].get_uint64().get(n) == simdjson::SUCCESS)
+                tokens_out_ = static_cast<uint32_t>(n);
+        } else if (type == "message_stop") {
+            complete_ = true;
+        } else if (type == "error") {
+            std::string_view m;
+            error_ = doc["error"]["message"].get_string().get(m) == simdjson::SUCCESS ? std::string(m) : "stream error";
+            return false;
+        }
+        return true;
+    }
+    od::array choices;
+    if (doc["choices"].get_array().get(choices) == simdjson::SUCCESS) {
+        for (auto ch : choices) {
+            if (ch["delta"]["content"].get_string().get(s) == simdjson::SUCCESS) emit(s);
+            break;
+        }
+    }
+    od::object usage;
+    if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+        if (usage["prompt_tokens"].get_uint64().get(n) == simdjson::SUCCESS) tokens_in_ = static_cast<uint32_t>(n);
+        if (usage["completion_tokens"].get_uint64().get(n) == simdjson::SUCCESS) tokens_out_ = static_cast<uint32_t>(n);
+    }
+    return true;
+}
+
+}  // namespace moa

@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""A loopback server speaking the OpenAI, Anthropic and Ollama chat APIs, with
+scripted faults, for moa's HTTP tests and benchmarks. 127.0.0.1 only, a free port
+(printed as "PORT n" on stdout), and it stops by itself: after --lifetime seconds,
+or as soon as its stdin closes (the test that started it is gone).
+
+The model name scripts the behaviour; several directives join with '+', and any
+':suffix' just makes the name (and its counters) unique to one test:
+  ok                      answer at once
+  delay-MS                answer after MS milliseconds
+  fail-STATUS-N           the first N requests get STATUS (with a provider error body)
+  retry-after-S-N         the first N requests get 429 with Retry-After: S (seconds)
+  reset-N                 the first N requests have their connection reset
+  slow-first-MS           wait MS before sending anything
+  cut-N                   the first N streamed answers stop midway (no end marker)
+  malformed               a 200 whose body is not JSON
+  huge                    a 40 MB answer
+  flaky-P                 each request fails with probability P% (503, 429, reset)
+  echo-key                a 401 whose message echoes the key, as some providers do
+GET /__log returns every request as JSON lines: t (seconds), path, model, status.
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+
+COUNTS = {}
+LOG = []
+RNG = random.Random(7)
+
+
+def directives(model):
+    return model.split(":")[0].split("+")
+
+
+def take(model, key, n):
+    """True for the first n requests of (model, key)."""
+    k = (model, key)
+    COUNTS[k] = COUNTS.get(k, 0) + 1
+    return COUNTS[k] <= n
+
+
+def answer_text(api, body):
+    msgs = body.get("messages", [])
+    user = msgs[-1]["content"] if msgs else ""
+    return "answer from %s to: %s" % (body.get("model", "?"), str(user)[:40])
+
+
+def ok_body(api, body, text):
+    if api == "anthropic":
+        return {"type": "message", "role": "assistant", "content": [{"type": "text", "text": text}],
+                "stop_reason": "end_turn", "usage": {"input_tokens": 11, "output_tokens": 7}}
+    if api == "ollama":
+        return {"model": body.get("model"), "message": {"role": "assistant", "content": text}, "done": True,
+                "prompt_eval_count": 11, "eval_count": 7}
+    return {"id": "x", "object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 7}}
+
+
+def error_body(api, status, message):
+    if api == "anthropic":
+        return {"type": "error", "error": {"type": "api_error", "message": message}}
+    if api == "ollama":
+        return {"error": message}
+    return {"error": {"message": message, "type": "invalid_request_error", "code": status}}
+
+
+def stream_events(api, text, cut):
+    pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+    if cut:
+        pieces = pieces[: max(1, len(pieces) // 2)]
+    out = []
+    if api == "anthropic":
+        out.append(("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 11}}}))
+        for p in pieces:
+            out.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                "delta": {"type": "text_delta", "text": p}}))
+        if not cut:
+            out.append(("message_delta", {"type": "message_delta", "usage": {"output_tokens": 7}}))
+            out.append(("message_stop", {"type": "message_stop"}))
+        return [("event: %s\ndata: %s\n\n" % (e, json.dumps(d))).encode() for e, d in out]
+    if api == "ollama":
+        lines = [json.dumps({"message": {"role": "assistant", "content": p}, "done": False}) + "\n" for p in pieces]
+        if not cut:
+            lines.append(json.dumps({"message": {"role": "assistant", "content": ""}, "done": True,
+                                     "prompt_eval_count": 11, "eval_count": 7}) + "\n")
+        return [l.encode() for l in lines]
+    chunks = ["data: %s\n\n" % json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}) for p in pieces]
+    if not cut:
+        chunks.append("data: %s\n\n" % json.dumps({"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 7}}))
+        chunks.append("data: [DONE]\n\n")
+    return [c.encode() for c in chunks]
+
+
+async def respond(writer, status, payload, headers=()):
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    head = ["HTTP/1.1 %d X" % status, "Content-Type: application/json", "Content-Length: %d" % len(data)]
+    head += list(headers)
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+    await writer.drain()
+
+
+async def handle_chat(api, body, headers, writer):
+    model = str(body.get("model", "ok"))
+    stream = bool(body.get("stream"))
+    status = 200
+    try:
+        for d in directives(model):
+            if d.startswith("slow-first-"):
+                await asyncio.sleep(int(d.split("-")[2]) / 1000)
+            elif d.startswith("delay-"):
+                await asyncio.sleep(int(d.split("-")[1]) / 1000)
+            elif d.startswith("fail-"):
+                _, st, n = d.split("-")
+                if take(model, d, int(n)):
+                    status = int(st)
+                    await respond(writer, status, error_body(api, status, "scripted failure %s" % st))
+                    return status
+            elif d.startswith("retry-after-"):
+                _, _, sec, n = d.split("-")
+                if take(model, d, int(n)):
+                    status = 429
+                    await respond(writer, 429, error_body(api, 429, "rate limited, slow down"),
+                                  ["Retry-After: %s" % sec])
+                    return status
+            elif d.startswith("reset-"):
+                if take(model, d, int(d.split("-")[1])):
+                    writer.transport.abort()
+                    return 0
+            elif d.startswith("flaky-"):
+                if RNG.random() * 100 < float(d.split("-")[1]):
+                    kind = RNG.choice(["503", "429", "reset"])
+                    if kind == "reset":
+                        writer.transport.abort()
+                        return 0
+                    status = int(kind)
+                    await respond(writer, status, error_body(api, status, "flaky " + kind),
+                                  ["Retry-After: 0"] if status == 429 else [])
+                    return status
+            elif d == "malformed":
+                await respond(writer, 200, b'{"choices": [ this is not json')
+                return 200
+            elif d == "huge":
+                await respond(writer, 200, ok_body(api, body, "x" * (40 << 20)))
+                return 200
+            elif d == "echo-key":
+                key = headers.get("authorization", "").replace("Bearer ", "") or headers.get("x-api-key", "")
+                await respond(writer, 401, error_body(api, 401, "Incorrect API key provided: %s" % key))
+                return 401
+        text = answer_text(api, body)
+        if not stream:
+            await respond(writer, 200, ok_body(api, body, text))
+            return 200
+        cut = any(d.startswith("cut-") and take(model, d, int(d.split("-")[1])) for d in directives(model))
+        ctype = "application/x-ndjson" if api == "ollama" else "text/event-stream"
+        writer.write(("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n" % ctype).encode())
+        for ev in stream_events(api, text, cut):
+            writer.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+            await writer.drain()
+            await asyncio.sleep(0.002)
+        if cut:
+            writer.transport.abort()
+            return 200
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return 200
+    finally:
+        LOG.append({"t": time.time(), "path": api, "model": model, "status": status, "stream": stream})
+
+
+async def handle(reader, writer):
+    try:
+        while True:
+            line = await reader.readline()
+            if not line:
+                return
+            method, path, _ = line.decode().split(" ", 2)
+            headers = {}
+            while True:
+                h = await reader.readline()
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                k, v = h.decode().split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            if method == "GET" and path == "/__log":
+                data = "".join(json.dumps(e) + "\n" for e in LOG).encode()
+                await respond(writer, 200, data)
+                continue
+            api = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic", "/api/chat": "ollama"}.get(path)
+            if api is None:
+                await respond(writer, 404, {"error": {"message": "no route " + path}})
+                continue
+            status = await handle_chat(api, json.loads(body or b"{}"), headers, writer)
+            if status == 0 or writer.transport.is_closing():
+                return
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lifetime", type=float, default=600)
+    args = ap.parse_args()
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096, limit=1 << 22)
+    print("PORT %d" % server.sockets[0].getsockname()[1], flush=True)
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+    loop.call_later(args.lifetime, lambda: stop.done() or stop.set_result(None))
+
+    def stdin_closed():
+        if not stop.done():
+            stop.set_result(None)
+    loop.add_reader(sys.stdin.fileno(), lambda: (os.read(sys.stdin.fileno(), 4096) or stdin_closed()))
+    await stop
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
