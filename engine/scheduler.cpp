@@ -199,9 +199,9 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     --running_total_;
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
-    // A run-wide retry budget (20 retries plus one per five calls) stops retry
+    // A run-wide retry budget (20 retries plus one per two calls) stops retry
     // storms when a provider is down: past it, failures are final.
-    bool budget = retries_used_ < 20 + submitted_ / 5;
+    bool budget = retries_used_ < 20 + submitted_ / 2;
     if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts && !budget)
         r.text += " (retry budget of the run exhausted)";
     if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts && budget) {

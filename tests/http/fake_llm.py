@@ -129,12 +129,14 @@ async def handle_chat(api, body, headers, writer):
                     return status
             elif d.startswith("reset-"):
                 if take(model, d, int(d.split("-")[1])):
+                    status = 0
                     writer.transport.abort()
                     return 0
             elif d.startswith("flaky-"):
                 if RNG.random() * 100 < float(d.split("-")[1]):
                     kind = RNG.choice(["503", "429", "reset"])
                     if kind == "reset":
+                        status = 0
                         writer.transport.abort()
                         return 0
                     status = int(kind)
@@ -219,6 +221,8 @@ async def main():
             stop.set_result(None)
     loop.add_reader(sys.stdin.fileno(), lambda: (os.read(sys.stdin.fileno(), 4096) or stdin_closed()))
     await stop
+    sys.stdout.flush()
+    os._exit(0)  # pending handlers are test leftovers: drop them without tracebacks
 
 
 if __name__ == "__main__":
