@@ -31,6 +31,35 @@ using It = const char*;
 namespace grammar {
 
 struct file_begin_tag;
+struct depth_tag;  // int*: current nesting of operands and blocks
+
+// Bounds recursion inside X3 itself (the lexical pre-scan cannot see every way a
+// declaration may run on): deeper than kMaxNesting is an expectation failure, not a
+// stack overflow.
+template <typename Subject>
+struct nest_directive : x3::unary_parser<Subject, nest_directive<Subject>> {
+    using base_type = x3::unary_parser<Subject, nest_directive<Subject>>;
+    static bool const is_pass_through_unary = true;
+    explicit nest_directive(Subject const& subject) : base_type(subject) {}
+    template <typename It, typename Ctx, typename RCtx, typename Attr>
+    bool parse(It& first, It const& last, Ctx const& ctx, RCtx& rctx, Attr& attr) const {
+        int* depth = x3::get<depth_tag>(ctx);
+        if (*depth >= kMaxNesting) boost::throw_exception(x3::expectation_failure<It>(first, "nesting"));
+        struct Guard {
+            int* d;
+            ~Guard() { --*d; }
+        } guard{depth};
+        ++*depth;
+        return this->subject.parse(first, last, ctx, rctx, attr);
+    }
+};
+struct nest_gen {
+    template <typename Subject>
+    nest_directive<typename x3::extension::as_parser<Subject>::value_type> operator[](Subject const& s) const {
+        return nest_directive<typename x3::extension::as_parser<Subject>::value_type>(x3::as_parser(s));
+    }
+};
+nest_gen const nested{};
 
 // Sets the `span` of any AST node that has one, from the rule's matched range.
 struct annotate {
@@ -297,9 +326,9 @@ auto const decl_inner_def =
 auto const name_def = name_inner;
 auto const path_def = path_inner;
 auto const string_operand_def = string_operand_inner;
-auto const operand_def = operand_inner;
+auto const operand_def = nested[operand_inner];
 auto const expr_def = expr_inner;
-auto const block_def = block_inner;
+auto const block_def = nested[block_inner];
 auto const field_def = field_inner;
 auto const arm_def = arm_inner;
 auto const param_def = param_inner;
@@ -452,7 +481,8 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
 
     It const begin = s.data();
     It const end = s.data() + s.size();
-    auto const parser = x3::with<grammar::file_begin_tag>(begin)[grammar::decl];
+    int depth = 0;
+    auto const parser = x3::with<grammar::file_begin_tag>(begin)[x3::with<grammar::depth_tag>(&depth)[grammar::decl]];
     int errors = 0;
     size_t pos = skip_blank(s, 0);
     while (pos < s.size()) {
@@ -491,6 +521,11 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
             size_t shown = skip_blank(s, at);
             std::string found = describe_found(s, shown);
             std::string what = "expected " + e.which();
+            if (e.which() == "nesting") {
+                shown = at;
+                what = "nesting deeper than " + std::to_string(kMaxNesting) + " levels";
+                found = describe_found(s, at);
+            }
             if (e.which() == grammar::close_quote.name) {
                 // A string stops at the end of its line: report there, not on the next line.
                 shown = at;
@@ -505,7 +540,7 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
                 shown = std::min(at, s.size());
                 while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;
             }
-            diags.error(src, static_cast<uint32_t>(shown), what + ", found " + found);
+            diags.error(src, static_cast<uint32_t>(shown), e.which() == "nesting" ? what : what + ", found " + found);
             ++errors;
             ok = false;
             // Resume after the error, never before it: lines the failed declaration
@@ -544,7 +579,8 @@ std::optional<ast::Field> parse_field(const std::shared_ptr<const SourceFile>& s
     It const end = begin + s.size();
     ast::Field f;
     try {
-        auto const parser = x3::with<grammar::file_begin_tag>(begin)[grammar::field];
+        int depth = 0;
+        auto const parser = x3::with<grammar::file_begin_tag>(begin)[x3::with<grammar::depth_tag>(&depth)[grammar::field]];
         if (x3::phrase_parse(first, end, parser, grammar::skipper, f) && first == end) return f;
         size_t at = static_cast<size_t>(first - begin);
         diags.error(src, static_cast<uint32_t>(at), "expected `NAME.field=value`, found " + describe_found(s, at));
