@@ -173,3 +173,34 @@ void ResultWriter::finish() {
 }
 
 }  // namespace moa
+
+#include "cache_tools.hpp"
+
+namespace moa {
+
+bool parse_cache_record(std::string line, CacheRecord& r) {
+    line.reserve(line.size() + simdjson::SIMDJSON_PADDING);
+    simdjson::ondemand::parser parser;
+    simdjson::ondemand::document doc;
+    if (parser.iterate(line).get(doc)) return false;
+    std::string_view s;
+    auto str = [&](const char* k, std::string& out) {
+        if (doc[k].get_string().get(s)) return false;
+        out.assign(s);
+        return true;
+    };
+    uint64_t n = 0;
+    int64_t created = 0;
+    if (!str("key", r.key) || !str("node", r.node) || !str("model", r.model) || !str("backend", r.backend) ||
+        !str("request", r.request) || !str("text", r.entry.text))
+        return false;
+    if (doc["tokens_in"].get_uint64().get(n)) return false;
+    r.entry.tokens_in = static_cast<uint32_t>(n);
+    if (doc["tokens_out"].get_uint64().get(n)) return false;
+    r.entry.tokens_out = static_cast<uint32_t>(n);
+    if (doc["created"].get_int64().get(created)) return false;
+    r.created = created;
+    return r.key.size() == 32;
+}
+
+}  // namespace moa

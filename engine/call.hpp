@@ -1,6 +1,7 @@
 // A model call as the scheduler and the backends see it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,6 +55,9 @@ struct Call {
     Reply sim_reply;            // the simulated answer, computed off the reactor
     uint64_t seq = 0;           // FIFO tie-break
     std::string fallback_from;  // "agent: error" when the agent's fallback took over
+    // Cancelled while still with the cache (not yet in the scheduler): the scheduler
+    // completes it as cancelled when it arrives.
+    std::atomic<bool> cancel_requested{false};
 };
 
 using CallPtr = std::shared_ptr<Call>;

@@ -131,6 +131,14 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     plan = make_plan(graph);
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
     scheduler->set_observer(options.observer);
+    CacheMode mode = CacheMode::Off;
+    if (!parse_cache_mode(options.cache_mode, mode)) throw std::runtime_error("unknown cache mode '" + options.cache_mode + "'");
+    if (mode != CacheMode::Off) {
+        std::string error;
+        auto store = open_sqlite_store(options.cache_path, error);
+        if (!store) throw std::runtime_error(error);
+        cache = std::make_unique<ResponseCache>(std::move(store), mode);
+    }
     bool remote = std::any_of(graph.backends.begin(), graph.backends.end(),
                               [](const BackendSpec& b) { return b.kind != BackendKind::Sim; });
     if (remote) {
@@ -143,6 +151,11 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
         reactor.set_poller(http.get());
     }
     layer_latency.resize(plan.layers.size());
+}
+
+void EngineCore::submit(const CallPtr& c, const std::string& node) {
+    if (!cache) return scheduler->submit(c);
+    cache->submit(c, node, [this](const CallPtr& miss) { scheduler->submit(miss); });
 }
 
 JobPtr EngineCore::make_job(uint64_t seq, std::string id, std::string query) {
@@ -322,6 +335,9 @@ RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResu
         for (auto& h : core.layer_latency) h = LatencyHistogram{};
     }
     size_t attempts0 = core.scheduler->attempts.load(), retries0 = core.scheduler->retries.load();
+    uint64_t hits0 = core.cache ? core.cache->hits.load() : 0, misses0 = core.cache ? core.cache->misses.load() : 0;
+    uint64_t shared0 = core.cache ? core.cache->shared.load() : 0;
+    uint64_t sin0 = core.cache ? core.cache->saved_tokens_in.load() : 0, sout0 = core.cache ? core.cache->saved_tokens_out.load() : 0;
     TimePoint t0 = Clock::now();
     double cpu0 = cpu_ms_now();
 
@@ -388,6 +404,13 @@ RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResu
     s.retries = core.scheduler->retries.load() - retries0;
     s.wall_ms = ms_between(t0, Clock::now());
     s.cpu_ms = cpu_ms_now() - cpu0;
+    if (core.cache) {
+        s.cache_hits = core.cache->hits.load() - hits0;
+        s.cache_misses = core.cache->misses.load() - misses0;
+        s.cache_shared = core.cache->shared.load() - shared0;
+        s.saved_tokens_in = core.cache->saved_tokens_in.load() - sin0;
+        s.saved_tokens_out = core.cache->saved_tokens_out.load() - sout0;
+    }
     return s;
 }
 
@@ -396,6 +419,10 @@ void RunStats::print(std::ostream& out) const {
     out << "calls: " << calls << " (" << attempts << " attempts, " << retries << " retries, " << calls_failed
         << " failed)\n";
     out << "tokens: " << tokens_in << " in, " << tokens_out << " out\n";
+    if (cache_hits + cache_misses > 0)
+        out << "cache: " << cache_hits << " hits, " << cache_misses << " misses, " << cache_shared
+            << " answered by an identical call in flight; saved " << cache_hits + cache_shared << " calls ("
+            << saved_tokens_in << " tokens in, " << saved_tokens_out << " out)\n";
     out << std::fixed << std::setprecision(1);
     for (const auto& l : layers)
         out << "layer " << l.layer << ": " << l.calls << " calls, p50 " << l.p50_ms << " ms, p95 " << l.p95_ms << " ms\n";

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 
+#include "cache.hpp"
 #include "call.hpp"
 #include "moa/engine.hpp"
 #include "prompt.hpp"
@@ -122,6 +123,8 @@ struct EngineCore {
     std::unique_ptr<HttpTransport> http;  // destroyed after the reactor thread stops
     Reactor reactor;
     std::unique_ptr<Scheduler> scheduler;
+    std::unique_ptr<ResponseCache> cache;  // null when off
+    void submit(const CallPtr& c, const std::string& node);
     std::function<void(const NodeEvent&)> on_event;
 
     std::atomic<size_t> jobs_started{0}, jobs_done{0};

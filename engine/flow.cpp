@@ -271,7 +271,7 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
         job->nodes[static_cast<size_t>(i)].call = c;
         job->nodes[static_cast<size_t>(i)].fired_at = Clock::now();
     }
-    core_.scheduler->submit(std::move(c));
+    core_.submit(c, pn.id);
 }
 
 }  // namespace moa

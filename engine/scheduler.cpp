@@ -51,6 +51,13 @@ void Scheduler::submit(CallPtr call) {
     reactor_.post([this, call = std::move(call)]() mutable {
         call->submitted = Clock::now();
         ++submitted_;
+        if (call->cancel_requested) {
+            Reply r;
+            r.status = CallStatus::Cancelled;
+            r.error_kind = "cancelled";
+            r.text = "cancelled: no longer needed";
+            return complete(call, std::move(r));
+        }
         enqueue(call);
     });
 }
@@ -58,6 +65,10 @@ void Scheduler::submit(CallPtr call) {
 void Scheduler::cancel(CallPtr call) {
     reactor_.post([this, call = std::move(call)] {
         if (call->state == Call::State::Done) return;
+        if (call->state == Call::State::New) {  // still with the cache: it completes it
+            call->cancel_requested = true;
+            return;
+        }
         Pool& p = pools_.at(call->backend->name);
         if (call->state == Call::State::Queued) p.queue.erase(call);
         if (call->state == Call::State::Backoff) reactor_.cancel(call->timer);

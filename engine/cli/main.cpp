@@ -12,6 +12,7 @@
 #include "../../dsl/source.hpp"
 #include "log.hpp"
 #include "run.hpp"
+#include "../cache_tools.hpp"
 #include "moa/dsl.hpp"
 
 #ifndef MOA_VERSION
@@ -189,7 +190,24 @@ int main(int argc, char** argv) {
     run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once")->check(CLI::PositiveNumber);
     run->add_option("--threads", run_args.threads, "Worker threads (0 = one per core)")->check(CLI::NonNegativeNumber);
     run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend");
+    std::string cache_opt;
+    run->add_option("--cache", cache_opt,
+                    "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path");
+    run->add_option("--cache-db", run_args.cache_db, "Cache database (default .moa/cache.db)");
     bool no_progress = false;
+
+    std::string cache_db = ".moa/cache.db", prune_age, prune_model, cache_file;
+    auto* cache = app.add_subcommand("cache", "Inspect and maintain the response cache");
+    cache->require_subcommand(1);
+    cache->add_option("--cache-db", cache_db, "Cache database (default .moa/cache.db)");
+    auto* cstats = cache->add_subcommand("stats", "Entries, size, hit rate, entries by model");
+    auto* cprune = cache->add_subcommand("prune", "Delete entries older than an age and/or of a model");
+    cprune->add_option("--older-than", prune_age, "Age like 30s, 12h, 7d");
+    cprune->add_option("--model", prune_model, "Only this model");
+    auto* cexport = cache->add_subcommand("export", "Write every entry to a portable JSONL file");
+    cexport->add_option("file", cache_file, "Output file")->required();
+    auto* cimport = cache->add_subcommand("import", "Add the entries of an exported file");
+    cimport->add_option("file", cache_file, "Input file")->required()->check(CLI::ExistingFile);
     run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
     try {
@@ -212,8 +230,37 @@ int main(int argc, char** argv) {
     if (*check) return cmd_check(common, check_files, check_format, werror);
     if (*graph) return cmd_graph(common, graph_file, graph_format, graph_out);
     if (*fmt) return cmd_fmt(common, fmt_files, fmt_check, fmt_stdout);
+    if (*cache) {
+        if (*cstats) return moa::cache_stats(cache_db, std::cout);
+        if (*cexport) return moa::cache_export(cache_db, cache_file, std::cout);
+        if (*cimport) return moa::cache_import(cache_db, cache_file, std::cout);
+        if (*cprune) {
+            int64_t age = -1;
+            if (!prune_age.empty()) {
+                char unit = prune_age.back();
+                int64_t n = std::atoll(prune_age.c_str());
+                int64_t f = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+                if (f == 0 || n < 0) {
+                    std::cerr << "moa cache prune: --older-than takes an age like 30s, 12h or 7d\n";
+                    return 2;
+                }
+                age = n * f;
+            }
+            if (age < 0 && prune_model.empty()) {
+                std::cerr << "moa cache prune: give --older-than and/or --model\n";
+                return 2;
+            }
+            return moa::cache_prune(cache_db, age, prune_model, std::cout);
+        }
+    }
     if (*run) {
         run_args.progress = !no_progress;
+        if (!cache_opt.empty()) {
+            if (cache_opt == "off" || cache_opt == "rw" || cache_opt == "read" || cache_opt == "replay" || cache_opt == "refresh")
+                run_args.cache_mode = cache_opt;
+            else
+                run_args.cache_db = cache_opt;  // `--cache PATH`
+        }
         run_args.quiet = quiet;
         run_args.color = common.color;
         if (run_args.question.empty() && run_args.input.empty()) {

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "../../dsl/source.hpp"
@@ -18,6 +20,35 @@
 namespace moa::cli {
 
 namespace {
+
+std::string json_id(const std::string& id) {
+    std::string s;
+    append_json_string(s, id);
+    return s;
+}
+
+// Reads the ids of the complete records of an earlier output (as JSON strings) and
+// cuts off a partial last line left by a killed run.
+std::set<std::string> resume_output(const std::string& path) {
+    std::set<std::string> ids;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return ids;
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    size_t keep = text.rfind('\n');
+    keep = keep == std::string::npos ? 0 : keep + 1;
+    for (size_t pos = 0; pos < keep;) {
+        size_t eol = text.find('\n', pos);
+        std::string_view line(text.data() + pos, eol - pos);
+        if (line.rfind("{\"id\":\"", 0) == 0) {
+            size_t i = 7;
+            while (i < line.size() && line[i] != '"') i += line[i] == '\\' ? 2 : 1;
+            ids.insert(std::string(line.substr(6, i - 5)));
+        }
+        pos = eol + 1;
+    }
+    if (keep < text.size()) std::filesystem::resize_file(path, keep);
+    return ids;
+}
 
 // Counts lines of a regular file (for the progress bar's total); 0 if unknown.
 size_t count_lines(const std::string& path) {
@@ -115,7 +146,16 @@ int run(const RunArgs& a, LoadOptions load) {
     eo.max_calls = a.concurrency;
     eo.emit_all = a.emit_all;
     eo.seed = a.seed;
-    Engine engine(std::move(loaded.graph), eo);
+    eo.cache_mode = a.cache_mode;
+    eo.cache_path = a.cache_db;
+    std::unique_ptr<Engine> engine_ptr;
+    try {
+        engine_ptr = std::make_unique<Engine>(std::move(loaded.graph), eo);
+    } catch (const std::exception& e) {
+        log::error(e.what());
+        return 1;
+    }
+    Engine& engine = *engine_ptr;
     std::string generator = a.generator.empty() ? "moa:" + a.graph : a.generator;
 
     if (a.input.empty()) {
@@ -151,15 +191,35 @@ int run(const RunArgs& a, LoadOptions load) {
     }
     std::ofstream out_file;
     std::ostream* out = &std::cout;
+    // Resume: a JSONL output from an earlier (perhaps killed) run keeps its complete
+    // lines; their inputs are skipped and new results are appended.
+    std::set<std::string> done_ids;
+    bool jsonl_out = parse_format(a.format.empty() ? "jsonl" : a.format) == OutputFormat::Jsonl;
+    if (!a.output.empty() && a.output != "-" && jsonl_out) done_ids = resume_output(a.output);
     if (!a.output.empty() && a.output != "-") {
-        out_file.open(a.output, std::ios::binary | std::ios::trunc);
+        out_file.open(a.output, std::ios::binary | (done_ids.empty() ? std::ios::trunc : std::ios::app));
         if (!out_file) {
             log::error("cannot write " + a.output);
             return 2;
         }
         out = &out_file;
     }
-    JsonlSource source(*in);
+    JsonlSource jsonl(*in);
+    struct SkipDone : QuerySource {
+        QuerySource& inner;
+        const std::set<std::string>& done;
+        size_t skipped = 0;
+        SkipDone(QuerySource& s, const std::set<std::string>& d) : inner(s), done(d) {}
+        std::optional<Query> next() override {
+            for (;;) {
+                auto q = inner.next();
+                if (!q || done.empty() || !done.count(json_id(q->id))) return q;
+                ++skipped;
+            }
+        }
+    } source(jsonl, done_ids);
+    if (!done_ids.empty() && !a.quiet)
+        std::cerr << "resuming " << a.output << ": " << done_ids.size() << " results already there\n";
     ResultWriter writer(*out, parse_format(a.format.empty() ? "jsonl" : a.format), generator, a.emit_all);
     // The query text is needed again for AlpacaEval's "instruction": keep it per job
     // only until its result is written.

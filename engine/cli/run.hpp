@@ -21,6 +21,8 @@ struct RunArgs {
     int max_jobs = 256;
     int threads = 0;
     uint64_t seed = 0;
+    std::string cache_mode = "rw";
+    std::string cache_db = ".moa/cache.db";
     bool quiet = false;
     bool color = false;
 };

@@ -65,6 +65,10 @@ struct EngineOptions {
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
     CallObserver* observer = nullptr;  // instrumentation (tests, stats); called on the reactor thread
+    // Response cache: "off", "rw", "read", "replay" (a miss fails the call, explaining
+    // what differs from the recorded request) or "refresh"; SQLite file at cache_path.
+    std::string cache_mode = "off";
+    std::string cache_path = ".moa/cache.db";
 };
 
 // Batch input: one query per call of next(); std::nullopt at the end.
@@ -93,6 +97,8 @@ struct RunStats {
     double wall_ms = 0;
     double critical_path_ms = 0;   // the slowest job's critical path
     double cpu_ms = 0;             // process CPU time during the run
+    uint64_t cache_hits = 0, cache_misses = 0, cache_shared = 0;  // shared: singleflight
+    uint64_t saved_tokens_in = 0, saved_tokens_out = 0;
     std::vector<LayerStats> layers;
     void print(std::ostream& out) const;
 };

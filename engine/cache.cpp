@@ -1,0 +1,240 @@
+#include "cache.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <sstream>
+
+#include "sim.hpp"
+
+namespace moa {
+
+bool parse_cache_mode(const std::string& s, CacheMode& out) {
+    static const std::map<std::string, CacheMode> modes = {{"off", CacheMode::Off},   {"rw", CacheMode::ReadWrite},
+                                                           {"read", CacheMode::Read}, {"replay", CacheMode::Replay},
+                                                           {"refresh", CacheMode::Refresh}};
+    auto it = modes.find(s);
+    if (it == modes.end()) return false;
+    out = it->second;
+    return true;
+}
+
+std::optional<CacheEntry> MemoryStore::get(const std::string& key) {
+    auto it = records_.find(key);
+    if (it == records_.end()) return std::nullopt;
+    return it->second.entry;
+}
+
+void MemoryStore::put(const CacheRecord& r) { records_[r.key] = r; }
+
+std::optional<CacheRecord> MemoryStore::latest_for_node(const std::string& node) {
+    std::optional<CacheRecord> best;
+    for (const auto& [_, r] : records_)
+        if (r.node == node && (!best || r.created >= best->created)) best = r;
+    return best;
+}
+
+std::string canonical_request(const Call& c) {
+    const AgentSpec& a = *c.agent;
+    const BackendSpec& b = *c.backend;
+    std::string s = "moa-cache-v1\n";
+    s += "backend: " + std::string(to_string(b.kind)) + " " + b.base_url + "\n";
+    s += "model: " + a.model + "\n";
+    char buf[64];
+    auto opt = [&](const char* name, const auto& v) {
+        s += name;
+        if (v) {
+            std::snprintf(buf, sizeof buf, ": %.15g\n", static_cast<double>(*v));
+            s += buf;
+        } else {
+            s += ": -\n";
+        }
+    };
+    opt("temperature", a.temperature);
+    opt("top_p", a.top_p);
+    opt("max_tokens", a.max_tokens);
+    opt("seed", a.seed);
+    s += "stop:";
+    for (const auto& st : a.stop) s += " " + std::to_string(st.size()) + ":" + st;
+    s += "\nreplica: " + std::to_string(c.replica) + "\n";
+    if (b.kind == BackendKind::Sim) s += "sim_seed: " + std::to_string(c.seed) + "\n";
+    for (const auto& m : c.messages) {
+        s += "message ";
+        s += m.role;
+        s += " " + std::to_string(m.content.size()) + "\n" + m.content + "\n";
+    }
+    return s;
+}
+
+std::string cache_key(const std::string& canonical) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%016llx%016llx",
+                  static_cast<unsigned long long>(sim::hash_bytes(canonical, 0x6361636865317631ULL)),
+                  static_cast<unsigned long long>(sim::hash_bytes(canonical, 0x2545F4914F6CDD1DULL)));
+    return buf;
+}
+
+ResponseCache::ResponseCache(std::unique_ptr<CacheStore> store, CacheMode mode)
+    : store_(std::move(store)), mode_(mode) {
+    thread_ = std::thread([this] { run(); });
+}
+
+ResponseCache::~ResponseCache() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    store_->add_counters(hits.load(), misses.load());
+}
+
+void ResponseCache::post(std::function<void()> fn) {
+    {
+        std::lock_guard lock(mu_);
+        queue_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+}
+
+void ResponseCache::run() {
+    for (;;) {
+        std::deque<std::function<void()>> batch;
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+            if (queue_.empty() && stop_) return;
+            batch.swap(queue_);
+        }
+        for (auto& fn : batch) fn();
+    }
+}
+
+void ResponseCache::submit(const CallPtr& c, const std::string& node, std::function<void(const CallPtr&)> call_backend) {
+    post([this, c, node, call_backend = std::move(call_backend)]() mutable { lookup(c, node, std::move(call_backend)); });
+}
+
+void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::function<void(const CallPtr&)> call_backend) {
+    std::string canonical = canonical_request(*c);
+    std::string key = cache_key(canonical);
+    if (mode_ == CacheMode::ReadWrite || mode_ == CacheMode::Read || mode_ == CacheMode::Replay) {
+        if (auto e = store_->get(key)) {
+            hits.fetch_add(1, std::memory_order_relaxed);
+            saved_tokens_in += e->tokens_in;
+            saved_tokens_out += e->tokens_out;
+            Reply r;
+            r.text = std::move(e->text);
+            r.tokens_in = e->tokens_in;
+            r.tokens_out = e->tokens_out;
+            r.error_kind = "cache hit";
+            c->submitted = c->finished = Clock::now();
+            auto done = std::move(c->done);
+            done(*c, std::move(r));
+            return;
+        }
+    }
+    misses.fetch_add(1, std::memory_order_relaxed);
+    if (mode_ == CacheMode::Replay) {
+        Reply r;
+        r.status = CallStatus::Error;
+        r.error_kind = "cache miss";
+        r.text = explain_miss(node, canonical);
+        c->submitted = c->finished = Clock::now();
+        auto done = std::move(c->done);
+        done(*c, std::move(r));
+        return;
+    }
+    // Singleflight: an identical request already in flight answers this one too.
+    if (auto it = in_flight_.find(key); it != in_flight_.end()) {
+        shared.fetch_add(1, std::memory_order_relaxed);
+        it->second.calls.emplace_back(c, std::move(c->done));
+        return;
+    }
+    in_flight_[key];
+    auto original = std::move(c->done);
+    c->done = [this, key, node, canonical, original = std::move(original)](Call& call, Reply&& r) {
+        CallPtr self;  // the waiters' completion and the store happen on the cache thread
+        Reply copy = r;
+        post([this, key, node, canonical, copy = std::move(copy)] { answered(key, node, canonical, nullptr, copy); });
+        original(call, std::move(r));
+    };
+    call_backend(c);
+}
+
+void ResponseCache::answered(const std::string& key, const std::string& node, const std::string& canonical, const CallPtr&,
+                             const Reply& r) {
+    // Errors, empty and truncated answers are never stored (truncation is an error).
+    if (r.status == CallStatus::Ok && !r.text.empty() && (mode_ == CacheMode::ReadWrite || mode_ == CacheMode::Refresh)) {
+        CacheRecord rec;
+        rec.key = key;
+        rec.node = node;
+        size_t m = canonical.find("model: ");
+        rec.model = canonical.substr(m + 7, canonical.find('\n', m) - m - 7);
+        size_t b = canonical.find("backend: ");
+        rec.backend = canonical.substr(b + 9, canonical.find('\n', b) - b - 9);
+        rec.request = canonical;
+        rec.entry = {r.text, r.tokens_in, r.tokens_out};
+        rec.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+        store_->put(rec);
+        writes.fetch_add(1, std::memory_order_relaxed);
+    }
+    auto it = in_flight_.find(key);
+    if (it == in_flight_.end()) return;
+    auto waiting = std::move(it->second.calls);
+    in_flight_.erase(it);
+    for (auto& [wc, done] : waiting) {
+        wc->submitted = wc->finished = Clock::now();
+        Reply copy = r;
+        done(*wc, std::move(copy));
+    }
+}
+
+// What differs between this request and the last one recorded for the same node.
+std::string ResponseCache::explain_miss(const std::string& node, const std::string& canonical) {
+    auto rec = store_->latest_for_node(node);
+    std::string head = "cache miss in replay mode for node " + node;
+    if (!rec) return head + ": nothing was ever recorded for this node (record with --cache rw)";
+    const std::string& old = rec->request;
+    size_t i = 0;
+    while (i < old.size() && i < canonical.size() && old[i] == canonical[i]) ++i;
+    size_t line = canonical.rfind('\n', i == 0 ? 0 : i - 1);
+    line = line == std::string::npos ? 0 : line + 1;
+    std::string field = canonical.substr(line, canonical.find('\n', line) - line);
+    // Inside a message body, name the message and the character where they part.
+    size_t msg = canonical.rfind("\nmessage ", i);
+    auto snippet = [&](const std::string& s) {
+        std::string t = s.substr(i, 40);
+        for (auto& ch : t)
+            if (ch == '\n') ch = ' ';
+        return "\"" + t + (s.size() > i + 40 ? "..." : "") + "\"";
+    };
+    if (field.rfind("message ", 0) == 0) {
+        // The header line carries the length: compare the two bodies themselves.
+        std::string role = field.substr(8, field.find(' ', 8) - 8);
+        auto body = [&](const std::string& s) {
+            size_t start = s.find('\n', line) + 1;
+            size_t len = std::strtoull(s.c_str() + s.rfind(' ', start - 1) + 1, nullptr, 10);
+            return s.substr(start, len);
+        };
+        std::string a = body(old), b = body(canonical);
+        size_t k = 0;
+        while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
+        auto cut = [&](const std::string& t) {
+            std::string x = t.substr(k, 40);
+            for (auto& ch : x)
+                if (ch == '\n') ch = ' ';
+            return "\"" + x + (t.size() > k + 40 ? "..." : "") + "\"";
+        };
+        return head + ": the " + role + " message differs from the recorded one at character " + std::to_string(k) +
+               ": recorded " + cut(a) + ", now " + cut(b);
+    }
+    if (msg != std::string::npos && msg < i) {
+        size_t hdr_end = canonical.find('\n', msg + 1);
+        std::string which = canonical.substr(msg + 9, canonical.find(' ', msg + 9) - msg - 9);
+        return head + ": the " + which + " message differs from the recorded one at character " +
+               std::to_string(i - hdr_end - 1) + ": recorded " + snippet(old) + ", now " + snippet(canonical);
+    }
+    std::string old_line = old.substr(line, old.find('\n', line) - line);
+    return head + ": recorded '" + old_line + "', now '" + field + "'";
+}
+
+}  // namespace moa

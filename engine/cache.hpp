@@ -1,0 +1,104 @@
+// ResponseCache: pay for each model call once, replay CI runs exactly.
+//
+// The key is a 128-bit hash of the canonical request: backend identity (kind and
+// base URL, never the key), model, the fully rendered messages, every sampling
+// parameter and the replica index (so n samples stay n answers). Only successful,
+// non-empty answers are stored. The store sits behind a small interface: SQLite in
+// WAL mode on disk (several processes may share one file), or memory for tests.
+// Lookups and writes run on the cache's own thread, never on a TBB worker.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "call.hpp"
+
+namespace moa {
+
+enum class CacheMode { Off, ReadWrite, Read, Replay, Refresh };
+bool parse_cache_mode(const std::string& s, CacheMode& out);
+
+struct CacheEntry {
+    std::string text;
+    uint32_t tokens_in = 0, tokens_out = 0;
+};
+
+struct CacheRecord {  // one row, for stats, export and replay explanations
+    std::string key, node, model, backend, request;
+    CacheEntry entry;
+    int64_t created = 0;  // unix seconds
+};
+
+class CacheStore {
+public:
+    virtual ~CacheStore() = default;
+    virtual std::optional<CacheEntry> get(const std::string& key) = 0;
+    virtual void put(const CacheRecord& r) = 0;
+    // The most recent record for `node` (replay explanations), if any.
+    virtual std::optional<CacheRecord> latest_for_node(const std::string& node) = 0;
+    virtual void add_counters(uint64_t hits, uint64_t misses) = 0;
+};
+
+class MemoryStore : public CacheStore {
+public:
+    std::optional<CacheEntry> get(const std::string& key) override;
+    void put(const CacheRecord& r) override;
+    std::optional<CacheRecord> latest_for_node(const std::string& node) override;
+    void add_counters(uint64_t, uint64_t) override {}
+    size_t size() const { return records_.size(); }
+
+private:
+    std::map<std::string, CacheRecord> records_;
+};
+
+// SQLite, WAL mode, `busy_timeout` so that concurrent writers wait for each other.
+std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::string& error);
+
+// The canonical request a key is the hash of (human-readable, no secrets).
+std::string canonical_request(const Call& c);
+std::string cache_key(const std::string& canonical);
+
+class ResponseCache {
+public:
+    ResponseCache(std::unique_ptr<CacheStore> store, CacheMode mode);
+    ~ResponseCache();
+
+    // Completes `c` from the cache, or hands it to `call_backend` (at most once per
+    // identical request in flight: others wait for that answer). Any thread.
+    void submit(const CallPtr& c, const std::string& node, std::function<void(const CallPtr&)> call_backend);
+
+    CacheMode mode() const { return mode_; }
+    std::atomic<uint64_t> hits{0}, misses{0}, writes{0}, shared{0};
+    std::atomic<uint64_t> saved_tokens_in{0}, saved_tokens_out{0};
+
+private:
+    void run();
+    void post(std::function<void()> fn);
+    void lookup(const CallPtr& c, const std::string& node, std::function<void(const CallPtr&)> call_backend);
+    void answered(const std::string& key, const std::string& node, const std::string& canonical, const CallPtr& c,
+                  const Reply& r);
+    std::string explain_miss(const std::string& node, const std::string& canonical);
+
+    std::unique_ptr<CacheStore> store_;
+    CacheMode mode_;
+    struct Waiting {
+        std::vector<std::pair<CallPtr, std::function<void(Call&, Reply&&)>>> calls;
+    };
+    std::map<std::string, Waiting> in_flight_;  // cache thread only: singleflight
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> queue_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+}  // namespace moa
