@@ -559,7 +559,10 @@ void Checker::check_backends() {
 }
 
 void Checker::check_templates() {
-    for (auto& [name, r] : templates_) {
+    for (auto& entry : templates_) {
+        // Plain references (not structured bindings): lambdas below capture them.
+        const std::string& name = entry.first;
+        const DeclRef& r = entry.second;
         Val v = ev_.eval(*r.decl->value, r.env);
         TemplateSpec t;
         t.name = name;
@@ -604,7 +607,9 @@ void Checker::check_agents() {
     std::vector<std::string> backend_names, template_names;
     for (auto& [n, _] : backends_) backend_names.push_back(n);
     for (auto& [n, _] : templates_) template_names.push_back(n);
-    for (auto& [name, r] : agents_) {
+    for (auto& entry : agents_) {
+        const std::string& name = entry.first;
+        const DeclRef& r = entry.second;
         static const std::vector<std::string> allowed = {"backend", "model", "temperature", "top_p", "max_tokens",
                                                          "seed", "stop", "system", "user", "fallback", "timeouts"};
         Fields f = read_fields(r, &*r.decl->body, r.env, "agent " + quote(name), allowed);

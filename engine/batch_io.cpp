@@ -36,7 +36,7 @@ struct JsonlSource::Impl {
     uint64_t line_no = 0;
 };
 
-JsonlSource::JsonlSource(std::istream& in) : impl_(new Impl{in, {}, {}, 0}) {}
+JsonlSource::JsonlSource(std::istream& in) : impl_(new Impl{in, simdjson::ondemand::parser{}, {}, 0}) {}
 JsonlSource::~JsonlSource() = default;
 
 std::optional<Query> JsonlSource::next() {
