@@ -127,6 +127,7 @@ void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::funct
             r.tokens_out = e->tokens_out;
             r.error_kind = "cache hit";
             c->submitted = c->finished = Clock::now();
+            if (c->on_chunk) c->on_chunk(r.text);  // a streamed answer arrives in one piece
             auto done = std::move(c->done);
             done(*c, std::move(r));
             return;
@@ -183,6 +184,7 @@ void ResponseCache::answered(const std::string& key, const std::string& node, co
     in_flight_.erase(it);
     for (auto& [wc, done] : waiting) {
         wc->submitted = wc->finished = Clock::now();
+        if (wc->on_chunk && r.status == CallStatus::Ok) wc->on_chunk(r.text);
         Reply copy = r;
         done(*wc, std::move(copy));
     }

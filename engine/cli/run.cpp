@@ -29,7 +29,7 @@ std::string json_id(const std::string& id) {
 
 // Reads the ids of the complete records of an earlier output (as JSON strings) and
 // cuts off a partial last line left by a killed run.
-std::set<std::string> resume_output(const std::string& path) {
+std::set<std::string> resume_output(const std::string& path, size_t& failed) {
     std::set<std::string> ids;
     std::ifstream in(path, std::ios::binary);
     if (!in) return ids;
@@ -43,6 +43,7 @@ std::set<std::string> resume_output(const std::string& path) {
             size_t i = 7;
             while (i < line.size() && line[i] != '"') i += line[i] == '\\' ? 2 : 1;
             ids.insert(std::string(line.substr(6, i - 5)));
+            if (line.find(",\"ok\":false", i) == i + 1) ++failed;
         }
         pos = eol + 1;
     }
@@ -195,7 +196,8 @@ int run(const RunArgs& a, LoadOptions load) {
     // lines; their inputs are skipped and new results are appended.
     std::set<std::string> done_ids;
     bool jsonl_out = parse_format(a.format.empty() ? "jsonl" : a.format) == OutputFormat::Jsonl;
-    if (!a.output.empty() && a.output != "-" && jsonl_out) done_ids = resume_output(a.output);
+    size_t failed_before = 0;
+    if (!a.output.empty() && a.output != "-" && jsonl_out) done_ids = resume_output(a.output, failed_before);
     if (!a.output.empty() && a.output != "-") {
         out_file.open(a.output, std::ios::binary | (done_ids.empty() ? std::ios::trunc : std::ios::app));
         if (!out_file) {
@@ -219,7 +221,8 @@ int run(const RunArgs& a, LoadOptions load) {
         }
     } source(jsonl, done_ids);
     if (!done_ids.empty() && !a.quiet)
-        std::cerr << "resuming " << a.output << ": " << done_ids.size() << " results already there\n";
+        std::cerr << "resuming " << a.output << ": " << done_ids.size() << " results already there ("
+                  << failed_before << " failed)\n";
     ResultWriter writer(*out, parse_format(a.format.empty() ? "jsonl" : a.format), generator, a.emit_all);
     // The query text is needed again for AlpacaEval's "instruction": keep it per job
     // only until its result is written.
@@ -261,7 +264,7 @@ int run(const RunArgs& a, LoadOptions load) {
         return 1;
     }
     if (!a.quiet) stats.print(std::cerr);
-    return failed ? 1 : 0;
+    return failed + failed_before ? 1 : 0;  // failures already in the file stay loud
 }
 
 }  // namespace moa::cli

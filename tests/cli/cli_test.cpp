@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -161,7 +163,7 @@ TEST_CASE("every graph and example in the repository checks clean and is formatt
 }
 
 TEST_CASE("moa run: one question streams the paper MoA's answer (sim backend)") {
-    auto r = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} \"What is MoA?\"");
+    auto r = run("run --cache off graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} \"What is MoA?\"");
     CHECK(r.code == 0);
     // the aggregator (Qwen1.5-110B) cites the six refined answers
     CHECK(r.out.rfind("[qwen1.5-110b-chat:", 0) == 0);
@@ -175,7 +177,8 @@ TEST_CASE("moa run: a batch keeps input order, ids, and turns bad lines into err
                         "{\"instruction\":\"three\"}\n"
                         "{\"id\":42}\n");
     auto out = fs::temp_directory_path() / "moa-cli-test" / "out.jsonl";
-    auto r = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --no-progress --input " + in.string() +
+    fs::remove(out);  // an existing output would be resumed
+    auto r = run("run --cache off graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --no-progress --input " + in.string() +
                  " --output " + out.string());
     CHECK(r.code == 1);  // some jobs failed
     CHECK(r.out.find("jobs: 2 ok, 2 failed") != std::string::npos);
@@ -191,25 +194,89 @@ TEST_CASE("moa run: a batch keeps input order, ids, and turns bad lines into err
 
 TEST_CASE("moa run: alpaca-eval output and --emit-all") {
     auto in = temp_file("alpaca.jsonl", "{\"instruction\":\"Say \\\"hi\\\"\"}\n{\"instruction\":\"two\"}\n");
-    auto r = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --no-progress -q --format alpaca-eval "
+    auto r = run("run --cache off graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --no-progress -q --format alpaca-eval "
                  "--generator paper-moa --input " + in.string());
     CHECK(r.code == 0);
     CHECK(r.out.rfind("[\n {\"instruction\":\"Say \\\"hi\\\"\",\"output\":\"[qwen1.5-110b-chat:", 0) == 0);
     CHECK(r.out.find("\"generator\":\"paper-moa\"") != std::string::npos);
     CHECK(r.out.find("\n]\n") != std::string::npos);
-    auto all = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --emit-all --format jsonl \"q\"");
+    auto all = run("run --cache off graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --emit-all --format jsonl \"q\"");
     CHECK(all.code == 0);
     CHECK(all.out.find("\"node\":\"propose.dbrx\"") != std::string::npos);
     CHECK(all.out.find("\"node\":\"refine.wizardlm\"") != std::string::npos);
 }
 
 TEST_CASE("moa run: --set errors point into the argument") {
-    auto r = run("run graphs/paper-moa-sim.moa --set qwen110.temperature=3 \"q\"");
+    auto r = run("run --cache off graphs/paper-moa-sim.moa --set qwen110.temperature=3 \"q\"");
     CHECK(r.code == 1);
     CHECK(r.out.find("--set:1:21: error: 'temperature' must be in [0, 2], found 3\n  qwen110.temperature=3\n"
                      "                      ^\n") != std::string::npos);
-    auto u = run("run graphs/paper-moa-sim.moa --set qwen11.temperature=1 \"q\"");
+    auto u = run("run --cache off graphs/paper-moa-sim.moa --set qwen11.temperature=1 \"q\"");
     CHECK(u.code == 1);
     CHECK(u.out.find("--set:1:1: error: unknown backend or agent 'qwen11'; did you mean 'qwen110'?") != std::string::npos);
-    CHECK(run("run graphs/paper-moa-sim.moa").code == 2);
+    CHECK(run("run --cache off graphs/paper-moa-sim.moa").code == 2);
+}
+
+namespace {
+// Starts moa in the background; returns its pid.
+std::string run_in_background(const std::string& args, const std::string& log) {
+    std::string cmd = "cd " MOA_SOURCE_DIR " && { NO_COLOR=1 " MOA_BIN " " + args + " > " + log + " 2>&1 & echo $!; }";
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[32] = {0};
+    if (!fgets(buf, sizeof buf, p)) buf[0] = 0;
+    pclose(p);
+    std::string pid(buf);
+    while (!pid.empty() && pid.back() == '\n') pid.pop_back();
+    return pid;
+}
+long entries_in(const std::string& db) {
+    auto s = run("cache stats --cache-db " + db);
+    size_t p = s.out.find("entries: ");
+    return p == std::string::npos ? -1 : std::atol(s.out.c_str() + p + 9);
+}
+long calls_in(const std::string& summary) {
+    size_t p = summary.find("\ncalls: ");
+    return p == std::string::npos ? -1 : std::atol(summary.c_str() + p + 8);
+}
+}  // namespace
+
+TEST_CASE("moa run: a batch killed with kill -9 resumes: each id once, finished calls not paid again") {
+    fs::path dir = fs::temp_directory_path() / "moa-cli-test" / "resume";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::string in = (dir / "in.jsonl").string(), out = (dir / "out.jsonl").string(), db = (dir / "cache.db").string();
+    {
+        std::ofstream f(in);
+        for (int i = 1; i <= 300; ++i) f << "{\"id\":\"q" << i << "\",\"prompt\":\"question number " << i << "\"}\n";
+    }
+    // ~13 calls per job at 10 ms, 16 at a time: about 2.5 s in all; kill it after 1 s.
+    std::string args = "run graphs/paper-moa-sim.moa --set sim.latency={first_token=10ms} --set sim.max_concurrent=16 "
+                       "--no-progress --cache-db " + db + " --input " + in + " --output " + out;
+    auto pid = run_in_background(args, (dir / "first.log").string());
+    REQUIRE_FALSE(pid.empty());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    REQUIRE(std::system(("kill -9 " + pid).c_str()) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    long cached = entries_in(db);
+    size_t lines_before = 0;
+    {
+        std::ifstream f(out);
+        for (std::string l; std::getline(f, l);) ++lines_before;
+    }
+    INFO("cached after the kill: " << cached << ", output lines: " << lines_before);
+    REQUIRE(cached > 0);
+    REQUIRE(cached < 300 * 13);
+    auto rerun = run(args);
+    CHECK(rerun.code == 0);
+    // The rerun pays only for the calls the first run had not finished.
+    CHECK(calls_in(rerun.out) == 300 * 13 - cached);
+    std::ifstream f(out);
+    std::map<std::string, int> seen;
+    for (std::string l; std::getline(f, l);) {
+        CHECK(l.rfind("{\"id\":\"q", 0) == 0);
+        CHECK(l.find("\"ok\":true") != std::string::npos);
+        seen[l.substr(7, l.find('"', 7) - 7)]++;
+    }
+    CHECK(seen.size() == 300);
+    for (const auto& [id, n] : seen) CHECK(n == 1);
 }

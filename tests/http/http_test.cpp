@@ -253,9 +253,10 @@ TEST_CASE("API keys never appear in any output, even when the provider echoes th
                                     "/v1\"  api_key_env = \"MOA_SECRET_KEY\" }\n"
                                     "agent a { backend = oa  model = \"echo-key:sec\" }\nlayer l = a\noutput o = l\n");
     std::string out = (std::filesystem::temp_directory_path() / "moa-secret.jsonl").string();
+    std::filesystem::remove(out);
     std::string in = write_graph("moa-secret-in.jsonl", "{\"prompt\":\"q\"}\n");
-    auto r = moa_cli("MOA_SECRET_KEY=" + key, "-v run " + g + " --emit-all --input " + in + " --output " + out);
-    auto single = moa_cli("MOA_SECRET_KEY=" + key, "-v run " + g + " q");
+    auto r = moa_cli("MOA_SECRET_KEY=" + key, "-v run " + g + " --cache off --emit-all --input " + in + " --output " + out);
+    auto single = moa_cli("MOA_SECRET_KEY=" + key, "-v run " + g + " --cache off q");
     auto dump = moa_cli("MOA_SECRET_KEY=" + key, "graph --format json " + g);
     std::ifstream f(out);
     std::string file((std::istreambuf_iterator<char>(f)), {});
