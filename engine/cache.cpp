@@ -105,7 +105,9 @@ void ResponseCache::run() {
             if (queue_.empty() && stop_) return;
             batch.swap(queue_);
         }
+        store_->begin_batch();
         for (auto& fn : batch) fn();
+        store_->end_batch();
     }
 }
 

@@ -46,6 +46,9 @@ public:
     // The most recent record for `node` (replay explanations), if any.
     virtual std::optional<CacheRecord> latest_for_node(const std::string& node) = 0;
     virtual void add_counters(uint64_t hits, uint64_t misses) = 0;
+    // Writes between these commit together (the cache thread wraps each batch of work).
+    virtual void begin_batch() {}
+    virtual void end_batch() {}
 };
 
 class MemoryStore : public CacheStore {

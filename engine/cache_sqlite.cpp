@@ -56,6 +56,8 @@ private:
 
 struct Stmt {
     sqlite3_stmt* s = nullptr;
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
     Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
     ~Stmt() { sqlite3_finalize(s); }
     void text(int i, const std::string& v) { sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
@@ -68,26 +70,47 @@ struct Stmt {
 
 class SqliteStore : public CacheStore {
 public:
-    SqliteStore(const std::string& path, std::string& error) : db_(path, error) {}
-    bool ok() const { return db_.ok(); }
+    SqliteStore(const std::string& path, std::string& error) : db_(path, error) {
+        if (!db_.ok() || !error.empty()) return;
+        get_ = std::make_unique<Stmt>(db_.get(), "SELECT text, tokens_in, tokens_out FROM responses WHERE key = ?");
+        put_ = std::make_unique<Stmt>(db_.get(),
+                                      "INSERT OR REPLACE INTO responses(key, node, model, backend, request, text, tokens_in, "
+                                      "tokens_out, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    ~SqliteStore() override {
+        get_.reset();
+        put_.reset();
+    }
+    bool ok() const { return db_.ok() && get_ && put_; }
+
+    // A batch of writes is one transaction: durable when the batch ends, which is as
+    // soon as the cache thread has caught up with the answers that arrived.
+    void begin_batch() override {
+        std::string err;
+        in_batch_ = db_.exec("BEGIN IMMEDIATE", err);
+    }
+    void end_batch() override {
+        std::string err;
+        if (in_batch_) db_.exec("COMMIT", err);
+        in_batch_ = false;
+    }
 
     std::optional<CacheEntry> get(const std::string& key) override {
         if (auto it = front_.find(key); it != front_.end()) return it->second;
-        Stmt st(db_.get(), "SELECT text, tokens_in, tokens_out FROM responses WHERE key = ?");
+        Stmt& st = *get_;
+        sqlite3_reset(st.s);
         st.text(1, key);
         if (sqlite3_step(st.s) != SQLITE_ROW) return std::nullopt;
         CacheEntry e{st.col(0), static_cast<uint32_t>(sqlite3_column_int64(st.s, 1)),
                      static_cast<uint32_t>(sqlite3_column_int64(st.s, 2))};
+        sqlite3_reset(st.s);
         remember(key, e);
         return e;
     }
 
     void put(const CacheRecord& r) override {
-        // One statement, one transaction: a finished call is durable at once, so a
-        // run killed right after it still finds it.
-        Stmt st(db_.get(),
-                "INSERT OR REPLACE INTO responses(key, node, model, backend, request, text, tokens_in, tokens_out, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        Stmt& st = *put_;
+        sqlite3_reset(st.s);
         st.text(1, r.key);
         st.text(2, r.node);
         st.text(3, r.model);
@@ -98,6 +121,7 @@ public:
         st.integer(8, r.entry.tokens_out);
         st.integer(9, r.created);
         sqlite3_step(st.s);
+        sqlite3_reset(st.s);
         remember(r.key, r.entry);
     }
 
@@ -130,6 +154,8 @@ private:
         front_[key] = e;
     }
     Db db_;
+    std::unique_ptr<Stmt> get_, put_;
+    bool in_batch_ = false;
     std::unordered_map<std::string, CacheEntry> front_;
 };
 
