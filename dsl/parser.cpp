@@ -406,20 +406,32 @@ ScanResult scan(const std::string& s) {
     return r;
 }
 
-// Next offset after `pos` where a line starts in column 1 with a declaration keyword.
-size_t next_recovery_point(const std::string& s, size_t pos) {
-    for (;;) {
-        size_t nl = s.find('\n', pos);
-        if (nl == std::string::npos) return s.size();
-        size_t start = nl + 1;
-        for (auto kw : kKeywords) {
-            if (s.compare(start, kw.size(), kw) == 0 &&
-                (start + kw.size() >= s.size() || !is_word_char(s[start + kw.size()])))
-                return start;
+// Offsets where a line starts in column 1 with a declaration keyword, computed once
+// (scanning forward from every declaration would be quadratic on one long line).
+class RecoveryPoints {
+public:
+    explicit RecoveryPoints(const std::string& s) : size_(s.size()) {
+        for (size_t nl = s.find('\n'); nl != std::string::npos; nl = s.find('\n', nl + 1)) {
+            size_t start = nl + 1;
+            for (auto kw : kKeywords) {
+                if (s.compare(start, kw.size(), kw) == 0 &&
+                    (start + kw.size() >= s.size() || !is_word_char(s[start + kw.size()]))) {
+                    points_.push_back(start);
+                    break;
+                }
+            }
         }
-        pos = start;
     }
-}
+    // The first recovery point after the newline that follows `pos`, i.e. > pos.
+    size_t after(size_t pos) const {
+        auto it = std::upper_bound(points_.begin(), points_.end(), pos);
+        return it == points_.end() ? size_ : *it;
+    }
+
+private:
+    size_t size_;
+    std::vector<size_t> points_;
+};
 
 // The name a declaration at `pos` would have declared ("agent NAME ..."), so that a
 // declaration lost to a syntax error does not also cause "unknown name" errors.
@@ -484,13 +496,14 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
     int depth = 0;
     auto const parser = x3::with<grammar::file_begin_tag>(begin)[x3::with<grammar::depth_tag>(&depth)[grammar::decl]];
     int errors = 0;
+    RecoveryPoints recovery(s);
     size_t pos = skip_blank(s, 0);
     while (pos < s.size()) {
         if (errors >= kMaxErrorsPerFile) {
             diags.error(src, static_cast<uint32_t>(pos), "too many errors; giving up on this file");
             break;
         }
-        size_t next = next_recovery_point(s, pos);
+        size_t next = recovery.after(pos);
         if (scanned.too_deep >= pos && scanned.too_deep < next) {
             diags.error(src, static_cast<uint32_t>(scanned.too_deep),
                         "nesting deeper than " + std::to_string(kMaxNesting) + " levels");
@@ -548,10 +561,10 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
             // is at a declaration in column 1 (a missing '}'), resume right there.
             size_t line_start = shown > 0 ? s.rfind('\n', shown - 1) : std::string::npos;
             line_start = line_start == std::string::npos ? 0 : line_start + 1;
-            if (line_start > pos && line_start == shown && next_recovery_point(s, line_start - 1) == line_start)
+            if (line_start > pos && line_start == shown && recovery.after(line_start - 1) == line_start)
                 next = line_start;
             else if (at > pos)
-                next = next_recovery_point(s, std::min(at, s.size()));
+                next = recovery.after(std::min(at, s.size()));
         }
         if (!ok) file.broken_names.push_back(declared_name(s, pos));
         if (ok) {

@@ -9,8 +9,21 @@ namespace moa {
 SourceFile::SourceFile(std::string path, std::string text)
     : path_(std::move(path)), text_(std::move(text)) {
     line_starts_.push_back(0);
-    for (uint32_t i = 0; i < text_.size(); ++i)
+    uint32_t chars = 0;
+    for (uint32_t i = 0; i < text_.size(); ++i) {
+        if ((i & 1023) == 0) chars_before_block_.push_back(chars);
         if (text_[i] == '\n') line_starts_.push_back(i + 1);
+        if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++chars;
+    }
+}
+
+uint32_t SourceFile::chars_before(uint32_t offset) const {
+    uint32_t block = offset >> 10;
+    if (block >= chars_before_block_.size()) block = chars_before_block_.empty() ? 0 : static_cast<uint32_t>(chars_before_block_.size() - 1);
+    uint32_t n = chars_before_block_.empty() ? 0 : chars_before_block_[block];
+    for (uint32_t i = block << 10; i < offset; ++i)
+        if ((static_cast<unsigned char>(text_[i]) & 0xC0) != 0x80) ++n;
+    return n;
 }
 
 static bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
@@ -20,10 +33,7 @@ LineCol SourceFile::locate(uint32_t offset) const {
     auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
     uint32_t line = static_cast<uint32_t>(it - line_starts_.begin());
     uint32_t start = line_starts_[line - 1];
-    uint32_t col = 1;
-    for (uint32_t i = start; i < offset; ++i)
-        if (!is_continuation(static_cast<unsigned char>(text_[i]))) ++col;
-    return {line, col};
+    return {line, chars_before(offset) - chars_before(start) + 1};
 }
 
 std::string_view SourceFile::line_text(uint32_t line) const {

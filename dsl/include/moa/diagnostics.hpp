@@ -28,6 +28,10 @@ private:
     std::string path_;
     std::string text_;
     std::vector<uint32_t> line_starts_;
+    // Characters (UTF-8 code points) before every 1 KiB boundary: a column is then
+    // found in O(1 KiB) however long its line (a 10 MB one-line file stays linear).
+    std::vector<uint32_t> chars_before_block_;
+    uint32_t chars_before(uint32_t offset) const;
 };
 
 enum class Severity { Error, Warning, Note };
