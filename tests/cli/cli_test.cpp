@@ -280,3 +280,27 @@ TEST_CASE("moa run: a batch killed with kill -9 resumes: each id once, finished 
     CHECK(seen.size() == 300);
     for (const auto& [id, n] : seen) CHECK(n == 1);
 }
+
+TEST_CASE("moa cache stats, export, import and prune") {
+    fs::path dir = fs::temp_directory_path() / "moa-cli-test" / "cachecmd";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::string db = (dir / "a.db").string(), db2 = (dir / "b.db").string(), file = (dir / "export.jsonl").string();
+    CHECK(run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --cache-db " + db + " \"q\"").code == 0);
+    auto stats = run("cache stats --cache-db " + db);
+    CHECK(stats.code == 0);
+    CHECK(stats.out.find("entries: 13\n") != std::string::npos);
+    CHECK(stats.out.find("  Qwen/Qwen1.5-110B-Chat: 3\n") != std::string::npos);
+    CHECK(run("cache export " + file + " --cache-db " + db).out == "exported 13 entries to " + file + "\n");
+    CHECK(run("cache import " + file + " --cache-db " + db2).out == "imported 13 entries into " + db2 + "\n");
+    // The imported cache replays the run: every call a hit, no backend call.
+    auto in = temp_file("cachecmd-in.jsonl", "{\"prompt\":\"q\"}\n");
+    auto replay = run("run graphs/paper-moa-sim.moa --set sim.latency={first_token=1ms} --cache replay --cache-db " + db2 +
+                      " --no-progress --input " + in.string());
+    CHECK(replay.code == 0);
+    CHECK(replay.out.find("calls: 0 ") != std::string::npos);
+    CHECK(replay.out.find("cache: 13 hits, 0 misses") != std::string::npos);
+    CHECK(run("cache prune --model databricks/dbrx-instruct --cache-db " + db2).out == "pruned 2 entries\n");
+    CHECK(run("cache stats --cache-db " + db2).out.find("entries: 11\n") != std::string::npos);
+    CHECK(run("cache prune --cache-db " + db2).code == 2);
+}

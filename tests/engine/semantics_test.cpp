@@ -175,3 +175,27 @@ use moa(proposers = [a, b, c, d], aggregator = a, layers = 3)
         }
     }
 }
+
+TEST_CASE("a run-wide retry budget stops retry storms when a backend is down") {
+    EngineOptions o;
+    o.max_jobs = 100;
+    Engine e(test::load(R"(
+backend down { kind = sim  faults { server_error = 1 }  retry { attempts = 10  base_delay = 1ms  max_delay = 2ms } }
+agent a { backend = down  model = "m" }
+layer p = a
+output o = p
+)"),
+             o);
+    std::vector<std::string> prompts;
+    for (int i = 0; i < 100; ++i) prompts.push_back("q" + std::to_string(i));
+    test::VectorSource src(prompts);
+    size_t budget_msgs = 0;
+    RunStats s = e.run_batch(src, [&](JobResult&& r) {
+        CHECK_FALSE(r.ok);
+        budget_msgs += r.error.find("retry budget of the run exhausted") != std::string::npos;
+    });
+    CHECK(s.jobs_failed == 100);
+    // 10 attempts each would be 900 retries; the budget is 20 + one per two calls.
+    CHECK(s.retries <= 20 + 100 / 2 + 1);
+    CHECK(budget_msgs > 0);
+}
