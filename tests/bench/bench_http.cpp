@@ -4,7 +4,9 @@
 //   bench_http paper        805 prompts through the paper's MoA over HTTP vs the sim backend
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
+#include <vector>
 #include <cstdio>
 #include <string>
 
@@ -105,6 +107,32 @@ void paper_moa(test::FakeServer& s) {
     }
 }
 
+void first_token(test::FakeServer& s) {
+    std::printf("== streaming: time to the first printed token (server: 200 ms before the first byte, then 5-char chunks every 2 ms)\n");
+    setenv("BENCH_KEY", "bench", 1);
+    for (const char* kind : {"openai", "anthropic", "ollama"}) {
+        std::string base = std::string(kind) == "openai" ? s.url() + "/v1" : s.url();
+        GraphSpec g = load("backend b { kind = " + std::string(kind) + "  base_url = \"" + base +
+                           "\"  api_key_env = \"BENCH_KEY\" }\nagent a { backend = b  model = \"slow-first-200:tt\" }\n"
+                           "layer l = a\noutput o = l\n");
+        Engine e(g, EngineOptions{});
+        std::vector<double> first, total;
+        for (int i = 0; i < 10; ++i) {
+            auto t0 = std::chrono::steady_clock::now();
+            double t_first = -1;
+            auto r = e.run_one("a question long enough to stream in several pieces", [&](std::string_view) {
+                if (t_first < 0) t_first = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            });
+            total.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            first.push_back(t_first);
+            if (!r.ok) std::printf("error: %s\n", r.error.c_str());
+        }
+        std::sort(first.begin(), first.end());
+        std::sort(total.begin(), total.end());
+        std::printf("%-9s first token: median %.1f ms (server 200 ms); whole answer: median %.1f ms\n", kind, first[5], total[5]);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,4 +140,5 @@ int main(int argc, char** argv) {
     test::FakeServer server;
     if (what == "concurrent" || what == "all") concurrent(server);
     if (what == "paper" || what == "all") paper_moa(server);
+    if (what == "stream" || what == "all") first_token(server);
 }
