@@ -5,6 +5,7 @@
 #include <ostream>
 #include <set>
 
+#include "moa/diagnostics.hpp"
 #include "moa/dsl.hpp"
 
 namespace moa {
@@ -17,27 +18,7 @@ std::string num(double x) {
     return buf;
 }
 
-std::string esc(const std::string& s) {
-    std::string r = "\"";
-    for (char c : s) {
-        switch (c) {
-            case '"': r += "\\\""; break;
-            case '\\': r += "\\\\"; break;
-            case '\n': r += "\\n"; break;
-            case '\t': r += "\\t"; break;
-            case '\r': r += "\\r"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    r += buf;
-                } else {
-                    r += c;
-                }
-        }
-    }
-    return r + "\"";
-}
+std::string esc(const std::string& s) { return json_quote(s); }
 
 std::string list(const std::vector<std::string>& v, bool quoted = false) {
     std::string r = "[";

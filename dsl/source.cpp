@@ -131,25 +131,31 @@ std::string render_text(const Diagnostic& d, bool color) {
     return out.str();
 }
 
-static std::string json_escape(std::string_view s) {
-    std::string r;
+void append_json_string(std::string& out, std::string_view s) {
+    out += '"';
     for (char c : s) {
         switch (c) {
-            case '"': r += "\\\""; break;
-            case '\\': r += "\\\\"; break;
-            case '\n': r += "\\n"; break;
-            case '\t': r += "\\t"; break;
-            case '\r': r += "\\r"; break;
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buf[8];
-                    snprintf(buf, sizeof buf, "\\u%04x", c);
-                    r += buf;
+                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                    out += buf;
                 } else {
-                    r += c;
+                    out += c;
                 }
         }
     }
+    out += '"';
+}
+
+std::string json_quote(std::string_view s) {
+    std::string r;
+    append_json_string(r, s);
     return r;
 }
 
@@ -169,10 +175,10 @@ static void render_json_one(std::ostream& out, const Diagnostic& d) {
     out << "{\"severity\":\"" << severity_name(d.severity) << "\"";
     if (d.file) {
         LineCol lc = d.file->locate(d.offset);
-        out << ",\"file\":\"" << json_escape(d.file->path()) << "\",\"line\":" << lc.line
+        out << ",\"file\":" << json_quote(d.file->path()) << ",\"line\":" << lc.line
             << ",\"column\":" << lc.col;
     }
-    out << ",\"message\":\"" << json_escape(d.message) << "\"";
+    out << ",\"message\":" << json_quote(d.message);
     if (!d.notes.empty()) {
         out << ",\"notes\":[";
         for (size_t i = 0; i < d.notes.size(); ++i) {

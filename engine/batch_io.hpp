@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "moa/diagnostics.hpp"  // append_json_string
 #include "moa/engine.hpp"
 
 namespace moa {
@@ -40,6 +41,5 @@ private:
     size_t written_ = 0;
 };
 
-void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace moa

@@ -31,6 +31,20 @@ void stop_list(std::string& b, const std::vector<std::string>& stop) {
     b += ']';
 }
 
+// "messages": [{"role": ..., "content": ...}, ...] (OpenAI and Ollama share it).
+void messages(std::string& b, const std::vector<Message>& msgs) {
+    field(b, "messages");
+    b += '[';
+    for (size_t i = 0; i < msgs.size(); ++i) {
+        b += i ? ",{\"role\":\"" : "{\"role\":\"";
+        b += msgs[i].role;
+        b += "\",\"content\":";
+        append_json_string(b, msgs[i].content);
+        b += '}';
+    }
+    b += ']';
+}
+
 // Reads a JSON document; copies what it needs (views die with the parser's buffer).
 thread_local od::parser tl_parser;
 
@@ -85,16 +99,8 @@ HttpRequest build_request(const Call& c, const std::string& key, bool stream) {
         case BackendKind::Ollama: {
             r.url = b.base_url + "/api/chat";
             if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
-            field(body, "messages");
-            body += '[';
-            for (size_t i = 0; i < c.messages.size(); ++i) {
-                body += i ? ",{\"role\":\"" : "{\"role\":\"";
-                body += c.messages[i].role;
-                body += "\",\"content\":";
-                append_json_string(body, c.messages[i].content);
-                body += '}';
-            }
-            body += "],\"options\":{";
+            messages(body, c.messages);
+            body += ",\"options\":{";
             std::string opts;
             if (a.temperature) opts += ",\"temperature\":" + number(*a.temperature);
             if (a.top_p) opts += ",\"top_p\":" + number(*a.top_p);
@@ -111,16 +117,7 @@ HttpRequest build_request(const Call& c, const std::string& key, bool stream) {
         default: {  // OpenAI-compatible
             r.url = b.base_url + "/chat/completions";
             if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
-            field(body, "messages");
-            body += '[';
-            for (size_t i = 0; i < c.messages.size(); ++i) {
-                body += i ? ",{\"role\":\"" : "{\"role\":\"";
-                body += c.messages[i].role;
-                body += "\",\"content\":";
-                append_json_string(body, c.messages[i].content);
-                body += '}';
-            }
-            body += ']';
+            messages(body, c.messages);
             if (a.temperature) field(body, "temperature"), body += number(*a.temperature);
             if (a.top_p) field(body, "top_p"), body += number(*a.top_p);
             if (a.max_tokens) field(body, "max_tokens"), body += std::to_string(*a.max_tokens);

@@ -74,6 +74,10 @@ private:
 // One diagnostic in text form, with source line and caret (used by tests too).
 std::string render_text(const Diagnostic& d, bool color = false);
 
+// JSON string literal (quotes included), for every JSON writer in moa.
+void append_json_string(std::string& out, std::string_view s);
+std::string json_quote(std::string_view s);
+
 // Levenshtein-based suggestion: the closest candidate within a small distance, or "".
 std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
 
