@@ -28,13 +28,18 @@ public:
         bool prev_multiline = false;
         for (size_t i = 0; i < f.decls.size(); ++i) {
             const ast::Decl& d = f.decls[i];
-            bool multiline = d.body.has_value() || has_newline(d.span);
-            bool sep = i > 0 && (multiline || prev_multiline || blank_between(prev_end, first_token_or_comment(prev_end, d.span.begin)) ||
-                                 f.decls[i - 1].keyword != d.keyword);
-            if (sep) blank();
-            leading(d.span.begin, 0, i == 0 && !sep);
+            bool source_blank = i > 0 && blank_between(prev_end, first_token_or_comment(prev_end, d.span.begin));
+            size_t mark = out_.size();
+            leading(d.span.begin, 0, i == 0 && !source_blank);
+            size_t decl_start = out_.size();
             decl(d, 0);
+            // Whether a declaration spans lines is judged on the output, not the
+            // source: `moa fmt` may wrap a long line, and a second run must agree.
+            bool multiline = out_.find('\n', decl_start) != std::string::npos;
             trailing(d.span.end);
+            bool sep = i > 0 && (multiline || prev_multiline || source_blank || f.decls[i - 1].keyword != d.keyword);
+            bool has_blank = (mark >= 2 && out_.compare(mark - 2, 2, "\n\n") == 0) || (mark < out_.size() && out_[mark] == '\n');
+            if (sep && !has_blank) out_.insert(mark, "\n");
             prev_end = d.span.end;
             prev_multiline = multiline;
         }
@@ -44,9 +49,6 @@ public:
     }
 
 private:
-    bool has_newline(ast::Span s) const {
-        return src_.find('\n', s.begin) < s.end;
-    }
     bool blank_between(uint32_t a, uint32_t b) const {
         int nl = 0;
         for (uint32_t i = a; i < b && i < src_.size(); ++i) {

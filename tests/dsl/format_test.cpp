@@ -92,6 +92,17 @@ TEST_CASE("fmt keeps literals exactly as written") {
     CHECK(format(src) == src);
 }
 
+TEST_CASE("fmt judges blank lines on its own output (a wrapped line stays stable)") {
+    // Found by the fuzzer: a `use` wrapped by fmt used to gain a blank line on the
+    // second run, because the first run looked at the source's single line.
+    const std::string src =
+        "use moa(proposers = [a, b], aggregator = a, layessssssssssssssssssssssssssssssssssssssssssrs = 4) as big\n"
+        "use self_moa(model = b)\n";
+    std::string once = format(src);
+    CHECK(format(once) == once);
+    CHECK(once.find(") as big\n\nuse self_moa(model = b)\n") != std::string::npos);
+}
+
 TEST_CASE("fmt refuses a file that does not parse") {
     moa::Diagnostics d;
     std::string out = "untouched";
