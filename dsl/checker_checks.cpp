@@ -213,7 +213,9 @@ void Checker::check_reachability_and_use() {
     // A library file (no layers, no `use`) defines things for others to use; and a
     // file with syntax errors lost declarations that would have used things.
     bool graph_file = !uses_.empty() || std::any_of(layers_.begin(), layers_.end(), [](auto& l) { return l->ref.main; });
-    if (!graph_file || syntax_errors_) return trim_ir(agents_in_nodes);
+    // After errors, "never used" is mostly noise: a misspelt reference makes its
+    // target look unused. Fix the errors first; the warnings come back if still true.
+    if (!graph_file || syntax_errors_ || diags_.error_count() > 0) return trim_ir(agents_in_nodes);
     warn_unused(agents_, used_agents_, "agent");
     warn_unused(templates_, used_templates_, "template");
     warn_unused(backends_, used_backends_, "backend");
