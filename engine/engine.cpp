@@ -290,6 +290,12 @@ struct Engine::Impl {
                   static_cast<size_t>(std::max<int>(o.threads, static_cast<int>(std::thread::hardware_concurrency())) + 1)),
           core(g, o),
           flow(core, o.threads) {}
+    // The reactor thread is still inside the scheduler (pumping the next calls) when
+    // it wakes the caller of the last job; join it before flow, cache and scheduler go.
+    ~Impl() {
+        flow.wait_idle();
+        core.reactor.stop();
+    }
     tbb::global_control control;  // lets an arena of N threads have N workers
     EngineCore core;
     FlowGraph flow;

@@ -10,14 +10,16 @@ Reactor::Reactor() {
     cv_.wait(lock, [this] { return thread_id_ != std::thread::id(); });
 }
 
-Reactor::~Reactor() {
+Reactor::~Reactor() { stop(); }
+
+void Reactor::stop() {
     {
         std::lock_guard lock(mu_);
         stop_ = true;
     }
     cv_.notify_all();
     if (Poller* p = poller_.load()) p->wakeup();
-    thread_.join();
+    if (thread_.joinable() && !on_reactor_thread()) thread_.join();
 }
 
 void Reactor::set_poller(Poller* p) {

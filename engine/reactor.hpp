@@ -32,10 +32,14 @@ class Reactor {
 public:
     using Fn = std::function<void()>;
     Reactor();
-    ~Reactor();  // stops the thread; pending timers are dropped
+    ~Reactor();  // stop()
     Reactor(const Reactor&) = delete;
     Reactor& operator=(const Reactor&) = delete;
 
+    // Joins the thread; pending posts and timers are dropped. Idempotent. The owner
+    // calls it before freeing anything the reactor's callbacks touch: the thread
+    // keeps running for a moment after it completes a job's last call.
+    void stop();
     void post(Fn fn);  // any thread; runs on the reactor thread, in order
     // Reactor thread only.
     uint64_t at(TimePoint when, Fn fn);

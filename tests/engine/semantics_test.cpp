@@ -199,3 +199,15 @@ output o = p
     CHECK(s.retries <= 20 + 100 / 2 + 1);
     CHECK(budget_msgs > 0);
 }
+
+TEST_CASE("an engine destroyed as soon as its last job finishes touches nothing freed") {
+    // The reactor thread goes on (pumping queues) after it hands the last reply over;
+    // destroying the engine at that moment once freed the scheduler under it.
+    // A race, so many rounds; the sanitizer build turns a hit into a report.
+    GraphSpec g = test::load(std::string(kSimPrelude) + "layer p = [a, b]\nlayer q = c\noutput o = q\n");
+    for (int round = 0; round < 300; ++round) {
+        Engine e(g, all_events());
+        JobResult r = e.run_one("q" + std::to_string(round));
+        REQUIRE(r.ok);
+    }
+}
