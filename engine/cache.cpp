@@ -108,6 +108,12 @@ void ResponseCache::run() {
         store_->begin_batch();
         for (auto& fn : batch) fn();
         store_->end_batch();
+        auto after = std::move(after_commit_);
+        after_commit_.clear();
+        for (auto& fn : after) {
+            fn();
+            fn = nullptr;  // release the call before waking the next one's caller
+        }
     }
 }
 
@@ -154,17 +160,19 @@ void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::funct
     }
     in_flight_[key];
     auto original = std::move(c->done);
-    c->done = [this, key, node, canonical, original = std::move(original)](Call& call, Reply&& r) {
-        CallPtr self;  // the waiters' completion and the store happen on the cache thread
-        Reply copy = r;
-        post([this, key, node, canonical, copy = std::move(copy)] { answered(key, node, canonical, nullptr, copy); });
-        original(call, std::move(r));
+    c->done = [this, key, node, canonical, original = std::move(original)](Call& call, Reply&& r) mutable {
+        // Stored and committed before anyone sees it: a result the caller has is in
+        // the cache even if the process dies right after (and a rerun finds it).
+        post([this, key, node, canonical, self = call.shared_from_this(), r = std::move(r),
+              original = std::move(original)]() mutable {
+            answered(key, node, canonical, self, std::move(r), std::move(original));
+        });
     };
     call_backend(c);
 }
 
-void ResponseCache::answered(const std::string& key, const std::string& node, const std::string& canonical, const CallPtr&,
-                             const Reply& r) {
+void ResponseCache::answered(const std::string& key, const std::string& node, const std::string& canonical, const CallPtr& c,
+                             Reply&& r, std::function<void(Call&, Reply&&)> done) {
     // Errors, empty and truncated answers are never stored (truncation is an error).
     if (r.status == CallStatus::Ok && !r.text.empty() && (mode_ == CacheMode::ReadWrite || mode_ == CacheMode::Refresh)) {
         CacheRecord rec;
@@ -180,16 +188,19 @@ void ResponseCache::answered(const std::string& key, const std::string& node, co
         store_->put(rec);
         writes.fetch_add(1, std::memory_order_relaxed);
     }
-    auto it = in_flight_.find(key);
-    if (it == in_flight_.end()) return;
-    auto waiting = std::move(it->second.calls);
-    in_flight_.erase(it);
-    for (auto& [wc, done] : waiting) {
-        wc->submitted = wc->finished = Clock::now();
-        if (wc->on_chunk && r.status == CallStatus::Ok) wc->on_chunk(r.text);
-        Reply copy = r;
-        done(*wc, std::move(copy));
+    std::vector<std::pair<CallPtr, std::function<void(Call&, Reply&&)>>> waiting;
+    if (auto it = in_flight_.find(key); it != in_flight_.end()) {
+        waiting = std::move(it->second.calls);
+        in_flight_.erase(it);
     }
+    for (auto& [wc, wdone] : waiting) {
+        after_commit_.push_back([wc, wdone = std::move(wdone), r]() mutable {
+            wc->submitted = wc->finished = Clock::now();
+            if (wc->on_chunk && r.status == CallStatus::Ok) wc->on_chunk(r.text);
+            wdone(*wc, std::move(r));
+        });
+    }
+    after_commit_.push_back([c, done = std::move(done), r = std::move(r)]() mutable { done(*c, std::move(r)); });
 }
 
 // What differs between this request and the last one recorded for the same node.

@@ -87,8 +87,9 @@ private:
     void run();
     void post(std::function<void()> fn);
     void lookup(const CallPtr& c, const std::string& node, std::function<void(const CallPtr&)> call_backend);
+    // Stores a backend's answer and completes the call and its waiters after commit.
     void answered(const std::string& key, const std::string& node, const std::string& canonical, const CallPtr& c,
-                  const Reply& r);
+                  Reply&& r, std::function<void(Call&, Reply&&)> done);
     std::string explain_miss(const std::string& node, const std::string& canonical);
 
     std::unique_ptr<CacheStore> store_;
@@ -100,6 +101,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::function<void()>> queue_;
+    std::vector<std::function<void()>> after_commit_;  // cache thread only
     bool stop_ = false;
     std::thread thread_;
 };

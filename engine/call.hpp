@@ -29,7 +29,8 @@ struct Reply {
     uint32_t tokens_out = 0;
 };
 
-struct Call {
+// Shared (CallPtr) because the cache completes a call on its own thread, later.
+struct Call : std::enable_shared_from_this<Call> {
     // What to send.
     const BackendSpec* backend = nullptr;
     const AgentSpec* agent = nullptr;
@@ -46,7 +47,7 @@ struct Call {
     TimePoint submitted{};
     TimePoint first_start{};  // first attempt started (service time excludes queueing)
     TimePoint finished{};
-    std::function<void(Call&, Reply&&)> done;  // exactly once, on the reactor thread
+    std::function<void(Call&, Reply&&)> done;  // exactly once (reactor or cache thread)
 
     // Scheduler-private state.
     enum class State { New, Queued, Running, Backoff, Done } state = State::New;

@@ -290,11 +290,13 @@ struct Engine::Impl {
                   static_cast<size_t>(std::max<int>(o.threads, static_cast<int>(std::thread::hardware_concurrency())) + 1)),
           core(g, o),
           flow(core, o.threads) {}
-    // The reactor thread is still inside the scheduler (pumping the next calls) when
-    // it wakes the caller of the last job; join it before flow, cache and scheduler go.
+    // The reactor and cache threads go on for a moment after they wake the caller of
+    // the last job (pumping queues, releasing callbacks); join both before flow and
+    // scheduler go.
     ~Impl() {
         flow.wait_idle();
         core.reactor.stop();
+        core.cache.reset();
     }
     tbb::global_control control;  // lets an arena of N threads have N workers
     EngineCore core;

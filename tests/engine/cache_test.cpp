@@ -148,6 +148,22 @@ output o = f
     CHECK(rows(db, "SELECT COUNT(*) FROM responses WHERE model = 'x'") == 0);
 }
 
+TEST_CASE("a result the caller has seen is already committed to the cache") {
+    // Stored, committed, then reported: a process killed right after a job finished
+    // finds that job's answers on rerun. Each round's three calls are rows by the
+    // time run_one returns (the store used to follow the reply on another thread).
+    std::string db = temp_db("committed");
+    EngineOptions o;
+    o.cache_mode = "rw";
+    o.cache_path = db;
+    Engine e(test::load(std::string(test::kSimPrelude) + "layer p = [a, b]\nlayer q = c { inputs = p  prompt = agg }\noutput o = q\n"), o);
+    for (int round = 1; round <= 300; ++round) {
+        JobResult r = e.run_one("question " + std::to_string(round));
+        REQUIRE(r.ok);
+        REQUIRE(rows(db) == 3 * round);
+    }
+}
+
 TEST_CASE("replay mode: a miss fails the call and says what differs") {
     std::string db = temp_db("replay");
     std::string src = std::string(test::kSimPrelude) + "layer p = a\noutput o = p\n";
