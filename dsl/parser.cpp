@@ -116,7 +116,6 @@ x3::rule<decl_id, ast::Decl> const decl = "a declaration";
 x3::rule<keyword_id, NameTok> const keyword = "a declaration keyword";
 
 // Named one-token rules so that expectation failures read well.
-x3::rule<class eq_id> const equals = "'='";
 x3::rule<class field_value_id, ast::Expr> const field_value = "'=' or '{' after the field name";
 x3::rule<class target_id, PathTok> const target = "a layer name";
 x3::rule<class arrow_id> const arrow = "'->'";
@@ -148,7 +147,6 @@ auto const number_core = -x3::char_('-') >> +x3::digit >> -('.' >> +x3::digit) >
 auto const dur_unit = x3::lit("ms") | "min" | "s" | "m" | "h";
 auto const rate_unit = x3::lit('/') >> (x3::lit("sec") | "min" | "hour" | "s" | "m" | "h");
 
-auto const equals_def = x3::lit('=');
 auto const arrow_def = x3::lit("->");
 auto const target_def = !(x3::lexeme[(x3::lit("when") | "otherwise") >> word_end]) >> path;
 auto const close_brace_def = x3::lit('}');
@@ -195,8 +193,8 @@ auto const string_operand_inner_def = x3::raw[x3::lexeme[string_body]][([](auto&
 })];
 
 auto const push_arg = [](auto& c) { x3::_val(c).args.push_back(std::move(x3::_attr(c))); };
-auto const call_def = ident[([](auto& c) { x3::_val(c).name = std::move(x3::_attr(c)); })] >>
-                      '(' > -(expr[push_arg] % ',') > -x3::lit(',') > close_paren;
+auto const call_def = (ident[([](auto& c) { x3::_val(c).name = std::move(x3::_attr(c)); })] >> '(') >
+                      -(expr[push_arg] % ',') > -x3::lit(',') > close_paren;
 
 auto const push_item = [](auto& c) { x3::_val(c).items.push_back(std::move(x3::_attr(c))); };
 auto const list_def = '[' > -(expr[push_item] % ',') > -x3::lit(',') > close_bracket;
@@ -337,7 +335,7 @@ auto const keyword_def = keyword_inner;
 
 BOOST_SPIRIT_DEFINE(name_inner, path_inner, string_operand_inner, operand_inner, expr_inner, block_inner, field_inner, arm_inner, param_inner, decl_inner, keyword_inner,
                     ident, field_value, target, name, path, literal, string_operand, operand, expr, call, list, block,
-                    field, arm, item, param, decl, keyword, equals, arrow, close_brace,
+                    field, arm, item, param, decl, keyword, arrow, close_brace,
                     close_bracket, close_paren, close_quote, close_text, escaped_char)
 
 }  // namespace grammar

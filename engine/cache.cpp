@@ -193,8 +193,8 @@ void ResponseCache::answered(const std::string& key, const std::string& node, co
         waiting = std::move(it->second.calls);
         in_flight_.erase(it);
     }
-    for (auto& [wc, wdone] : waiting) {
-        after_commit_.push_back([wc, wdone = std::move(wdone), r]() mutable {
+    for (auto& w : waiting) {  // (clang 14 cannot capture structured bindings)
+        after_commit_.push_back([wc = w.first, wdone = std::move(w.second), r]() mutable {
             wc->submitted = wc->finished = Clock::now();
             if (wc->on_chunk && r.status == CallStatus::Ok) wc->on_chunk(r.text);
             wdone(*wc, std::move(r));
