@@ -1,5 +1,5 @@
-// Stable dumps of a GraphSpec: text (golden tests), JSON (tools), DOT (graphviz
-// pictures: layers as ranks, agents labelled with their models) and Mermaid.
+// Stable dumps of a GraphSpec: text (golden tests) and JSON (tools); the drawings
+// (DOT and Mermaid) are in draw.cpp.
 #include <cstdio>
 #include <map>
 #include <ostream>
@@ -7,6 +7,7 @@
 
 #include "moa/diagnostics.hpp"
 #include "moa/dsl.hpp"
+#include "draw.hpp"
 
 namespace moa {
 
@@ -156,93 +157,6 @@ void dump_json(std::ostream& out, const GraphSpec& g) {
         out << sep(i) << "{\"name\":" << esc(g.outputs[i].name) << ",\"node\":" << esc(g.outputs[i].node)
             << ",\"loc\":" << loc_json(g.outputs[i].loc) << "}";
     out << "\n  ]\n}\n";
-}
-
-std::string gid(const std::string& id) {  // identifier safe for DOT and Mermaid
-    std::string r = "n_";
-    for (char c : id) r += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-    return r;
-}
-
-void dump_dot(std::ostream& out, const GraphSpec& g) {
-    std::map<std::string, const AgentSpec*> agents;
-    for (const auto& a : g.agents) agents[a.name] = &a;
-    out << "digraph moa {\n  rankdir=TB;\n  newrank=true;\n  compound=true;\n  node [shape=box, style=\"rounded,filled\", "
-           "fillcolor=\"#eef3fb\", fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#7a869a\", fontname=\"Helvetica\", fontsize=9];\n";
-    out << "  query [label=\"query\", shape=oval, fillcolor=\"#fff4d6\"];\n";
-    for (const auto& l : g.layers) {
-        out << "  subgraph \"cluster_" << gid(l.name) << "\" {\n    label=" << esc(l.name + (l.gate_route.empty() ? "" : "  (branch of " + l.gate_route + ")"))
-            << "; style=\"rounded,dashed\"; color=\"#9aa5b8\"; fontname=\"Helvetica\";\n";
-        for (const auto& id : l.nodes) {
-            const NodeSpec* n = g.node(id);
-            std::string model = agents.count(n->agent) ? agents[n->agent]->model : "";
-            std::string label = n->agent + (n->replica || id.find('#') != std::string::npos ? " #" + std::to_string(n->replica + 1) : "") + "\n" + model;
-            out << "    " << gid(id) << " [label=" << esc(label) << "];\n";
-        }
-        out << "    { rank=same; ";
-        for (const auto& id : l.nodes) out << gid(id) << "; ";
-        out << "}\n  }\n";
-    }
-    for (const auto& r : g.routes) {
-        out << "  " << gid("route " + r.name) << " [label=" << esc("route " + r.name) << ", shape=diamond, fillcolor=\"#fde2e2\"];\n";
-        out << "  " << (r.on == "query" ? std::string("query") : gid(r.on)) << " -> " << gid("route " + r.name) << " [style=dashed];\n";
-        for (const auto& a : r.arms) {
-            const LayerSpec* target = nullptr;
-            for (const auto& l : g.layers)
-                if (l.name == a.target || l.name.rfind(a.target + "[", 0) == 0) { target = &l; break; }
-            if (!target || target->nodes.empty()) continue;
-            std::string label = "otherwise";
-            for (size_t k = 0; k < a.patterns.size(); ++k) label = (k ? label + " | " : "") + esc(a.patterns[k]);
-            out << "  " << gid("route " + r.name) << " -> " << gid(target->nodes.front()) << " [label=" << esc(label)
-                << ", lhead=\"cluster_" << gid(target->name) << "\", style=dashed, fontsize=9];\n";
-        }
-    }
-    for (const auto& n : g.nodes) {
-        if (n.inputs.empty()) out << "  query -> " << gid(n.id) << ";\n";
-        for (const auto& in : n.inputs) out << "  " << gid(in) << " -> " << gid(n.id) << ";\n";
-    }
-    for (const auto& o : g.outputs) {
-        out << "  " << gid("out " + o.name) << " [label=" << esc(o.name) << ", shape=oval, fillcolor=\"#dff5e1\"];\n";
-        out << "  " << gid(o.node) << " -> " << gid("out " + o.name) << ";\n";
-    }
-    out << "}\n";
-}
-
-void dump_mermaid(std::ostream& out, const GraphSpec& g) {
-    std::map<std::string, const AgentSpec*> agents;
-    for (const auto& a : g.agents) agents[a.name] = &a;
-    auto label = [](const std::string& s) {
-        std::string r;
-        for (char c : s) r += c == '"' ? '\'' : c;
-        return "\"" + r + "\"";
-    };
-    out << "flowchart TD\n  query([query])\n";
-    for (const auto& l : g.layers) {
-        out << "  subgraph " << gid(l.name) << " [" << label(l.name) << "]\n";
-        for (const auto& id : l.nodes) {
-            const NodeSpec* n = g.node(id);
-            std::string model = agents.count(n->agent) ? agents[n->agent]->model : "";
-            out << "    " << gid(id) << "[" << label(id.substr(l.name.size() + 1) + "<br/>" + model) << "]\n";
-        }
-        out << "  end\n";
-    }
-    for (const auto& r : g.routes) {
-        out << "  " << gid("route " + r.name) << "{" << label("route " + r.name) << "}\n";
-        out << "  " << (r.on == "query" ? std::string("query") : gid(r.on)) << " -.-> " << gid("route " + r.name) << "\n";
-        for (const auto& a : r.arms) {
-            for (const auto& l : g.layers)
-                if (l.name == a.target || l.name.rfind(a.target + "[", 0) == 0) {
-                    out << "  " << gid("route " + r.name) << " -. " << label(a.patterns.empty() ? "otherwise" : a.patterns.front())
-                        << " .-> " << gid(l.name) << "\n";
-                    break;
-                }
-        }
-    }
-    for (const auto& n : g.nodes) {
-        if (n.inputs.empty()) out << "  query --> " << gid(n.id) << "\n";
-        for (const auto& in : n.inputs) out << "  " << gid(in) << " --> " << gid(n.id) << "\n";
-    }
-    for (const auto& o : g.outputs) out << "  " << gid(o.node) << " --> " << gid("out " + o.name) << "([" << label(o.name) << "])\n";
 }
 
 }  // namespace
