@@ -461,7 +461,7 @@ void Checker::check_backends() {
     static const std::vector<std::string> kinds = {"openai", "anthropic", "ollama", "sim"};
     for (auto& [name, r] : backends_) {
         static const std::vector<std::string> allowed = {"kind", "base_url", "api_key_env", "max_concurrent",
-                                                         "requests", "tokens", "timeouts", "retry", "latency", "faults"};
+                                                         "requests", "tokens", "timeouts", "retry", "latency", "faults", "reply"};
         Fields f = read_fields(r, &*r.decl->body, r.env, "backend " + quote(name), allowed);
         apply_overrides(r, f, allowed, "backend " + quote(name));
         BackendSpec b;
@@ -553,6 +553,14 @@ void Checker::check_backends() {
                 if (auto* a = ff.get("rate_limited"); a && expect_number(*a, 0, 1, false, x, "a probability in [0, 1]")) b.faults.rate_limited = x;
                 if (auto* a = ff.get("server_error"); a && expect_number(*a, 0, 1, false, x, "a probability in [0, 1]")) b.faults.server_error = x;
             }
+        }
+        if (auto* v = f.get("reply")) {  // a scripted answer, for tests of what the graph does with it
+            if (b.kind != BackendKind::Sim)
+                diags_.error(r.file(), v->field->key_span.begin, "'reply' applies only to backends of kind sim",
+                             v->field->key_span.end - v->field->key_span.begin);
+            else if (expect_string(*v, b.sim_reply) && b.sim_reply.empty())
+                diags_.error(v->val.origin.file, v->val.origin.span.begin, "'reply' must not be empty",
+                             v->val.origin.span.end - v->val.origin.span.begin);
         }
         g_.backends.push_back(std::move(b));
     }

@@ -67,6 +67,8 @@ struct LayerDraft {
     bool has_fan_in = false;
     std::string prompt;
     Origin prompt_origin;
+    ResultKind result = ResultKind::Reply;
+    Origin result_origin;
     int repeat = 1;
     std::vector<std::string> instances;  // layer instance names after `repeat`
     bool inputs_failed = false;          // an input did not resolve (already reported)
@@ -99,6 +101,7 @@ private:
     // checker_graph.cpp: topology
     void build_layers();
     void read_layer(LayerDraft& l);
+    void read_result(LayerDraft& l, const Val& v);
     void resolve_inputs();
     std::vector<std::string> resolve_ref(const InputRef& in, const std::string& field, bool single,
                                          std::set<std::string>& visiting);

@@ -158,6 +158,14 @@ void Checker::check_placeholders() {
                              u.at.span.end - u.at.span.begin)
                     .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
             }
+            if (u.is_prompt && any_inputs && !shows && l.result == ResultKind::Pick &&
+                reported.insert({u.templ, l.ref.name}).second) {  // the numbers are the answer's vocabulary
+                diags_.error(u.at.file, u.at.span.begin,
+                             "prompt " + quote(u.templ) + " has no {{responses}}, but layer " + quote(l.ref.name) +
+                                 " has `result = pick`: its agents must see the numbered responses to name one",
+                             u.at.span.end - u.at.span.begin)
+                    .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
+            }
             if (u.is_prompt && any_inputs && !shows && reported.insert({u.templ, l.ref.name}).second) {
                 diags_.warning(u.at.file, u.at.span.begin,
                                "prompt " + quote(u.templ) + " has no {{responses}}: layer " + quote(l.ref.name) +

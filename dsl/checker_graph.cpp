@@ -58,7 +58,7 @@ void Checker::read_layer(LayerDraft& l) {
         l.members.push_back({a, m.replicas, m.origin});
     }
     const ast::Block* body = r.decl->body ? &*r.decl->body : nullptr;
-    Fields f = read_fields(r, body, r.env, "layer " + quote(r.name), {"inputs", "prompt", "fan_in", "repeat"});
+    Fields f = read_fields(r, body, r.env, "layer " + quote(r.name), {"inputs", "prompt", "fan_in", "repeat", "result"});
     if (auto* v = f.get("inputs")) {
         l.has_inputs_field = true;
         std::vector<Val> ins = v->val.kind == Val::Kind::List ? v->val.items : std::vector<Val>{v->val};
@@ -121,9 +121,29 @@ void Checker::read_layer(LayerDraft& l) {
             bad_form();
         }
     }
+    if (auto* v = f.get("result")) read_result(l, v->val);
     double rep = 1;
     if (auto* v = f.get("repeat"); v && expect_number(*v, 0, 100, true, rep, "an integer in [0, 100]"))
         l.repeat = static_cast<int>(rep);
+}
+
+// `result = reply` (the default: the model's answer) or `result = pick` (the answer
+// names one input response by its number; that response is the result).
+void Checker::read_result(LayerDraft& l, const Val& x) {
+    static const std::vector<std::string> kinds = {"reply", "pick"};
+    l.result_origin = x.origin;
+    std::string name = x.kind == Val::Kind::Ref && x.ref.size() == 1 ? x.ref[0] : "";
+    if (name == "reply" || name == "pick") {
+        l.result = name == "pick" ? ResultKind::Pick : ResultKind::Reply;
+    } else if (!name.empty()) {
+        std::string msg = "unknown result " + quote(name);
+        if (auto s = did_you_mean(name, kinds); !s.empty()) msg += "; did you mean " + quote(s) + "?";
+        else msg += "; 'result' is `reply` (the model's answer) or `pick` (the input response the answer names by number)";
+        diags_.error(x.origin.file, x.origin.span.begin, msg, len(x.origin));
+    } else if (x.kind != Val::Kind::Invalid) {
+        diags_.error(x.origin.file, x.origin.span.begin,
+                     "'result' is `reply` or `pick`, found " + std::string(kind_name(x.kind)), len(x.origin));
+    }
 }
 
 void Checker::build_layers() {
@@ -143,6 +163,7 @@ void Checker::build_layers() {
                     n.agent = m.agent;
                     n.replica = k;
                     n.fan_in = l.fan_in;
+                    n.result = l.result;
                     n.loc = loc(m.origin.file, m.origin.span.begin);
                     ids.push_back(n.id);
                     nodes_[n.id] = std::move(n);
@@ -256,6 +277,11 @@ void Checker::resolve_inputs() {
                                  " (repeat) take the previous copy's " + std::to_string(n_copy) + " answers",
                              len(l.fan_in_origin));
         }
+        if (l.result == ResultKind::Pick && n_in == 0 && !l.inputs_failed)
+            diags_.error(l.result_origin.file, l.result_origin.span.begin,
+                         "'result = pick' picks one of the layer's input responses, but layer " + quote(l.ref.name) +
+                             " has no inputs",
+                         len(l.result_origin));
         if (l.has_fan_in && l.fan_in.kind != FanInKind::All && n_in == 0 && l.repeat <= 1)
             diags_.error(l.fan_in_origin.file, l.fan_in_origin.span.begin,
                          "'fan_in' needs inputs, but layer " + quote(l.ref.name) + " has none", len(l.fan_in_origin));

@@ -28,12 +28,14 @@ std::string fan_in_rule(const FanIn& f) {
     return "all";
 }
 
-// What a layer does beyond the default, for its caption: "fan_in = at_least(3)".
+// What a layer does beyond the default, for its caption: "fan_in = at_least(3)",
+// "result = pick" (its nodes answer with one of their inputs, chosen by the model).
 std::vector<std::string> layer_notes(const GraphSpec& g, const LayerSpec& l) {
     std::vector<std::string> notes;
     if (!l.gate_route.empty()) notes.push_back("branch of route " + l.gate_route);
     const NodeSpec* n = l.nodes.empty() ? nullptr : g.node(l.nodes.front());
     if (n && !n->inputs.empty() && n->fan_in.kind != FanInKind::All) notes.push_back("fan_in = " + fan_in_rule(n->fan_in));
+    if (n && n->result == ResultKind::Pick) notes.push_back("result = pick");
     return notes;
 }
 

@@ -57,6 +57,7 @@ void dump_text(std::ostream& out, const GraphSpec& g) {
                 << " jitter=" << num(b.latency.jitter) << "}\n";
             out << "  faults {timeout=" << num(b.faults.timeout) << " rate_limited=" << num(b.faults.rate_limited)
                 << " server_error=" << num(b.faults.server_error) << "}\n";
+            if (!b.sim_reply.empty()) out << "  reply " << esc(b.sim_reply) << "\n";
         }
     }
     for (const auto& t : g.templates)
@@ -85,6 +86,7 @@ void dump_text(std::ostream& out, const GraphSpec& g) {
             if (n.replica) out << " replica=" << n.replica;
             out << " inputs=" << (n.inputs.empty() ? std::string("query") : list(n.inputs));
             if (!n.inputs.empty()) out << " fan_in=" << fan_in_text(n.fan_in) << " prompt=" << n.prompt;
+            if (n.result == ResultKind::Pick) out << " result=pick";
             out << "\n";
         }
     }
@@ -112,7 +114,9 @@ void dump_json(std::ostream& out, const GraphSpec& g) {
             << ",\"requests_per_minute\":" << num(b.requests_per_minute) << ",\"tokens_per_minute\":" << num(b.tokens_per_minute)
             << ",\"timeouts_ms\":{\"connect\":" << t.connect_ms << ",\"first_token\":" << t.first_token_ms << ",\"idle\":" << t.idle_ms
             << ",\"total\":" << t.total_ms << "},\"retry\":{\"attempts\":" << b.retry.attempts << ",\"base_delay_ms\":" << b.retry.base_delay_ms
-            << ",\"max_delay_ms\":" << b.retry.max_delay_ms << "},\"loc\":" << loc_json(b.loc) << "}";
+            << ",\"max_delay_ms\":" << b.retry.max_delay_ms << "}";
+        if (b.kind == BackendKind::Sim && !b.sim_reply.empty()) out << ",\"reply\":" << esc(b.sim_reply);
+        out << ",\"loc\":" << loc_json(b.loc) << "}";
     }
     out << "\n  ],\n  \"templates\": [";
     for (size_t i = 0; i < g.templates.size(); ++i) {
@@ -142,7 +146,8 @@ void dump_json(std::ostream& out, const GraphSpec& g) {
         const auto& n = g.nodes[i];
         out << sep(i) << "{\"id\":" << esc(n.id) << ",\"layer\":" << esc(n.layer) << ",\"agent\":" << esc(n.agent)
             << ",\"replica\":" << n.replica << ",\"inputs\":" << list(n.inputs, true) << ",\"fan_in\":" << esc(fan_in_text(n.fan_in))
-            << ",\"prompt\":" << esc(n.prompt) << ",\"loc\":" << loc_json(n.loc) << "}";
+            << ",\"prompt\":" << esc(n.prompt) << ",\"result\":\"" << (n.result == ResultKind::Pick ? "pick" : "reply")
+            << "\",\"loc\":" << loc_json(n.loc) << "}";
     }
     out << "\n  ],\n  \"routes\": [";
     for (size_t i = 0; i < g.routes.size(); ++i) {

@@ -81,7 +81,8 @@ void ResultWriter::write(const JobResult& r, const std::string& query) {
             s += "\n";
             if (emit_all_)
                 for (const auto& n : r.nodes)
-                    s += "--- " + n.node + " [" + to_string(n.status) + "]\n" + n.text + "\n";
+                    s += "--- " + n.node + " [" + to_string(n.status) + "]" +
+                         (n.picked.empty() ? "" : " picked " + n.picked + " (reply: " + n.reply + ")") + "\n" + n.text + "\n";
             break;
         case OutputFormat::Jsonl:
             s += "{\"id\":";
@@ -120,6 +121,12 @@ void ResultWriter::write(const JobResult& r, const std::string& query) {
                     s += to_string(n.status);
                     s += "\",\"text\":";
                     append_json_string(s, n.text);
+                    if (!n.reply.empty()) {  // result = pick: what the model said, and what it chose
+                        s += ",\"reply\":";
+                        append_json_string(s, n.reply);
+                        s += ",\"picked\":";
+                        append_json_string(s, n.picked);
+                    }
                     s += ",\"attempts\":" + std::to_string(n.attempts) + ",\"tokens_in\":" + std::to_string(n.tokens_in) +
                          ",\"tokens_out\":" + std::to_string(n.tokens_out) + "}";
                 }

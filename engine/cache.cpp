@@ -57,6 +57,10 @@ std::string canonical_request(const Call& c) {
     for (const auto& st : a.stop) s += " " + std::to_string(st.size()) + ":" + st;
     s += "\nreplica: " + std::to_string(c.replica) + "\n";
     if (b.kind == BackendKind::Sim) s += "sim_seed: " + std::to_string(c.seed) + "\n";
+    // What else decides a simulated answer (absent otherwise, so older keys still match).
+    if (b.kind == BackendKind::Sim && !b.sim_reply.empty())
+        s += "sim_reply: " + std::to_string(b.sim_reply.size()) + ":" + b.sim_reply + "\n";
+    if (b.kind == BackendKind::Sim && c.choices > 0) s += "sim_choices: " + std::to_string(c.choices) + "\n";
     for (const auto& m : c.messages) {
         s += "message ";
         s += m.role;

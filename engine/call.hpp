@@ -38,6 +38,9 @@ struct Call : std::enable_shared_from_this<Call> {
     int replica = 0;
     uint64_t seed = 0;
     uint32_t est_tokens = 0;  // for the tokens-per-minute bucket
+    // `result = pick`: the reply must name one of this many numbered responses (the
+    // simulator answers such a call with a number). 0 for an ordinary call.
+    uint32_t choices = 0;
     // Scheduling: lower first (earlier jobs finish first, freeing their slots).
     uint64_t priority = 0;
     std::function<void(std::string_view)> on_chunk;  // streaming, optional

@@ -75,6 +75,7 @@ Plan make_plan(const GraphSpec& g) {
         pn.backend = g.backend(pn.agent->backend);
         pn.replica = n.replica;
         pn.fan_in = n.fan_in;
+        pn.result = n.result;
         for (const auto& in : n.inputs) pn.inputs.push_back(index.at(in));
         pn.prompt.system = compile(pn.agent->system);
         pn.prompt.user = compile(pn.agent->user);
@@ -212,6 +213,8 @@ NodeEvent EngineCore::event_of(const JobState& job, int i) const {
     e.error_kind = ns.error_kind;
     e.attempts = ns.attempts;
     e.fallback_from = ns.fallback_from;
+    e.reply = ns.reply;
+    e.picked = ns.picked;
     e.tokens_in = ns.tokens_in;
     e.tokens_out = ns.tokens_out;
     e.start_ms = ms_between(job.started, ns.start);

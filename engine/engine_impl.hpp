@@ -33,6 +33,7 @@ struct PlanNode {
     FanIn fan_in;
     int gate = -1;  // route index, or -1
     int consumers_plus = 0;  // extra consumers (outputs, routes) that keep it wanted
+    ResultKind result = ResultKind::Reply;
     NodePrompt prompt;
 };
 
@@ -71,6 +72,7 @@ struct NodeState {
     std::string error_kind;
     int attempts = 0;
     std::string fallback_from;
+    std::string reply, picked;  // result = pick: the model's reply and the input it named
     uint32_t tokens_in = 0, tokens_out = 0;
     TimePoint start{}, end{};
 };
@@ -108,6 +110,7 @@ private:
     std::string first_failure(const JobState& job, const PlanNode& pn) const;
     void arm_deadline(const JobPtr& job, int node, int64_t ms);
     void route(int r, const Token& t);
+    void pick(JobState& job, int node, const std::vector<int>& shown, Reply& r);
     template <typename Gateway>
     void call(int node, const Fire& f, Gateway& gw);
 

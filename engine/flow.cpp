@@ -37,6 +37,7 @@ struct Fire {
     CallStatus skip_status = CallStatus::Skipped;
     std::string skip_reason;
     std::vector<std::string_view> responses;
+    std::vector<int> from;  // the node each response came from (what `result = pick` numbers)
 };
 
 using Collector = tf::multifunction_node<Token, std::tuple<Fire>>;
@@ -169,7 +170,10 @@ bool FlowGraph::collect(int i, const Token& t, Fire& f) {
                                                     ") needed; " + first_failure(job, pn));
         for (int in : pn.inputs) {
             const NodeState& src = job.nodes[static_cast<size_t>(in)];
-            if (src.resolved && src.status == CallStatus::Ok) f.responses.push_back(src.text);
+            if (src.resolved && src.status == CallStatus::Ok) {
+                f.responses.push_back(src.text);
+                f.from.push_back(in);
+            }
         }
     }
     ns.fired = true;
@@ -231,6 +235,26 @@ void FlowGraph::route(int r, const Token& t) {
         for (int node : rp.arms[a].nodes) job.nodes[static_cast<size_t>(node)].route_open = static_cast<int>(a) == chosen ? 1 : 0;
 }
 
+// `result = pick`: the reply (kept, as the cache keeps it) names one of the responses
+// shown; the node's result becomes that response's text, byte for byte. A reply that
+// names none of them fails the node: a ranker's choice is never guessed.
+void FlowGraph::pick(JobState& job, int i, const std::vector<int>& shown, Reply& r) {
+    std::string why;
+    int k = parse_pick(r.text, shown.size(), why);
+    std::lock_guard lock(job.mu);
+    NodeState& ns = job.nodes[static_cast<size_t>(i)];
+    ns.reply = r.text;
+    if (k < 0) {
+        r.status = CallStatus::Error;
+        r.error_kind = "pick";
+        r.text = std::move(why);
+        return;
+    }
+    int from = shown[static_cast<size_t>(k)];
+    ns.picked = core_.plan.nodes[static_cast<size_t>(from)].id;
+    r.text = job.nodes[static_cast<size_t>(from)].text;
+}
+
 template <typename Gateway>
 void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     gw.reserve_wait();
@@ -255,13 +279,22 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     for (const auto& m : c->messages) chars += m.content.size();
     c->est_tokens = static_cast<uint32_t>(chars / 4 + (pn.agent->max_tokens ? *pn.agent->max_tokens : 512));
     c->priority = f.job->seq;
-    if (f.job->on_chunk && i == core_.plan.streamed) c->on_chunk = f.job->on_chunk;
+    bool picks = pn.result == ResultKind::Pick;
+    bool streamed = f.job->on_chunk && i == core_.plan.streamed;
+    // A picking node's reply is a number: the answer streamed is the picked text.
+    if (streamed && !picks) c->on_chunk = f.job->on_chunk;
+    if (picks) c->choices = static_cast<uint32_t>(f.responses.size());
     if (pn.backend->kind == BackendKind::Sim) {
         c->sim_hash = sim::request_hash(*c);
         c->sim_reply = sim::answer(*c, c->sim_hash);
     }
     JobPtr job = f.job;
-    c->done = [this, job, i, &gw](Call& call, Reply&& r) {
+    std::vector<int> shown = picks ? f.from : std::vector<int>{};
+    c->done = [this, job, i, &gw, picks, streamed, shown = std::move(shown)](Call& call, Reply&& r) {
+        if (picks && r.status == CallStatus::Ok) {
+            pick(*job, i, shown, r);
+            if (streamed && r.status == CallStatus::Ok) job->on_chunk(r.text);
+        }
         core_.resolve(job, i, std::move(r), &call);
         gw.try_put(Token{job, i});
         gw.release_wait();

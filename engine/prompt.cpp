@@ -90,4 +90,40 @@ std::vector<Message> NodePrompt::render(std::string_view query,
     return msgs;
 }
 
+int parse_pick(std::string_view reply, size_t count, std::string& why) {
+    std::string first;  // the number named, as written (leading zeros dropped)
+    bool several = false;
+    for (size_t i = 0; i < reply.size();) {
+        if (!std::isdigit(static_cast<unsigned char>(reply[i]))) {
+            ++i;
+            continue;
+        }
+        size_t j = i;
+        while (j < reply.size() && std::isdigit(static_cast<unsigned char>(reply[j]))) ++j;
+        std::string_view run = reply.substr(i, j - i);
+        while (run.size() > 1 && run[0] == '0') run.remove_prefix(1);
+        if (first.empty()) first = run;
+        else if (run != first) several = true;
+        i = j;
+    }
+    std::string range = "one number from 1 to " + std::to_string(count);
+    std::string shown = reply.size() > 80 ? std::string(reply.substr(0, 77)) + "..." : std::string(reply);
+    for (auto& c : shown)
+        if (c == '\n' || c == '\r') c = ' ';
+    if (first.empty()) {
+        why = "result = pick: the reply names no response number (it must be " + range + "): \"" + shown + "\"";
+        return -1;
+    }
+    if (several) {
+        why = "result = pick: the reply names more than one number (it must be " + range + "): \"" + shown + "\"";
+        return -1;
+    }
+    if (first.size() > 9 || std::stoul(first) < 1 || std::stoul(first) > count) {
+        why = "result = pick: the reply names response " + first + ", but there " + (count == 1 ? "is 1 response" : "are " + std::to_string(count) + " responses") +
+              " (it must be " + range + "): \"" + shown + "\"";
+        return -1;
+    }
+    return static_cast<int>(std::stoul(first)) - 1;
+}
+
 }  // namespace moa

@@ -45,4 +45,10 @@ struct NodePrompt {
     std::vector<Message> render(std::string_view query, const std::vector<std::string_view>& responses) const;
 };
 
+// `result = pick`: which of `count` numbered responses the reply names (0-based), or
+// -1 with the reason in `why`. The reply must contain one number, possibly repeated
+// ("3", "Response 3.", "**3**"), from 1 to count; no number, two different numbers
+// or a number out of range is an error, never a guess.
+int parse_pick(std::string_view reply, size_t count, std::string& why);
+
 }  // namespace moa

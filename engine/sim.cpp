@@ -62,6 +62,16 @@ std::string tag_of(std::string_view answer) {
 
 Reply answer(const Call& c, uint64_t hash) {
     Reply r;
+    // A scripted backend (`reply = "..."`) says exactly that; a picking call (`result =
+    // pick`) gets the number of one of its responses, as a ranker model would reply.
+    if (!c.backend->sim_reply.empty() || c.choices > 0) {
+        size_t chars = 0;
+        for (const auto& m : c.messages) chars += m.content.size();
+        r.text = !c.backend->sim_reply.empty() ? c.backend->sim_reply : std::to_string(1 + mix(hash ^ 0x9c4) % c.choices);
+        r.tokens_in = static_cast<uint32_t>(chars / 4 + 4 * c.messages.size());
+        r.tokens_out = static_cast<uint32_t>(r.text.size() / 4 + 1);
+        return r;
+    }
     std::string query;
     std::vector<std::string_view> tags;
     size_t chars_in = 0;

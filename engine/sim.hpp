@@ -16,7 +16,9 @@ namespace moa::sim {
 uint64_t hash_bytes(std::string_view s, uint64_t seed);
 uint64_t request_hash(const Call& c);
 
-// The answer to a call (text and token counts); pure function of the request.
+// The answer to a call (text and token counts); pure function of the request. A
+// backend's scripted `reply` is returned as is; a picking call (choices > 0) gets a
+// number in [1, choices].
 Reply answer(const Call& c, uint64_t hash);
 
 // The tag a simulated answer starts with: "[model:hex6]".

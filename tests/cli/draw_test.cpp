@@ -210,3 +210,18 @@ TEST_CASE("every graph and example in the repository renders through dot with on
             CHECK(mermaid_nodes(mm.text).size() == want.size());
         }
 }
+
+TEST_CASE("moa graph shows a picking layer (result = pick) in every format") {
+    const std::string f = "tests/golden/valid/ranker.moa";
+    Out text = sh(moa("graph " + f));
+    CHECK(text.text.find("node rank.judge agent=judge inputs=[propose.a, propose.b#1, propose.b#2, propose.c] fan_in=all "
+                         "prompt=rank result=pick\n") != std::string::npos);
+    Out json = sh(moa("graph --format json " + f));
+    CHECK(json.text.find(R"("id":"rank.judge")") != std::string::npos);
+    CHECK(json.text.find(R"("result":"pick")") != std::string::npos);
+    CHECK(json.text.find(R"("result":"reply")") != std::string::npos);  // the proposers
+    Out dot = sh(moa("graph --format dot " + f));
+    CHECK(dot.text.find(R"(label="rank\nresult = pick")") != std::string::npos);
+    Out mm = sh(moa("graph --format mermaid " + f));
+    CHECK(mm.text.find(R"x(subgraph L2 ["rank (result = pick)"])x") != std::string::npos);
+}

@@ -58,6 +58,7 @@ struct BackendSpec {
     RetryPolicy retry;
     SimLatency latency;  // sim only
     SimFaults faults;    // sim only
+    std::string sim_reply;  // sim only: every call answers exactly this text ("" = simulated text)
     SourceLoc loc;
 };
 
@@ -92,6 +93,10 @@ struct FanIn {
     int64_t deadline_ms = 0;  // Deadline: what arrived by then (at least k if k > 0)
 };
 
+// What a node's result is: the model's reply, or (`result = pick`, the paper's
+// LLM-Ranker) the input response whose number the reply names, byte for byte.
+enum class ResultKind { Reply, Pick };
+
 // One model call site: an agent at a place in the topology.
 struct NodeSpec {
     std::string id;       // "refine[2].wizard", "propose.qwen#3"
@@ -101,6 +106,7 @@ struct NodeSpec {
     std::vector<std::string> inputs;  // node ids, in declared order; empty = the query only
     FanIn fan_in;
     std::string prompt;   // aggregation template name ("" when no inputs)
+    ResultKind result = ResultKind::Reply;
     SourceLoc loc;
 };
 

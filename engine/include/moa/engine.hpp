@@ -39,6 +39,10 @@ struct NodeEvent {
     std::string error_kind;  // "timeout", "http 429", "cancelled", ...
     int attempts = 0;
     std::string fallback_from;  // "agent: error" when the agent's fallback answered instead
+    // `result = pick` nodes: the model's own reply, and the input node it named, whose
+    // answer is `text` (empty when the reply named none: status Error, kind "pick").
+    std::string reply;
+    std::string picked;
     uint32_t tokens_in = 0;
     uint32_t tokens_out = 0;
     double start_ms = 0;   // since the job started
