@@ -23,7 +23,14 @@ std::string fan_in_rule(const FanIn& f) {
     switch (f.kind) {
         case FanInKind::All: return "all";
         case FanInKind::AtLeast: return "at_least(" + std::to_string(f.k) + ")";
-        case FanInKind::Deadline: return "deadline(" + std::to_string(f.deadline_ms) + "ms)";
+        case FanInKind::Deadline: {
+            // As a person would write it: 2s, not 2000ms.
+            int64_t ms = f.deadline_ms;
+            std::string d = ms % 60000 == 0 ? std::to_string(ms / 60000) + "min"
+                          : ms % 1000 == 0  ? std::to_string(ms / 1000) + "s"
+                                            : std::to_string(ms) + "ms";
+            return "deadline(" + d + ")";
+        }
     }
     return "all";
 }
