@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
     run->add_option("--format", run_args.format, "Result format (default: text for one question, jsonl for a batch)")
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
     run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output");
-    run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job");
+    run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job (for a `result = pick` node also its reply and the input it picked)");
     run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")

@@ -156,7 +156,7 @@ TEST_CASE("a streamed picking output streams the picked text, not the reply") {
     CHECK(r.output() == kWeird);
 }
 
-TEST_CASE("the cache keeps the ranker's own reply; a rerun picks again from it") {
+TEST_CASE("the cache keeps the ranker's own reply and a rerun picks again from it") {
     auto db = (std::filesystem::temp_directory_path() / ("moa-pick-test-" + std::to_string(getpid()) + ".db")).string();
     std::filesystem::remove(db);
     for (int run = 0; run < 2; ++run) {
