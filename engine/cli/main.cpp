@@ -143,13 +143,15 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
 int main(int argc, char** argv) {
     CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
     app.require_subcommand(1);
-    app.fallthrough();  // global flags (-v, -q, -I) are accepted after the subcommand too
+    app.fallthrough();  // global flags (-v, -q, -I/--import-path) are accepted after the subcommand too
     app.set_version_flag("--version", std::string("moa ") + MOA_VERSION);
     bool verbose = false, quiet = false;
     Common common;
     app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
     app.add_flag("-q,--quiet", quiet, "Log only errors");
-    app.add_option("-I,--include", common.include_dirs, "Directory searched for imports (after the file's own)")
+    app.add_option("-I,--include,--import-path", common.include_dirs,
+                   "Directory searched for imports after the file's own, and one that imports may read "
+                   "(imports stay inside the main file's directory, these and the stdlib; repeatable)")
         ->allow_extra_args(false);  // one directory per -I, so files can follow
 
     std::vector<std::string> check_files;
