@@ -79,6 +79,9 @@ struct LayerDraft {
     bool prompt_failed = false;
 };
 
+// "'key' expects EXPECTED, found KIND" (nothing for an already reported value).
+void type_error(Diagnostics& d, const FieldVal& fv, const std::string& expected);
+
 class Checker {
 public:
     Checker(Diagnostics& diags, LoadOptions opts) : diags_(diags), ev_(diags), opts_(std::move(opts)) {}
@@ -92,7 +95,7 @@ private:
     std::string resolve_import(const LoadedFile& importer, const ast::Decl& d, const std::string& rel);
     bool in_unimported_stdlib(const std::string& name);  // a forgotten `import "moa.moa"`?
 
-    // checker.cpp: declarations
+    // checker.cpp: declarations (checker_fields.cpp: fields, typed access, --set)
     void collect();
     void collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>& env, bool main);
     void instantiate(const DeclRef& use);

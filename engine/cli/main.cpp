@@ -185,7 +185,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
     run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output");
     run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job");
-    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value (repeatable)")
+    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
