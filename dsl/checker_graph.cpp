@@ -280,7 +280,8 @@ void Checker::resolve_inputs() {
             std::set<std::string> visiting;
             size_t errors_before = diags_.error_count();
             auto ids = resolve_ref(in, "inputs", false, visiting);
-            if (diags_.error_count() != errors_before) l.inputs_failed = true;
+            // An input lost to a syntax error is as good as reported.
+            if (diags_.error_count() != errors_before || broken_.count(in.parts[0])) l.inputs_failed = true;
             for (const auto& id : ids) {
                 if (std::find(first.begin(), first.end(), id) != first.end()) {
                     diags_.error(in.origin.file, in.origin.span.begin,
