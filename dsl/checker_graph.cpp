@@ -186,6 +186,10 @@ std::vector<std::string> Checker::layer_outputs(const std::string& layer, std::s
     LayerDraft& l = *layer_by_name_.at(layer);
     if (!l.instances.empty()) return instance_nodes_[l.instances.back()];
     // `repeat = 0`: the layer vanishes and passes its inputs through.
+    // Computed once per layer, without repeats: a chain of pass-throughs that each
+    // name the one before twice would otherwise double the list (and the time) at
+    // every step.
+    if (auto memo = passthrough_.find(layer); memo != passthrough_.end()) return memo->second;
     if (!visiting.insert(layer).second) {
         if (!passthrough_cycles_.insert(layer).second) return {};
         diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
@@ -193,11 +197,12 @@ std::vector<std::string> Checker::layer_outputs(const std::string& layer, std::s
         return {};
     }
     std::vector<std::string> out;
-    for (const auto& in : l.inputs) {
-        auto ids = resolve_ref(in, "inputs", false, visiting);
-        out.insert(out.end(), ids.begin(), ids.end());
-    }
+    std::set<std::string> seen;
+    for (const auto& in : l.inputs)
+        for (auto& id : resolve_ref(in, "inputs", false, visiting))
+            if (seen.insert(id).second) out.push_back(std::move(id));
     visiting.erase(layer);
+    passthrough_[layer] = out;
     return out;
 }
 
@@ -276,6 +281,7 @@ void Checker::resolve_inputs() {
         LayerDraft& l = *lp;
         NoteScope notes(*this, l.ref);
         std::vector<std::string> first;
+        std::set<std::string> in_first;
         for (const auto& in : l.inputs) {
             std::set<std::string> visiting;
             size_t errors_before = diags_.error_count();
@@ -283,7 +289,7 @@ void Checker::resolve_inputs() {
             // An input lost to a syntax error is as good as reported.
             if (diags_.error_count() != errors_before || broken_.count(in.parts[0])) l.inputs_failed = true;
             for (const auto& id : ids) {
-                if (std::find(first.begin(), first.end(), id) != first.end()) {
+                if (!in_first.insert(id).second) {
                     diags_.error(in.origin.file, in.origin.span.begin,
                                  "input " + quote(id) + " is listed more than once in layer " + quote(l.ref.name),
                                  len(in.origin));

@@ -2,6 +2,7 @@
 // layers, the bound on the expanded graph, and the import roots.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -140,4 +141,18 @@ TEST_CASE("moa(layers = 1) from the stdlib is reported at the argument, with a n
     REQUIRE(e.notes.size() == 1);
     CHECK(e.notes[0].file->path().find("moa.moa") != std::string::npos);
     CHECK(e.notes[0].message == "'repeat' is computed here");
+}
+
+TEST_CASE("a chain of repeat = 0 layers that each read the one before twice is resolved once per layer") {
+    // Each pass-through used to be expanded again for every reader, doubling the
+    // work at every step: 2^40 here (it ran out of memory at 25).
+    std::string src = "layer z0 = [a, b]\n";
+    for (int i = 1; i <= 40; ++i)
+        src += "layer z" + std::to_string(i) + " = a { inputs = [z" + std::to_string(i - 1) + ", z" +
+               std::to_string(i - 1) + ".a]  prompt = agg  repeat = 0 }\n";
+    src += "layer g = a { inputs = z40  prompt = agg }\noutput o = g\n";
+    auto c = check(src);
+    std::string errs = c->errors();
+    CHECK(std::count(errs.begin(), errs.end(), '\n') == 40);  // z_i lists z0.a twice, once per layer
+    CHECK(errs.find("input 'z0.a' is listed more than once in layer 'z40'") != std::string::npos);
 }
