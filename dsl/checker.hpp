@@ -181,7 +181,7 @@ private:
     std::set<std::string> broken_;  // names of declarations lost to syntax errors
     bool syntax_errors_ = false;
     std::set<std::string> passthrough_cycles_;
-    std::map<std::string, std::vector<std::string>> passthrough_;  // repeat = 0 layer -> its outputs
+    std::map<std::string, std::vector<std::string>> passthrough_;  // repeat = 0 layer -> what it passes on
     std::set<std::string> used_agents_, used_templates_, used_backends_, used_topologies_;
     GraphSpec g_;
     std::vector<std::string> order_;  // layer instances in dependency order

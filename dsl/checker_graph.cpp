@@ -186,23 +186,28 @@ std::vector<std::string> Checker::layer_outputs(const std::string& layer, std::s
     LayerDraft& l = *layer_by_name_.at(layer);
     if (!l.instances.empty()) return instance_nodes_[l.instances.back()];
     // `repeat = 0`: the layer vanishes and passes its inputs through.
-    // Computed once per layer, without repeats: a chain of pass-throughs that each
-    // name the one before twice would otherwise double the list (and the time) at
-    // every step.
-    if (auto memo = passthrough_.find(layer); memo != passthrough_.end()) return memo->second;
-    if (!visiting.insert(layer).second) {
-        if (!passthrough_cycles_.insert(layer).second) return {};
+    auto cycle_error = [&] {
+        if (!passthrough_cycles_.insert(layer).second) return;
         diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
                      "layer " + quote(layer) + " (repeat = 0) passes its inputs through in a cycle");
+    };
+    // Computed once per layer, without repeats: a chain of pass-throughs that each
+    // name the one before twice would otherwise double the list (and the time) at
+    // every step. A result that ran into a new cycle is not kept, so that each layer
+    // of the cycle is reported, once.
+    if (auto memo = passthrough_.find(layer); memo != passthrough_.end()) return memo->second;
+    if (!visiting.insert(layer).second) {
+        cycle_error();
         return {};
     }
+    size_t cycles_before = passthrough_cycles_.size();
     std::vector<std::string> out;
     std::set<std::string> seen;
     for (const auto& in : l.inputs)
         for (auto& id : resolve_ref(in, "inputs", false, visiting))
             if (seen.insert(id).second) out.push_back(std::move(id));
     visiting.erase(layer);
-    passthrough_[layer] = out;
+    if (passthrough_cycles_.size() == cycles_before) passthrough_[layer] = out;
     return out;
 }
 
