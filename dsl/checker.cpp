@@ -1,21 +1,13 @@
-// Checker, part 1: loading files and imports, symbol tables, topology
-// instantiation, and the leaf declarations (backends, templates, agents).
+// Checker, part 1: symbol tables, topology instantiation, and the leaf
+// declarations (backends, templates, agents); the passes in order (run).
 #include "checker.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
-#include "parser.hpp"
 
 namespace moa {
-namespace fs = std::filesystem;
 
 namespace {
-constexpr size_t kMaxFileBytes = 64u << 20;
-
 const std::vector<std::string> kPlaceholders = {"query", "responses", "count", "agent", "model", "layer"};
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
@@ -23,34 +15,33 @@ std::string article(const std::string& word) {
     return (std::string("aeiou").find(word.empty() ? 'x' : word[0]) != std::string::npos ? "an " : "a ") + word;
 }
 
-bool read_whole_file(const std::string& path, std::string& out, std::string& error) {
-    std::error_code ec;
-    if (fs::is_directory(path, ec)) {
-        error = "is a directory";
-        return false;
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = "cannot open file";
-        return false;
-    }
-    in.seekg(0, std::ios::end);
-    auto size = static_cast<size_t>(in.tellg());
-    if (size > kMaxFileBytes) {
-        error = "file is larger than 64 MiB";
-        return false;
-    }
-    in.seekg(0);
-    out.resize(size);
-    in.read(out.data(), static_cast<std::streamsize>(size));
-    return true;
-}
 }  // namespace
 
 SourceLoc Checker::loc(const std::shared_ptr<const SourceFile>& f, uint32_t off) const {
     if (!f) return {};
     LineCol lc = f->locate(off);
     return {f->path(), lc.line, lc.col};
+}
+
+// Diagnostics from a declaration of an instantiated topology get a note at the other
+// side: an error in the topology's text points back at the user's `use`, an error in
+// a `use` argument points at the declaration that used it.
+void Checker::note_instance(size_t first_diag, const DeclRef& r) {
+    const Env& env = *r.env;
+    if (!env.use_file) return;
+    for (size_t i = first_diag; i < diags_.all().size(); ++i) {
+        Diagnostic& d = diags_.at(i);
+        bool in_use = d.file == env.use_file && d.offset >= env.use_decl_span.begin && d.offset < env.use_decl_span.end;
+        Diagnostic n = in_use ? note_at(r, "used by " + r.decl->keyword + " " + quote(r.decl->name) +
+                                               " of topology " + quote(env.topology))
+                              : Diagnostics::note(env.use_file, env.use_span.begin,
+                                                  "in topology " + quote(env.topology) + ", instantiated here",
+                                                  env.use_span.end - env.use_span.begin);
+        bool dup = std::any_of(d.notes.begin(), d.notes.end(), [&](const Diagnostic& x) {
+            return in_use ? x.file == r.file() : x.file == n.file && x.offset == n.offset;
+        });
+        if (!dup) d.notes.push_back(std::move(n));
+    }
 }
 
 Diagnostic Checker::note_at(const DeclRef& r, const std::string& msg) const {
@@ -63,76 +54,9 @@ void Checker::unknown_name(const Origin& at, const std::string& kind, const std:
     if (broken_.count(name)) return;  // its declaration had a syntax error, already reported
     std::string msg = "unknown " + kind + " " + quote(name);
     if (auto s = did_you_mean(name, candidates); !s.empty()) msg += "; did you mean " + quote(s) + "?";
+    else if ((kind == "template" || kind == "topology") && in_unimported_stdlib(name))
+        msg += "; it is in the standard library: add `import \"moa.moa\"`";
     diags_.error(at.file, at.span.begin, msg, at.span.end - at.span.begin);
-}
-
-// ---- loading -------------------------------------------------------------------
-
-void Checker::load(const std::string& path, std::string text, bool main,
-                   std::vector<std::string>& stack, const Origin* imported_from) {
-    std::error_code ec;
-    std::string key = fs::weakly_canonical(path, ec).string();
-    if (key.empty()) key = path;
-    if (loaded_paths_.count(key)) return;
-    loaded_paths_.insert(key);
-    auto file = std::make_unique<LoadedFile>();
-    file->src = std::make_shared<SourceFile>(path, std::move(text));
-    file->main = main;
-    file->ast = parse_file(file->src, diags_);
-    for (const auto& n : file->ast.broken_names) broken_.insert(n);
-    if (!file->ast.broken_names.empty()) syntax_errors_ = true;
-    LoadedFile& lf = *file;
-    files_.push_back(std::move(file));
-    (void)imported_from;
-
-    stack.push_back(key);
-    for (const auto& d : lf.ast.decls) {
-        if (d.keyword != "import") continue;
-        Origin at{lf.src, d.value->span};
-        std::string rel;
-        std::string err;
-        size_t err_at = 0;
-        if (!decode_string(d.value->first.literal.text, rel, err, err_at)) {
-            diags_.error(lf.src, d.value->span.begin, err);
-            continue;
-        }
-        std::vector<fs::path> candidates = {fs::path(path).parent_path() / rel};
-        for (const auto& dir : opts_.import_paths) candidates.push_back(fs::path(dir) / rel);
-        std::string found;
-        for (const auto& c : candidates) {
-            if (fs::is_regular_file(c, ec)) {
-                found = c.lexically_normal().string();
-                break;
-            }
-        }
-        if (found.empty()) {
-            std::string where;
-            for (const auto& c : candidates) where += "\n  " + c.lexically_normal().string();
-            diags_.error(lf.src, d.value->span.begin,
-                         "cannot find imported file \"" + rel + "\"; looked in:" + where,
-                         d.value->span.end - d.value->span.begin);
-            continue;
-        }
-        std::string fkey = fs::weakly_canonical(found, ec).string();
-        for (size_t i = 0; i < stack.size(); ++i) {
-            if (stack[i] != fkey) continue;
-            std::string cycle;
-            for (size_t j = i; j < stack.size(); ++j) cycle += fs::path(stack[j]).filename().string() + " -> ";
-            cycle += fs::path(fkey).filename().string();
-            diags_.error(lf.src, d.value->span.begin, "import cycle: " + cycle,
-                         d.value->span.end - d.value->span.begin);
-            fkey.clear();
-            break;
-        }
-        if (fkey.empty()) continue;
-        std::string body;
-        if (!read_whole_file(found, body, err)) {
-            diags_.error(lf.src, d.value->span.begin, "cannot read \"" + found + "\": " + err);
-            continue;
-        }
-        load(found, std::move(body), false, stack, &at);
-    }
-    stack.pop_back();
 }
 
 // ---- symbol tables ---------------------------------------------------------------
@@ -244,11 +168,13 @@ void Checker::instantiate(const DeclRef& use) {
     env->prefix = u.alias.empty() ? "" : u.alias + ".";
     env->use_file = use.file();
     env->use_span = u.name_span;
+    env->use_decl_span = u.span;
+    env->topology = u.name;
     std::vector<std::string> param_names;
     for (const auto& p : t.params) param_names.push_back(p.name);
     for (const auto& a : u.params) {
         if (!a.value) {
-            diags_.error(use.file(), a.span.begin, "argument " + quote(a.name) + " needs a value (`" + a.name + " = ...`)",
+            diags_.error(use.file(), a.span.begin, "argument " + quote(a.name) + " needs a value (`" + a.name + " = ...`); topology arguments are named",
                          static_cast<uint32_t>(a.name.size()));
             if (std::find(param_names.begin(), param_names.end(), a.name) != param_names.end())
                 env->params[a.name] = {nullptr, nullptr, use.file()};  // reported: no follow-on errors
@@ -297,107 +223,6 @@ void Checker::instantiate(const DeclRef& use) {
     }
 }
 
-Fields Checker::read_fields(const DeclRef& r, const ast::Block* b, const std::shared_ptr<const Env>& env,
-                            const std::string& what, const std::vector<std::string>& allowed) {
-    Fields out;
-    if (!b) return out;
-    for (const auto& item : b->items) {
-        if (item.kind != ast::Item::Kind::Field) {
-            const char* thing = item.kind == ast::Item::Kind::Arm ? "a route arm" : "a declaration";
-            diags_.error(env->file, item.span().begin, std::string(thing) + " is not allowed in " + what);
-            continue;
-        }
-        const ast::Field& f = item.field;
-        if (std::find(allowed.begin(), allowed.end(), f.key) == allowed.end()) {
-            std::string msg = "unknown field " + quote(f.key) + " in " + what;
-            if (auto s = did_you_mean(f.key, allowed); !s.empty()) msg += "; did you mean " + quote(s) + "?";
-            else {
-                msg += " (fields:";
-                for (auto& a : allowed) msg += " " + a;
-                msg += ")";
-            }
-            diags_.error(env->file, f.key_span.begin, msg, f.key_span.end - f.key_span.begin);
-            continue;
-        }
-        if (auto prev = out.by_key.find(f.key); prev != out.by_key.end()) {
-            diags_.error(env->file, f.key_span.begin, "field " + quote(f.key) + " set twice",
-                         f.key_span.end - f.key_span.begin)
-                .notes.push_back(Diagnostics::note(env->file, prev->second.field->key_span.begin,
-                                                   "first set here"));
-            continue;
-        }
-        out.by_key[f.key] = {ev_.eval(f.value, env), &f};
-    }
-    (void)r;
-    return out;
-}
-
-// ---- typed field access ----------------------------------------------------------
-
-static void type_error(Diagnostics& d, const FieldVal& fv, const std::string& expected) {
-    const Origin& o = fv.val.origin;
-    if (fv.val.kind == Val::Kind::Invalid) return;  // already reported
-    d.error(o.file, o.span.begin,
-            quote(fv.field->key) + " expects " + expected + ", found " + kind_name(fv.val.kind),
-            o.span.end - o.span.begin);
-}
-
-bool Checker::expect_number(const FieldVal& fv, double lo, double hi, bool integer, double& out,
-                            const char* range_text) {
-    if (fv.val.kind != Val::Kind::Number) {
-        type_error(diags_, fv, integer ? "an integer" : "a number");
-        return false;
-    }
-    const Origin& o = fv.val.origin;
-    if (integer && !fv.val.integral) {
-        diags_.error(o.file, o.span.begin, quote(fv.field->key) + " must be an integer", o.span.end - o.span.begin);
-        return false;
-    }
-    if (fv.val.number < lo || fv.val.number > hi) {
-        std::ostringstream v;
-        v << fv.val.number;
-        diags_.error(o.file, o.span.begin,
-                     quote(fv.field->key) + " must be " + range_text + ", found " + v.str(),
-                     o.span.end - o.span.begin);
-        return false;
-    }
-    out = fv.val.number;
-    return true;
-}
-
-bool Checker::expect_duration(const FieldVal& fv, int64_t& out) {
-    if (fv.val.kind != Val::Kind::Duration) {
-        type_error(diags_, fv, "a duration like 30s or 250ms");
-        return false;
-    }
-    if (fv.val.ms <= 0 || fv.val.ms > 24LL * 3600 * 1000) {
-        const Origin& o = fv.val.origin;
-        diags_.error(o.file, o.span.begin, quote(fv.field->key) + " must be between 1ms and 24h",
-                     o.span.end - o.span.begin);
-        return false;
-    }
-    out = fv.val.ms;
-    return true;
-}
-
-bool Checker::expect_string(const FieldVal& fv, std::string& out) {
-    if (fv.val.kind != Val::Kind::String) {
-        type_error(diags_, fv, "a string");
-        return false;
-    }
-    out = fv.val.str;
-    return true;
-}
-
-bool Checker::expect_name(const FieldVal& fv, std::string& out) {
-    if (fv.val.kind != Val::Kind::Ref || fv.val.ref.size() != 1 || fv.val.replicas != 1) {
-        type_error(diags_, fv, "a name");
-        return false;
-    }
-    out = fv.val.ref[0];
-    return true;
-}
-
 // ---- backends, templates, agents ------------------------------------------------
 
 void Checker::read_timeouts(const FieldVal& fv, Timeouts& t) {
@@ -409,52 +234,6 @@ void Checker::read_timeouts(const FieldVal& fv, Timeouts& t) {
     if (auto* v = f.get("first_token")) expect_duration(*v, t.first_token_ms);
     if (auto* v = f.get("idle")) expect_duration(*v, t.idle_ms);
     if (auto* v = f.get("total")) expect_duration(*v, t.total_ms);
-}
-
-// ---- --set overrides -------------------------------------------------------------
-
-void Checker::parse_overrides() {
-    for (const auto& text : opts_.overrides) {
-        auto src = std::make_shared<SourceFile>("--set", text);
-        size_t dot = text.find('.'), eq = text.find('=');
-        if (dot == std::string::npos || eq == std::string::npos || dot > eq) {
-            diags_.error(src, 0, "expected `NAME.field=value` (a backend or agent, then one of its fields)");
-            continue;
-        }
-        // Parse "field=value" in place, so columns point into the whole argument.
-        std::string masked = std::string(dot + 1, ' ') + text.substr(dot + 1);
-        auto fsrc = std::make_shared<SourceFile>("--set", masked);
-        auto field = parse_field(fsrc, diags_);
-        if (!field) continue;
-        Override o;
-        o.target = text.substr(0, dot);
-        o.env = std::make_shared<Env>();
-        o.env->file = src;
-        o.field = std::make_unique<ast::Field>(std::move(*field));
-        if (!backends_.count(o.target) && !agents_.count(o.target)) {
-            std::vector<std::string> names;
-            for (auto& [n, _] : backends_) names.push_back(n);
-            for (auto& [n, _] : agents_) names.push_back(n);
-            unknown_name({src, {0, static_cast<uint32_t>(dot)}}, "backend or agent", o.target, names);
-            continue;
-        }
-        overrides_.push_back(std::move(o));
-    }
-}
-
-void Checker::apply_overrides(const DeclRef& r, Fields& f, const std::vector<std::string>& allowed,
-                              const std::string& what) {
-    for (auto& o : overrides_) {
-        if (o.target != r.name) continue;
-        const ast::Field& fld = *o.field;
-        if (std::find(allowed.begin(), allowed.end(), fld.key) == allowed.end()) {
-            std::string msg = "unknown field " + quote(fld.key) + " in " + what;
-            if (auto s = did_you_mean(fld.key, allowed); !s.empty()) msg += "; did you mean " + quote(s) + "?";
-            diags_.error(o.env->file, fld.key_span.begin, msg, fld.key_span.end - fld.key_span.begin);
-            continue;
-        }
-        f.by_key[fld.key] = {ev_.eval(fld.value, o.env), &fld};
-    }
 }
 
 void Checker::check_backends() {
@@ -674,7 +453,7 @@ void Checker::check_agents() {
         const DeclRef& r = agents_.at(a.name);
         for (const auto& item : r.decl->body->items) {
             if (item.kind != ast::Item::Kind::Field || item.field.key != "fallback") continue;
-            FieldVal fv{ev_.eval(item.field.value, r.env), &item.field};
+            FieldVal fv{ev_.eval(item.field.value, r.env), &item.field, r.file()};
             std::string fb;
             if (!expect_name(fv, fb)) continue;
             if (fb == a.name) diags_.error(r.file(), fv.val.origin.span.begin, "an agent cannot be its own fallback");
@@ -689,18 +468,19 @@ void Checker::check_agents() {
 
 LoadResult Checker::run(const std::string& path, std::string text) {
     std::vector<std::string> stack;
-    load(path, std::move(text), true, stack, nullptr);
+    set_roots(path);
+    load(path, std::move(text), true, stack);
     collect();
     parse_overrides();
     check_backends();
     check_templates();
     check_agents();
     build_layers();
-    build_routes();
-    resolve_inputs();
-    build_outputs();
-    check_cycles_and_order();
-    if (!cyclic_) {
+    if (!too_large_) build_routes();
+    if (!too_large_) resolve_inputs();
+    if (!too_large_) build_outputs();
+    if (!too_large_) check_cycles_and_order();
+    if (!cyclic_ && !too_large_) {
         check_placeholders();
         check_reachability_and_use();
     }
@@ -709,21 +489,6 @@ LoadResult Checker::run(const std::string& path, std::string text) {
     r.ok = diags_.error_count() == 0;
     r.graph = std::move(g_);
     return r;
-}
-
-LoadResult load_graph_text(const std::string& path, std::string text, const LoadOptions& opts,
-                           Diagnostics& diags) {
-    Checker c(diags, opts);
-    return c.run(path, std::move(text));
-}
-
-LoadResult load_graph(const std::string& path, const LoadOptions& opts, Diagnostics& diags) {
-    std::string text, err;
-    if (!read_whole_file(path, text, err)) {
-        diags.error(nullptr, 0, path + ": " + err);
-        return {};
-    }
-    return load_graph_text(path, std::move(text), opts, diags);
 }
 
 }  // namespace moa

@@ -9,6 +9,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,10 @@
 #include "moa/dsl.hpp"
 
 namespace moa {
+
+// Bounds of the expanded graph (after replicas, `repeat` and topology instances).
+inline constexpr size_t kMaxNodes = 10'000;
+inline constexpr size_t kMaxEdges = 1'000'000;
 
 struct LoadedFile {
     std::shared_ptr<const SourceFile> src;
@@ -36,6 +41,7 @@ struct DeclRef {
 struct FieldVal {
     Val val;
     const ast::Field* field = nullptr;
+    std::shared_ptr<const SourceFile> file;  // where the field is written
 };
 
 struct Fields {
@@ -75,15 +81,23 @@ struct LayerDraft {
     bool prompt_failed = false;
 };
 
+// "'key' expects EXPECTED, found KIND" (nothing for an already reported value).
+void type_error(Diagnostics& d, const FieldVal& fv, const std::string& expected);
+
 class Checker {
 public:
     Checker(Diagnostics& diags, LoadOptions opts) : diags_(diags), ev_(diags), opts_(std::move(opts)) {}
     LoadResult run(const std::string& path, std::string text);
 
 private:
-    // checker.cpp: loading and declarations
-    void load(const std::string& path, std::string text, bool main, std::vector<std::string>& stack,
-              const Origin* imported_from);
+    // checker_load.cpp: the main file and its imports, inside the import roots
+    void load(const std::string& path, std::string text, bool main, std::vector<std::string>& stack);
+    void set_roots(const std::string& main_path);
+    bool inside_roots(const std::string& canonical) const;
+    std::string resolve_import(const LoadedFile& importer, const ast::Decl& d, const std::string& rel);
+    bool in_unimported_stdlib(const std::string& name);  // a forgotten `import "moa.moa"`?
+
+    // checker.cpp: declarations (checker_fields.cpp: fields, typed access, --set)
     void collect();
     void collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>& env, bool main);
     void instantiate(const DeclRef& use);
@@ -96,10 +110,13 @@ private:
     void read_timeouts(const FieldVal& fv, Timeouts& t);
     void add_use_notes(Diagnostic& e, const DeclRef& first, const DeclRef& second);
     void parse_overrides();
+    bool string_field(const std::string& target, const std::string& field) const;
     void apply_overrides(const DeclRef& r, Fields& f, const std::vector<std::string>& allowed, const std::string& what);
 
     // checker_graph.cpp: topology
     void build_layers();
+    bool over_limit(const DeclRef& r, const char* what, size_t added, size_t total, size_t limit,
+                    const std::string& how);
     void read_layer(LayerDraft& l);
     void read_result(LayerDraft& l, const Val& v);
     void resolve_inputs();
@@ -123,12 +140,28 @@ private:
     bool expect_name(const FieldVal& fv, std::string& out);
     SourceLoc loc(const std::shared_ptr<const SourceFile>& f, uint32_t off) const;
     Diagnostic note_at(const DeclRef& r, const std::string& msg) const;
+    void note_instance(size_t first_diag, const DeclRef& r);
+    // note_instance() for every diagnostic added while it lives.
+    class NoteScope {
+    public:
+        NoteScope(Checker& c, const DeclRef& r) : c_(c), r_(r), mark_(c.diags_.all().size()) {}
+        ~NoteScope() { c_.note_instance(mark_, r_); }
+        NoteScope(const NoteScope&) = delete;
+        NoteScope& operator=(const NoteScope&) = delete;
+
+    private:
+        Checker& c_;
+        const DeclRef& r_;
+        size_t mark_;
+    };
 
     Diagnostics& diags_;
     Evaluator ev_;
     LoadOptions opts_;
     std::vector<std::unique_ptr<LoadedFile>> files_;
     std::set<std::string> loaded_paths_;
+    std::vector<std::string> roots_;  // canonical directories imports may read
+    std::optional<std::set<std::string>> stdlib_names_;  // declared in moa.moa, when not imported
 
     std::map<std::string, DeclRef> backends_, templates_, agents_, topologies_, routes_decl_,
         outputs_decl_;
@@ -151,10 +184,12 @@ private:
     std::set<std::string> broken_;  // names of declarations lost to syntax errors
     bool syntax_errors_ = false;
     std::set<std::string> passthrough_cycles_;
+    std::map<std::string, std::vector<std::string>> passthrough_;  // repeat = 0 layer -> what it passes on
     std::set<std::string> used_agents_, used_templates_, used_backends_, used_topologies_;
     GraphSpec g_;
     std::vector<std::string> order_;  // layer instances in dependency order
     bool cyclic_ = false;
+    bool too_large_ = false;  // a size limit was crossed: the later passes are skipped
 };
 
 }  // namespace moa

@@ -102,6 +102,7 @@ void Checker::check_placeholders() {
     for (const auto& t : g_.templates) templ_by_name[t.name] = &t;
     for (auto& lp : layers_) {
         const LayerDraft& l = *lp;
+        NoteScope notes(*this, l.ref);
         if (l.instances.empty()) continue;
         const NodeSpec* first = nullptr;
         for (const auto& inst : l.instances)

@@ -1,6 +1,8 @@
 // Checker, part 2: layers (members, replicas, repeat, inputs, fan-in), routes,
 // outputs, and the whole-graph checks (cycles, placeholders, reachability).
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <functional>
 
 #include "checker.hpp"
@@ -146,10 +148,38 @@ void Checker::read_result(LayerDraft& l, const Val& x) {
     }
 }
 
+// The expanded graph is bounded (kMaxNodes, kMaxEdges): `a * 1000` with `repeat = 100`
+// is 100,000 nodes from one line. Sizes are counted before anything is allocated, and
+// the declaration that crosses a limit is reported with the running counts.
+bool Checker::over_limit(const DeclRef& r, const char* what, size_t added, size_t total, size_t limit,
+                         const std::string& how) {
+    if (total <= limit) return false;
+    auto count = [&](size_t n) { return std::to_string(n) + " " + std::string(what).substr(0, n == 1 ? std::strlen(what) - 1 : std::string::npos); };
+    auto& e = diags_.error(r.file(), r.decl->name_span.begin,
+                           "the graph is too large: layer " + quote(r.name) + " adds " + count(added) + " (" + how + "), making " + std::to_string(total) + ", over the limit of " +
+                               std::to_string(limit) + " " + what,
+                           r.decl->name_span.end - r.decl->name_span.begin);
+    if (r.env->use_file)
+        e.notes.push_back(Diagnostics::note(r.env->use_file, r.env->use_span.begin, "instantiated by this `use`",
+                                            r.env->use_span.end - r.env->use_span.begin));
+    too_large_ = true;
+    return true;
+}
+
 void Checker::build_layers() {
+    size_t total = 0;
     for (auto& lp : layers_) {
         LayerDraft& l = *lp;
+        NoteScope notes(*this, l.ref);
         read_layer(l);
+        size_t per_copy = 0;
+        for (const auto& m : l.members) per_copy += static_cast<size_t>(m.replicas);
+        size_t added = per_copy * static_cast<size_t>(l.repeat);
+        if (over_limit(l.ref, "nodes", added, total + added, kMaxNodes,
+                       std::to_string(l.repeat) + " cop" + (l.repeat == 1 ? "y" : "ies") + " of " +
+                           std::to_string(per_copy) + " node" + (per_copy == 1 ? "" : "s")))
+            return;
+        total += added;
         for (int i = 1; i <= l.repeat; ++i)
             l.instances.push_back(l.repeat == 1 ? l.ref.name : l.ref.name + "[" + std::to_string(i) + "]");
         for (const auto& inst : l.instances) {
@@ -177,18 +207,28 @@ std::vector<std::string> Checker::layer_outputs(const std::string& layer, std::s
     LayerDraft& l = *layer_by_name_.at(layer);
     if (!l.instances.empty()) return instance_nodes_[l.instances.back()];
     // `repeat = 0`: the layer vanishes and passes its inputs through.
-    if (!visiting.insert(layer).second) {
-        if (!passthrough_cycles_.insert(layer).second) return {};
+    auto cycle_error = [&] {
+        if (!passthrough_cycles_.insert(layer).second) return;
         diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
                      "layer " + quote(layer) + " (repeat = 0) passes its inputs through in a cycle");
+    };
+    // Computed once per layer, without repeats: a chain of pass-throughs that each
+    // name the one before twice would otherwise double the list (and the time) at
+    // every step. A result that ran into a new cycle is not kept, so that each layer
+    // of the cycle is reported, once.
+    if (auto memo = passthrough_.find(layer); memo != passthrough_.end()) return memo->second;
+    if (!visiting.insert(layer).second) {
+        cycle_error();
         return {};
     }
+    size_t cycles_before = passthrough_cycles_.size();
     std::vector<std::string> out;
-    for (const auto& in : l.inputs) {
-        auto ids = resolve_ref(in, "inputs", false, visiting);
-        out.insert(out.end(), ids.begin(), ids.end());
-    }
+    std::set<std::string> seen;
+    for (const auto& in : l.inputs)
+        for (auto& id : resolve_ref(in, "inputs", false, visiting))
+            if (seen.insert(id).second) out.push_back(std::move(id));
     visiting.erase(layer);
+    if (passthrough_cycles_.size() == cycles_before) passthrough_[layer] = out;
     return out;
 }
 
@@ -197,22 +237,47 @@ std::vector<std::string> Checker::resolve_ref(const InputRef& in, const std::str
                                               std::set<std::string>& visiting) {
     if (in.parts.size() == 1 && in.parts[0] == "query") return {};
     size_t j = in.parts.size();
-    for (; j > 0; --j)
-        if (layer_by_name_.count(join(in.parts, j))) break;
+    int copy = 0;  // `r[2]`: one copy of a repeated layer
+    for (; j > 0; --j) {
+        std::string name = join(in.parts, j);
+        if (layer_by_name_.count(name)) break;
+        if (size_t b = name.find('['); b != std::string::npos && name.back() == ']' && layer_by_name_.count(name.substr(0, b))) {
+            copy = std::atoi(name.c_str() + b + 1);
+            break;
+        }
+    }
     if (j == 0) {
         if (broken_.count(in.parts[0])) return {};  // lost to a syntax error, already reported
         std::vector<std::string> names;
         for (auto& [n, _] : layer_by_name_) names.push_back(n);
         names.push_back("query");
-        std::string n = in.parts[0];
+        // `lite.propse`: the longest prefix with a close layer name is the typo.
+        std::string n = in.parts[0], sug;
+        for (size_t k = in.parts.size(); k > 0 && sug.empty(); --k)
+            if ((sug = did_you_mean(join(in.parts, k), names)) != "") n = join(in.parts, k);
         std::string msg = "unknown layer " + quote(n) + " in " + quote(field);
-        if (auto s = did_you_mean(n, names); !s.empty()) msg += "; did you mean " + quote(s) + "?";
+        if (!sug.empty()) msg += "; did you mean " + quote(sug) + "?";
         else if (agents_.count(n)) msg += "; " + quote(n) + " is an agent: name the layer it is in";
         diags_.error(in.origin.file, in.origin.span.begin, msg, static_cast<uint32_t>(n.size()));
         return {};
     }
     std::string layer = join(in.parts, j);
-    std::vector<std::string> ids = layer_outputs(layer, visiting);
+    std::vector<std::string> ids;
+    if (copy != 0 || layer.back() == ']') {
+        layer = layer.substr(0, layer.find('['));
+        const LayerDraft& l = *layer_by_name_.at(layer);
+        if (copy < 1 || copy > l.repeat) {
+            diags_.error(in.origin.file, in.origin.span.begin,
+                         "layer " + quote(layer) + " has " + std::to_string(l.repeat) + " cop" +
+                             (l.repeat == 1 ? "y" : "ies") + " (repeat = " + std::to_string(l.repeat) +
+                             "); " + quote(join(in.parts, j)) + " is not one of them",
+                         len(in.origin));
+            return {};
+        }
+        ids = instance_nodes_[l.instances[static_cast<size_t>(copy) - 1]];
+    } else {
+        ids = layer_outputs(layer, visiting);
+    }
     if (j == in.parts.size()) return ids;
     if (in.parts.size() > j + 1) {
         diags_.error(in.origin.file, in.origin.span.begin,
@@ -237,16 +302,20 @@ std::vector<std::string> Checker::resolve_ref(const InputRef& in, const std::str
 }
 
 void Checker::resolve_inputs() {
+    size_t edges = 0;
     for (auto& lp : layers_) {
         LayerDraft& l = *lp;
+        NoteScope notes(*this, l.ref);
         std::vector<std::string> first;
+        std::set<std::string> in_first;
         for (const auto& in : l.inputs) {
             std::set<std::string> visiting;
             size_t errors_before = diags_.error_count();
             auto ids = resolve_ref(in, "inputs", false, visiting);
-            if (diags_.error_count() != errors_before) l.inputs_failed = true;
+            // An input lost to a syntax error is as good as reported.
+            if (diags_.error_count() != errors_before || broken_.count(in.parts[0])) l.inputs_failed = true;
             for (const auto& id : ids) {
-                if (std::find(first.begin(), first.end(), id) != first.end()) {
+                if (!in_first.insert(id).second) {
                     diags_.error(in.origin.file, in.origin.span.begin,
                                  "input " + quote(id) + " is listed more than once in layer " + quote(l.ref.name),
                                  len(in.origin));
@@ -255,6 +324,12 @@ void Checker::resolve_inputs() {
                 first.push_back(id);
             }
         }
+        size_t added = 0;
+        for (size_t i = 0; i < l.instances.size(); ++i)
+            added += instance_nodes_[l.instances[i]].size() * (i == 0 ? first.size() : instance_nodes_[l.instances[i - 1]].size());
+        if (over_limit(l.ref, "edges", added, edges + added, kMaxEdges, "its nodes times the answers each one takes"))
+            return;
+        edges += added;
         for (size_t i = 0; i < l.instances.size(); ++i) {
             const std::string& inst = l.instances[i];
             std::vector<std::string> ins = i == 0 ? first : instance_nodes_[l.instances[i - 1]];
@@ -295,6 +370,7 @@ void Checker::resolve_inputs() {
 
 void Checker::build_routes() {
     for (auto& [name, r] : routes_decl_) {
+        NoteScope notes(*this, r);
         RouteSpec rs;
         rs.name = name;
         rs.loc = loc(r.file(), r.decl->name_span.begin);
@@ -381,6 +457,7 @@ void Checker::build_routes() {
 
 void Checker::build_outputs() {
     for (auto& [name, r] : outputs_decl_) {
+        NoteScope notes(*this, r);
         Val v = ev_.eval(*r.decl->value, r.env);
         if (v.kind != Val::Kind::Ref) {
             if (v.kind != Val::Kind::Invalid)

@@ -211,6 +211,9 @@ Val Evaluator::eval_literal(const ast::Literal& l, Origin origin) {
         }
         case ast::LiteralKind::Rate: {
             std::string per = unit.substr(1);
+            if (per != "s" && per != "sec" && per != "m" && per != "min" && per != "h" && per != "hour")
+                return report("unknown rate unit '/" + per + "' in '" + t +
+                              "' (rates are per /s, /sec, /m, /min, /h or /hour, like 600/min)");
             double f = (per == "s" || per == "sec") ? 60 : (per == "m" || per == "min") ? 1 : 1.0 / 60;
             v.kind = Val::Kind::Rate;
             v.per_minute = x * f;
@@ -241,6 +244,7 @@ Val Evaluator::eval_operand(const ast::Operand& o, const std::shared_ptr<const E
                     ++depth_;
                     Val r = eval(*it->second.expr, it->second.env ? it->second.env : env);
                     --depth_;
+                    if (it->second.env && r.param.empty()) r.param = parts[0];  // a `use` argument
                     return r;
                 }
             }
@@ -249,7 +253,7 @@ Val Evaluator::eval_operand(const ast::Operand& o, const std::shared_ptr<const E
             // Names declared inside a topology instance are qualified by its alias.
             if (!env->prefix.empty()) {
                 for (const auto& local : env->local_names)
-                    if (local == parts[0]) v.scope = env->prefix;
+                    if (local == parts[0].substr(0, parts[0].find('['))) v.scope = env->prefix;  // r[2] too
             }
             return v;
         }
@@ -285,6 +289,7 @@ Val Evaluator::apply(char op, Val lhs, Val rhs) {
                                : lhs.number * rhs.number;
         lhs.integral = lhs.integral && rhs.integral;
         lhs.origin = at;
+        if (lhs.param.empty()) lhs.param = rhs.param;
         return lhs;
     }
     if (op == '*' && lhs.kind == K::Ref && rhs.kind == K::Number) {

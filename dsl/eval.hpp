@@ -36,6 +36,7 @@ struct Val {
     std::vector<Val> items;        // List items, Call arguments
     const ast::Block* block = nullptr;  // Block
     std::shared_ptr<const Env> env;     // Block: where its fields are evaluated
+    std::string param;  // the topology argument this value was computed from, if any
 
     std::string ref_text() const;
     // The path with the instance prefix applied: for names of layers and routes.
@@ -59,7 +60,9 @@ struct Env {
     std::vector<std::string> local_names; // layer/route names declared in the instance
     std::shared_ptr<const SourceFile> file;
     std::shared_ptr<const SourceFile> use_file;  // the `use` that instantiated this scope
-    ast::Span use_span;
+    ast::Span use_span;                          // its topology name
+    ast::Span use_decl_span;                     // the whole `use` (arguments included)
+    std::string topology;                        // the instantiated topology's name
 };
 
 class Evaluator {

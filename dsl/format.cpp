@@ -324,6 +324,10 @@ private:
 }  // namespace
 
 bool format_source(const std::string& path, const std::string& text, std::string& out, Diagnostics& diags) {
+    if (!is_moa_source(path)) {  // never parse (and quote) another kind of file
+        diags.error(nullptr, 0, path + ": not a .moa file (moa reads only .moa sources)");
+        return false;
+    }
     auto src = std::make_shared<SourceFile>(path, text);
     size_t before = diags.error_count();
     ast::File f = parse_file(src, diags);

@@ -146,7 +146,9 @@ auto const word_end = !(x3::alnum | '_');
 auto const number_core = -x3::char_('-') >> +x3::digit >> -('.' >> +x3::digit) >>
                          -(x3::char_("eE") >> -x3::char_("+-") >> +x3::digit);
 auto const dur_unit = x3::lit("ms") | "min" | "s" | "m" | "h";
-auto const rate_unit = x3::lit('/') >> (x3::lit("sec") | "min" | "hour" | "s" | "m" | "h");
+// Any word after '/' makes a rate; the checker names the units it knows
+// (`600/minute` is "unknown rate unit", not "expected '}'").
+auto const rate_unit = x3::lit('/') >> +(x3::alnum | '_');
 
 auto const arrow_def = x3::lit("->");
 auto const target_def = !(x3::lexeme[(x3::lit("when") | "otherwise") >> word_end]) >> path;
@@ -157,11 +159,18 @@ auto const close_quote_def = x3::lit('"');
 auto const close_text_def = x3::lit("\"\"\"");
 auto const escaped_char_def = x3::char_ - x3::eol;
 
-auto const ident_def = x3::lexeme[(x3::alpha | x3::char_('_')) >> *(x3::alnum | x3::char_('_'))];
+// A name never runs into a non-ASCII character: `agent café` fails at the name (one
+// error) instead of declaring `caf` and failing again at `é`.
+auto const non_ascii = x3::char_ - x3::ascii::char_;
+auto const ident_def = x3::lexeme[(x3::alpha | x3::char_('_')) >> *(x3::alnum | x3::char_('_')) >> !non_ascii];
 
 auto const name_inner_def = ident[([](auto& c) { x3::_val(c).text = std::move(x3::_attr(c)); })];
 
-auto const path_inner_def = x3::lexeme[ident % '.'][([](auto& c) {
+// A part may index one copy of a repeated layer: `r[1]`, `r[2].a`.
+x3::rule<class path_part_id, std::string> const path_part = "a name";
+auto const path_part_def = x3::raw[x3::lexeme[ident >> -(x3::lit('[') >> +x3::digit >> ']')]];
+
+auto const path_inner_def = x3::lexeme[path_part % '.'][([](auto& c) {
     x3::_val(c).path.parts = std::move(x3::_attr(c));
 })];
 
@@ -334,7 +343,7 @@ auto const param_def = param_inner;
 auto const decl_def = decl_inner;
 auto const keyword_def = keyword_inner;
 
-BOOST_SPIRIT_DEFINE(name_inner, path_inner, string_operand_inner, operand_inner, expr_inner, block_inner, field_inner, arm_inner, param_inner, decl_inner, keyword_inner,
+BOOST_SPIRIT_DEFINE(name_inner, path_inner, path_part, string_operand_inner, operand_inner, expr_inner, block_inner, field_inner, arm_inner, param_inner, decl_inner, keyword_inner,
                     ident, field_value, target, name, path, literal, string_operand, operand, expr, call, list, block,
                     field, arm, item, param, decl, keyword, arrow, close_brace,
                     close_bracket, close_paren, close_quote, close_text, escaped_char)
@@ -417,7 +426,30 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
                 shown = std::min(at, s.size());
                 while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;
             }
-            diags.error(src, static_cast<uint32_t>(shown), e.which() == "nesting" ? what : what + ", found " + found);
+            std::string msg = e.which() == "nesting" ? what : what + ", found " + found;
+            if (e.which() == grammar::close_paren.name && s.compare(pos, 4, "use ") == 0 && shown > 0) {
+                size_t prev = s.find_last_not_of(" \t\r\n", shown - 1);
+                if (prev != std::string::npos && (s[prev] == '(' || s[prev] == ','))
+                    msg = "expected a named argument, found " + found +
+                          "; topology arguments are named: `use moa(proposers = [a, b], aggregator = a)`";
+            }
+            size_t nb = 0, ne = 0;
+            bool bad_name = e.which() != grammar::close_quote.name && e.which() != grammar::close_text.name &&
+                            non_ascii_name(s, shown, nb, ne);
+            if (bad_name) {
+                shown = nb;
+                while (static_cast<unsigned char>(s[shown]) < 0x80) ++shown;
+                msg = "non-ASCII character in name '" + s.substr(nb, ne - nb) +
+                      "'; names are ASCII letters, digits and '_'";
+            }
+            auto& diag = diags.error(src, static_cast<uint32_t>(shown), msg);
+            // A block that runs to the end of the file, or into the next declaration:
+            // show where it was opened.
+            if (e.which() == grammar::close_brace.name &&
+                (found == "end of file" || recovery.after(shown > 0 ? shown - 1 : 0) == shown)) {
+                if (size_t open = unclosed_brace(s, pos, shown); open != std::string::npos)
+                    diag.notes.push_back(Diagnostics::note(src, static_cast<uint32_t>(open), "this '{' is never closed"));
+            }
             ++errors;
             ok = false;
             // Resume after the error, never before it: lines the failed declaration

@@ -114,3 +114,44 @@ uint32_t word_length(const std::string& s, size_t i) {
 }
 
 }  // namespace moa::prescan
+
+namespace moa::prescan {
+
+size_t unclosed_brace(const std::string& s, size_t from, size_t to) {
+    std::vector<size_t> open;
+    size_t i = from;
+    to = std::min(to, s.size());
+    while (i < to) {
+        char c = s[i];
+        if (c == '#') {
+            size_t e = s.find('\n', i);
+            i = e == std::string::npos ? s.size() : e;
+        } else if (s.compare(i, 3, "\"\"\"") == 0) {
+            size_t e = s.find("\"\"\"", i + 3);
+            i = e == std::string::npos ? s.size() : e + 3;
+        } else if (c == '"') {
+            ++i;
+            while (i < s.size() && s[i] != '"' && s[i] != '\n') i += (s[i] == '\\') ? 2 : 1;
+            ++i;
+        } else {
+            if (c == '{') open.push_back(i);
+            else if (c == '}' && !open.empty()) open.pop_back();
+            ++i;
+        }
+    }
+    return open.empty() ? std::string::npos : open.back();
+}
+
+bool non_ascii_name(const std::string& s, size_t i, size_t& begin, size_t& end) {
+    auto part = [&](size_t k) { return is_word_char(s[k]) || static_cast<unsigned char>(s[k]) >= 0x80; };
+    if (i >= s.size() || !part(i)) return false;
+    begin = i;
+    while (begin > 0 && part(begin - 1)) --begin;
+    end = i;
+    while (end < s.size() && part(end)) ++end;
+    for (size_t k = begin; k < end; ++k)
+        if (static_cast<unsigned char>(s[k]) >= 0x80) return end - begin < 200;
+    return false;
+}
+
+}  // namespace moa::prescan

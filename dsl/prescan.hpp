@@ -52,5 +52,11 @@ size_t skip_blank(const std::string& s, size_t i);
 // "'word'", "a string", "end of file", ...: what a diagnostic says it found at `i`.
 std::string describe_found(const std::string& s, size_t i);
 uint32_t word_length(const std::string& s, size_t i);
+// The innermost '{' in [from, to) that is not closed before `to`, or npos: where an
+// unclosed block began.
+size_t unclosed_brace(const std::string& s, size_t from, size_t to);
+// Whether the word around `i` (letters, digits, '_' and non-ASCII bytes) has a
+// non-ASCII character, like `café`: [begin, end) is the whole word.
+bool non_ascii_name(const std::string& s, size_t i, size_t& begin, size_t& end);
 
 }  // namespace moa::prescan

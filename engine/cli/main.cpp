@@ -143,13 +143,15 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
 int main(int argc, char** argv) {
     CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
     app.require_subcommand(1);
-    app.fallthrough();  // global flags (-v, -q, -I) are accepted after the subcommand too
+    app.fallthrough();  // global flags (-v, -q, -I/--import-path) are accepted after the subcommand too
     app.set_version_flag("--version", std::string("moa ") + MOA_VERSION);
     bool verbose = false, quiet = false;
     Common common;
     app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
     app.add_flag("-q,--quiet", quiet, "Log only errors");
-    app.add_option("-I,--include", common.include_dirs, "Directory searched for imports (after the file's own)")
+    app.add_option("-I,--include,--import-path", common.include_dirs,
+                   "Directory searched for imports after the file's own, and one that imports may read "
+                   "(imports stay inside the main file's directory, these and the stdlib; repeatable)")
         ->allow_extra_args(false);  // one directory per -I, so files can follow
 
     std::vector<std::string> check_files;
@@ -183,7 +185,7 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
     run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output");
     run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job (for a `result = pick` node also its reply and the input it picked)");
-    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value (repeatable)")
+    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")
         ->check(CLI::NonNegativeNumber);

@@ -179,7 +179,7 @@ TEST_CASE("checks: first error of each bad source") {
          "6:50: an agent cannot be its own fallback\n"},
         {"layer p = [a] { repeat = 101 }\noutput o = p\n", "6:26: 'repeat' must be an integer in [0, 100], found 101\n"},
         {"layer p = [a * 0]\noutput o = p\n", "6:16: replica count must be an integer in [1, 1000]\n"},
-        {"use moa(proposers = [a])\n", "6:5: unknown topology 'moa'\n"},
+        {"use moa(proposers = [a])\n", "6:5: unknown topology 'moa'; it is in the standard library: add `import \"moa.moa\"`\n"},
     };
     for (const auto& tc : cases) {
         INFO(tc.source);

@@ -36,7 +36,8 @@ std::string check_output(const std::string& rel, moa::LoadResult* result = nullp
     fs::path old = fs::current_path();
     fs::current_path(MOA_GOLDEN_DIR);
     moa::LoadOptions opts;
-    opts.import_paths.push_back(std::string(MOA_SOURCE_DIR) + "/stdlib");
+    // Relative to golden/, so that notes inside the stdlib print the same path on every machine.
+    opts.import_paths.push_back(fs::relative(fs::path(MOA_SOURCE_DIR) / "stdlib").string());
     moa::Diagnostics d;
     auto r = moa::load_graph(rel, opts, d);
     fs::current_path(old);

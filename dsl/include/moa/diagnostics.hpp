@@ -60,6 +60,7 @@ public:
     size_t error_count() const;
     size_t warning_count() const;
     const std::vector<Diagnostic>& all() const { return diags_; }
+    Diagnostic& at(size_t i) { return diags_[i]; }  // to add notes after the fact
     bool empty() const { return diags_.empty(); }
 
     // Sort by file then position (stable), so output order does not depend on the

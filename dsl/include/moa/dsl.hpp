@@ -14,7 +14,8 @@ namespace moa {
 
 struct LoadOptions {
     // Directories searched for `import "..."` after the importing file's own directory
-    // (the stdlib/ directory is added by the CLI).
+    // (the stdlib/ directory is added by the CLI). With the main file's directory they
+    // are the import roots: an import may read only a .moa file inside one of them.
     std::vector<std::string> import_paths;
     // `NAME.field=value` overrides of backend and agent fields (`moa run --set`),
     // checked like the file's own fields.
@@ -26,7 +27,11 @@ struct LoadResult {
     bool ok = false;  // no errors (warnings allowed)
 };
 
-// Reads `path`, parses and checks it; every problem goes to `diags`.
+// True for a path named *.moa: the only files moa reads as source (and so quotes in
+// diagnostics).
+bool is_moa_source(const std::string& path);
+
+// Reads `path` (a .moa file), parses and checks it; every problem goes to `diags`.
 LoadResult load_graph(const std::string& path, const LoadOptions& opts, Diagnostics& diags);
 
 // Same, from text in memory (tests, fuzzing); imports are resolved from disk.
