@@ -272,3 +272,16 @@ TEST_CASE("a cache in a read-only directory serves read and replay but rw refuse
     }
     if (!disk) fs::permissions(dir, fs::perms::owner_all);
 }
+
+TEST_CASE("a cache path that cannot be opened is an error naming the path and the OS reason") {
+    fs::path dir = temp_dir("unopenable");  // a directory where the file should be
+    for (auto access : {CacheAccess::Write, CacheAccess::Read}) {
+        std::string err;
+        CHECK_FALSE(open_sqlite_store(dir.string(), err, access));
+        CHECK(err.find("cannot open cache " + dir.string() + ": ") == 0);
+        CHECK(err.find("(Is a directory)") != std::string::npos);
+    }
+    std::string err;
+    CHECK_FALSE(open_sqlite_store("/dev/null/cache.db", err));
+    CHECK(err == "cannot open cache /dev/null/cache.db: unable to open database file (Not a directory)");
+}
