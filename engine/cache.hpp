@@ -74,8 +74,10 @@ private:
 // and fails on a read-only one; read access never creates or writes anything (it opens
 // a cache in a read-only directory too) and fails with "no cache at PATH" if absent.
 enum class CacheAccess { Write, Read };
+// `busy_timeout_ms`: how long a write waits for another process's lock before the
+// store fails (SQLITE_BUSY).
 std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::string& error,
-                                              CacheAccess access = CacheAccess::Write);
+                                              CacheAccess access = CacheAccess::Write, int busy_timeout_ms = 30000);
 
 // The canonical request a key is the hash of (human-readable, no secrets).
 std::string canonical_request(const Call& c);

@@ -203,9 +203,10 @@ struct Stmt {
 
 class SqliteStore : public CacheStore {
 public:
-    SqliteStore(const std::string& path, CacheAccess access, std::string& error)
+    SqliteStore(const std::string& path, CacheAccess access, int busy_ms, std::string& error)
         : db_(path, access, error), writable_(access == CacheAccess::Write) {
         if (!db_.ok() || !error.empty()) return;
+        sqlite3_busy_timeout(db_.get(), busy_ms);
         get_ = std::make_unique<Stmt>(db_.get(), "SELECT text, tokens_in, tokens_out FROM responses WHERE key = ?");
         if (writable_)
             put_ = std::make_unique<Stmt>(db_.get(),
@@ -312,6 +313,7 @@ private:
         if (!failure_.empty()) return;
         if (corrupt(rc)) failure_ = corrupted_message(db_.path(), reason(db_.get(), rc));
         else failure_ = "cache " + db_.path() + ": " + what + ": " + reason(db_.get(), rc);
+        if ((rc & 0xff) == SQLITE_BUSY) failure_ += " (another process held it longer than the busy timeout)";
     }
     // A failed transaction may take the batch's earlier rows with it: roll back and
     // store them one by one, so every answer that still fits is kept.
@@ -336,8 +338,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::string& error, CacheAccess access) {
-    auto s = std::make_unique<SqliteStore>(path, access, error);
+std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::string& error, CacheAccess access,
+                                              int busy_timeout_ms) {
+    auto s = std::make_unique<SqliteStore>(path, access, busy_timeout_ms, error);
     if (!error.empty()) return nullptr;
     return s;
 }

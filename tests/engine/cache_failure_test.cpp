@@ -285,3 +285,25 @@ TEST_CASE("a cache path that cannot be opened is an error naming the path and th
     CHECK_FALSE(open_sqlite_store("/dev/null/cache.db", err));
     CHECK(err == "cannot open cache /dev/null/cache.db: unable to open database file (Not a directory)");
 }
+
+TEST_CASE("a write lock held too long by another connection (SQLITE_BUSY) fails the store loudly with the path") {
+    fs::path dir = temp_dir("busy");
+    std::string db = (dir / "cache.db").string();
+    write_cache(db, 10, 100);
+    sqlite3* other = nullptr;  // another writer, holding the lock
+    REQUIRE(sqlite3_open(db.c_str(), &other) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(other, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    std::string err;
+    auto store = open_sqlite_store(db, err, CacheAccess::Write, 50);
+    REQUIRE(store);
+    CacheRecord r;
+    r.key = "busy";
+    r.entry = {"answer", 1, 1};
+    store->begin_batch();
+    store->put(r);
+    store->end_batch();
+    CHECK(store->failure() ==
+          "cache " + db + ": cannot start a write: database is locked (another process held it longer than the busy timeout)");
+    sqlite3_exec(other, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(other);
+}
