@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "moa/duration.hpp"
+
 namespace moa {
 
 std::string Val::ref_text() const {
@@ -196,17 +198,19 @@ Val Evaluator::eval_literal(const ast::Literal& l, Origin origin) {
     switch (l.kind) {
         case ast::LiteralKind::Number:
             if (!unit.empty()) {
-                return report("unknown unit '" + unit + "' in '" + t +
-                              "' (durations take ms, s, min, m or h; rates are written 60/min)");
+                return report("unknown unit '" + unit + "' in '" + t + "' (durations take " + kDurationUnits +
+                              "; rates are written 60/min)");
             }
             v.kind = Val::Kind::Number;
             v.number = x;
             v.integral = integral;
             return v;
         case ast::LiteralKind::Duration: {
-            double f = unit == "ms" ? 1 : unit == "s" ? 1e3 : (unit == "m" || unit == "min") ? 6e4 : 3.6e6;
+            std::string err;
+            auto ms = parse_duration_ms(t, &err);  // the one duration parser (moa/duration.hpp)
+            if (!ms) return report(err);
             v.kind = Val::Kind::Duration;
-            v.ms = static_cast<int64_t>(std::llround(x * f));
+            v.ms = *ms;
             return v;
         }
         case ast::LiteralKind::Rate: {

@@ -145,7 +145,7 @@ auto const skipper = x3::space | x3::lexeme['#' >> *(x3::char_ - x3::eol)];
 auto const word_end = !(x3::alnum | '_');
 auto const number_core = -x3::char_('-') >> +x3::digit >> -('.' >> +x3::digit) >>
                          -(x3::char_("eE") >> -x3::char_("+-") >> +x3::digit);
-auto const dur_unit = x3::lit("ms") | "min" | "s" | "m" | "h";
+auto const dur_unit = x3::lit("ms") | "min" | "s" | "m" | "h" | "d" | "w";  // moa/duration.hpp
 // Any word after '/' makes a rate; the checker names the units it knows
 // (`600/minute` is "unknown rate unit", not "expected '}'").
 auto const rate_unit = x3::lit('/') >> +(x3::alnum | '_');

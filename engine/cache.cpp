@@ -89,7 +89,31 @@ ResponseCache::~ResponseCache() {
     }
     cv_.notify_all();
     thread_.join();
-    store_->add_counters(hits.load(), misses.load());
+    if (!failed_) store_->add_counters(hits.load(), misses.load());
+}
+
+void ResponseCache::check_store() {
+    if (failed_.load(std::memory_order_relaxed)) return;
+    std::string f = store_->failure();
+    if (f.empty()) return;
+    failure_ = std::move(f);
+    failed_.store(true, std::memory_order_release);
+}
+
+// After a failure the run is stopping (the engine starts no new job), but the jobs in
+// flight finish: failing them would throw away the answers of their earlier layers,
+// already paid for. Their calls bypass the store; only replay, which must never call a
+// backend, fails them.
+bool ResponseCache::fail_call(const CallPtr& c) {
+    if (!failed_.load(std::memory_order_relaxed) || mode_ != CacheMode::Replay) return false;
+    Reply r;
+    r.status = CallStatus::Error;
+    r.error_kind = "cache";
+    r.text = "not called: " + failure_;
+    c->submitted = c->finished = Clock::now();
+    auto done = std::move(c->done);
+    done(*c, std::move(r));
+    return true;
 }
 
 void ResponseCache::post(std::function<void()> fn) {
@@ -110,8 +134,13 @@ void ResponseCache::run() {
             batch.swap(queue_);
         }
         store_->begin_batch();
-        for (auto& fn : batch) fn();
+        check_store();
+        for (auto& fn : batch) {
+            fn();
+            check_store();  // a failed write or read stops the next lookups at once
+        }
         store_->end_batch();
+        check_store();
         auto after = std::move(after_commit_);
         after_commit_.clear();
         for (auto& fn : after) {
@@ -126,9 +155,11 @@ void ResponseCache::submit(const CallPtr& c, const std::string& node, std::funct
 }
 
 void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::function<void(const CallPtr&)> call_backend) {
+    if (fail_call(c)) return;
     std::string canonical = canonical_request(*c);
     std::string key = cache_key(canonical);
-    if (mode_ == CacheMode::ReadWrite || mode_ == CacheMode::Read || mode_ == CacheMode::Replay) {
+    bool reads = mode_ == CacheMode::ReadWrite || mode_ == CacheMode::Read || mode_ == CacheMode::Replay;
+    if (reads && !failed_.load(std::memory_order_relaxed)) {
         if (auto e = store_->get(key)) {
             hits.fetch_add(1, std::memory_order_relaxed);
             saved_tokens_in += e->tokens_in;
@@ -145,6 +176,8 @@ void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::funct
             return;
         }
     }
+    check_store();  // a lookup that failed is not a miss: nothing is called then
+    if (fail_call(c)) return;
     misses.fetch_add(1, std::memory_order_relaxed);
     if (mode_ == CacheMode::Replay) {
         Reply r;
@@ -178,7 +211,8 @@ void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::funct
 void ResponseCache::answered(const std::string& key, const std::string& node, const std::string& canonical, const CallPtr& c,
                              Reply&& r, std::function<void(Call&, Reply&&)> done) {
     // Errors, empty and truncated answers are never stored (truncation is an error).
-    if (r.status == CallStatus::Ok && !r.text.empty() && (mode_ == CacheMode::ReadWrite || mode_ == CacheMode::Refresh)) {
+    if (r.status == CallStatus::Ok && !r.text.empty() && (mode_ == CacheMode::ReadWrite || mode_ == CacheMode::Refresh) &&
+        !failed_.load(std::memory_order_relaxed)) {
         CacheRecord rec;
         rec.key = key;
         rec.node = node;

@@ -38,6 +38,9 @@ struct CacheRecord {  // one row, for stats, export and replay explanations
     int64_t created = 0;  // unix seconds
 };
 
+// A store that fails (disk full, corruption, lock held too long, read-only file) says so
+// in failure(): the first error, with the path and the reason. It never fails silently;
+// the ResponseCache stops the run on it.
 class CacheStore {
 public:
     virtual ~CacheStore() = default;
@@ -49,6 +52,8 @@ public:
     // Writes between these commit together (the cache thread wraps each batch of work).
     virtual void begin_batch() {}
     virtual void end_batch() {}
+    // "" while healthy; else the first error ("cache write to PATH failed: ...").
+    virtual std::string failure() const { return ""; }
 };
 
 class MemoryStore : public CacheStore {
@@ -64,7 +69,15 @@ private:
 };
 
 // SQLite, WAL mode, `busy_timeout` so that concurrent writers wait for each other.
-std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::string& error);
+// Opening checks the file (`PRAGMA quick_check`): a corrupted cache is an error that
+// says what to do, never a cache that silently misses. Write access creates the file
+// and fails on a read-only one; read access never creates or writes anything (it opens
+// a cache in a read-only directory too) and fails with "no cache at PATH" if absent.
+enum class CacheAccess { Write, Read };
+// `busy_timeout_ms`: how long a write waits for another process's lock before the
+// store fails (SQLITE_BUSY).
+std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::string& error,
+                                              CacheAccess access = CacheAccess::Write, int busy_timeout_ms = 30000);
 
 // The canonical request a key is the hash of (human-readable, no secrets).
 std::string canonical_request(const Call& c);
@@ -80,6 +93,9 @@ public:
     void submit(const CallPtr& c, const std::string& node, std::function<void(const CallPtr&)> call_backend);
 
     CacheMode mode() const { return mode_; }
+    // "" while the store is healthy; else its first error. From then on the store is
+    // left alone: calls go to the backend uncached (replay: they fail with this text).
+    std::string failure() const { return failed_.load(std::memory_order_acquire) ? failure_ : std::string(); }
     std::atomic<uint64_t> hits{0}, misses{0}, writes{0}, shared{0};
     std::atomic<uint64_t> saved_tokens_in{0}, saved_tokens_out{0};
 
@@ -91,6 +107,11 @@ private:
     void answered(const std::string& key, const std::string& node, const std::string& canonical, const CallPtr& c,
                   Reply&& r, std::function<void(Call&, Reply&&)> done);
     std::string explain_miss(const std::string& node, const std::string& canonical);
+    void check_store();  // cache thread: notices the store's first failure
+    bool fail_call(const CallPtr& c);  // completes `c` with the failure, if any
+
+    std::atomic<bool> failed_{false};
+    std::string failure_;  // written once, before failed_ is set
 
     std::unique_ptr<CacheStore> store_;
     CacheMode mode_;

@@ -136,7 +136,9 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     if (!parse_cache_mode(options.cache_mode, mode)) throw std::runtime_error("unknown cache mode '" + options.cache_mode + "'");
     if (mode != CacheMode::Off) {
         std::string error;
-        auto store = open_sqlite_store(options.cache_path, error);
+        // Modes that only read never create or write the file (a read-only cache works).
+        bool reads_only = mode == CacheMode::Read || mode == CacheMode::Replay;
+        auto store = open_sqlite_store(options.cache_path, error, reads_only ? CacheAccess::Read : CacheAccess::Write);
         if (!store) throw std::runtime_error(error);
         cache = std::make_unique<ResponseCache>(std::move(store), mode);
     }
@@ -311,6 +313,8 @@ Engine::~Engine() = default;
 
 const GraphSpec& Engine::graph() const { return impl_->core.graph; }
 
+std::string Engine::cache_error() const { return impl_->core.cache ? impl_->core.cache->failure() : std::string(); }
+
 void Engine::on_event(std::function<void(const NodeEvent&)> fn) { impl_->core.on_event = std::move(fn); }
 
 Engine::Progress Engine::progress() const {
@@ -369,12 +373,16 @@ RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResu
         ready.emplace(r.seq, std::move(r));
         cv.notify_all();
     };
+    // A failed cache stops the run: no new job starts (its answers could not be
+    // stored); the jobs in flight finish and their results are still delivered.
+    auto stopped = [&] { return core.cache && core.cache->failure().size(); };
     for (;;) {
         std::vector<JobResult> writable;
         bool can_start = false;
         {
             std::unique_lock lock(mu);
             cv.wait(lock, [&] {
+                eof = eof || stopped();
                 return (!eof && in_flight < max_jobs && next_seq - next_write < window) ||
                        (!ready.empty() && ready.begin()->first == next_write) || (eof && in_flight == 0);
             });

@@ -14,6 +14,7 @@
 #include "run.hpp"
 #include "../cache_tools.hpp"
 #include "moa/dsl.hpp"
+#include "moa/duration.hpp"
 
 #ifndef MOA_VERSION
 #define MOA_VERSION "0.0.0"
@@ -194,17 +195,23 @@ int main(int argc, char** argv) {
     run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend");
     std::string cache_opt;
     run->add_option("--cache", cache_opt,
-                    "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path");
+                    "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path. "
+                    "read and replay never write (a read-only cache works); rw and refresh refuse a read-only cache. "
+                    "A cache that fails mid-run (disk full, corrupted) stops the run: exit 1, the error names the path");
     run->add_option("--cache-db", run_args.cache_db, "Cache database (default .moa/cache.db)");
     bool no_progress = false;
 
     std::string cache_db = ".moa/cache.db", prune_age, prune_model, cache_file;
     auto* cache = app.add_subcommand("cache", "Inspect and maintain the response cache");
+    cache->footer(
+        "Every command exits 1 with a message naming the path when the cache is missing (\"no cache at PATH\": "
+        "nothing is created, except by import), corrupted (\"move it away\"), or unreadable; 2 on a usage error. "
+        "stats and export only read: they work on a cache in a read-only directory.");
     cache->require_subcommand(1);
     cache->add_option("--cache-db", cache_db, "Cache database (default .moa/cache.db)");
     auto* cstats = cache->add_subcommand("stats", "Entries, size, hit rate, entries by model");
     auto* cprune = cache->add_subcommand("prune", "Delete entries older than an age and/or of a model");
-    cprune->add_option("--older-than", prune_age, "Age like 30s, 12h, 7d");
+    cprune->add_option("--older-than", prune_age, "Age: a duration of the language, like 90min, 12h, 7d or 2w (units ms, s, min, m, h, d, w)");
     cprune->add_option("--model", prune_model, "Only this model");
     auto* cexport = cache->add_subcommand("export", "Write every entry to a portable JSONL file");
     cexport->add_option("file", cache_file, "Output file")->required();
@@ -239,14 +246,15 @@ int main(int argc, char** argv) {
         if (*cprune) {
             int64_t age = -1;
             if (!prune_age.empty()) {
-                char unit = prune_age.back();
-                int64_t n = std::atoll(prune_age.c_str());
-                int64_t f = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
-                if (f == 0 || n < 0) {
-                    std::cerr << "moa cache prune: --older-than takes an age like 30s, 12h or 7d\n";
+                // The language's own duration literal: "h" or "5days" is a usage error, never age 0.
+                std::string why;
+                auto ms = moa::parse_duration_ms(prune_age, &why);
+                if (!ms || *ms < 0) {
+                    std::cerr << "moa cache prune: --older-than " << prune_age << ": "
+                              << (ms ? "the age cannot be negative" : why) << "; an age is written like 90min, 12h, 7d or 2w\n";
                     return 2;
                 }
-                age = n * f;
+                age = *ms / 1000;
             }
             if (age < 0 && prune_model.empty()) {
                 std::cerr << "moa cache prune: give --older-than and/or --model\n";

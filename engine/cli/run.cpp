@@ -177,6 +177,7 @@ int run(const RunArgs& a, LoadOptions load) {
             w.write(r, a.question);
             w.finish();
         }
+        if (std::string e = engine.cache_error(); !e.empty()) return log::error(e), 1;  // the answer is printed, not stored
         return r.ok ? 0 : 1;
     }
 
@@ -264,6 +265,9 @@ int run(const RunArgs& a, LoadOptions load) {
         return 1;
     }
     if (!a.quiet) stats.print(std::cerr);
+    // The cache failed: the run stopped early (results in hand are written above).
+    if (std::string e = engine.cache_error(); !e.empty())
+        return log::error(e + "; the run stopped early: answers already stored stay, and every result above is in the output"), 1;
     return failed + failed_before ? 1 : 0;  // failures already in the file stay loud
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "moa/dsl.hpp"
+#include "moa/duration.hpp"
 #include "source.hpp"
 
 namespace {
@@ -187,4 +188,33 @@ TEST_CASE("checks: first error of each bad source") {
         std::string errs = c->errors();
         CHECK(errs.substr(0, errs.find('\n') + 1) == tc.error);
     }
+}
+
+TEST_CASE("one duration parser: the language and command-line ages accept the same spellings") {
+    using moa::parse_duration_ms;
+    CHECK(parse_duration_ms("250ms") == 250);
+    CHECK(parse_duration_ms("1.5s") == 1500);
+    CHECK(parse_duration_ms("2m") == 120000);
+    CHECK(parse_duration_ms("5min") == 300000);
+    CHECK(parse_duration_ms("12h") == 43200000);
+    CHECK(parse_duration_ms("7d") == 604800000);
+    CHECK(parse_duration_ms("2w") == 1209600000);
+    CHECK(parse_duration_ms("-1h") == -3600000);
+    // What `moa cache prune --older-than` used to read as age 0.
+    for (const char* bad : {"h", "5days", "2weeks", "", "30", "30 s", " 30s", "30sec", "1.h", "s30"}) {
+        std::string why;
+        INFO(bad);
+        CHECK_FALSE(parse_duration_ms(bad, &why));
+        CHECK(why.find("ms, s, min, m, h, d or w") != std::string::npos);
+    }
+    // The language reads d and w too, through the same function.
+    auto c = check("backend slow { kind = sim  timeouts { total = 1d }  retry { max_delay = 1w } }\n"
+                   "agent x { backend = slow  model = \"x\" }\nlayer p = x\noutput o = p\n");
+    CHECK(c->errors() == "6:73: 'max_delay' must be between 1ms and 24h\n");  // 1w parsed, out of range
+    auto ok = check("backend slow { kind = sim  timeouts { total = 1d } }\nagent x { backend = slow  model = \"x\" }\n"
+                    "layer p = x\noutput o = p\n");
+    REQUIRE(ok->errors().empty());
+    CHECK(ok->result.graph.backends.back().timeouts.total_ms == 86400000);
+    CHECK(check("backend s2 { kind = sim  timeouts { total = 5days } }\n")->errors().find(
+              "unknown unit 'days' in '5days' (durations take ms, s, min, m, h, d or w;") != std::string::npos);
 }

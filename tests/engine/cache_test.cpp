@@ -43,7 +43,7 @@ struct Counter : CallObserver {
 
 }  // namespace
 
-TEST_CASE("every component of the request changes the key; nothing else does") {
+TEST_CASE("every component of the request changes the key and nothing else does") {
     BackendSpec b;
     b.name = "b";
     b.kind = BackendKind::OpenAI;
@@ -92,7 +92,7 @@ TEST_CASE("every component of the request changes the key; nothing else does") {
     CHECK(canonical_request(c).find("KEY_B") == std::string::npos);
 }
 
-TEST_CASE("a second run is served from the cache; replicas stay distinct answers") {
+TEST_CASE("a second run is served from the cache and replicas stay distinct answers") {
     std::string db = temp_db("replicas");
     std::string src = std::string(test::kSimPrelude) + "import \"moa.moa\"\nuse self_moa(model = a, samples = 4)\n";
     std::vector<std::string> first;

@@ -137,6 +137,12 @@ public:
 
     const GraphSpec& graph() const;
 
+    // "" while the response cache works; else its first error (path and reason: disk
+    // full, corrupted, locked, read-only). A batch starts no new job from that moment;
+    // the jobs in flight finish uncached (their earlier answers are paid for) and are
+    // delivered. The caller should exit non-zero.
+    std::string cache_error() const;
+
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
