@@ -37,7 +37,9 @@ std::string canonical_request(const Call& c) {
     const AgentSpec& a = *c.agent;
     const BackendSpec& b = *c.backend;
     std::string s = "moa-cache-v1\n";
-    s += "backend: " + std::string(to_string(b.kind)) + " " + b.base_url + "\n";
+    // The backend's identity without URL credentials: they are never stored, and a
+    // rotated password must not invalidate the cache.
+    s += "backend: " + std::string(to_string(b.kind)) + " " + redact_url(b.base_url) + "\n";
     s += "model: " + a.model + "\n";
     char buf[64];
     auto opt = [&](const char* name, const auto& v) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "batch_io.hpp"  // append_json_string
 #include "providers.hpp"
 
 namespace moa {
@@ -126,8 +127,29 @@ int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
     return -1;
 }
 
-HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys)
-    : reactor_(reactor), keys_(std::move(keys)) {
+std::string scrub_secrets(std::string s, const std::vector<std::string>& secrets) {
+    for (const auto& key : secrets) {
+        if (key.size() < 4) continue;  // too short to tell from ordinary text
+        for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p)) s.replace(p, key.size(), "***");
+    }
+    return s;
+}
+
+HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets)
+    : reactor_(reactor), keys_(std::move(keys)), secrets_(std::move(secrets)) {
+    for (const auto& [_, k] : keys_) secrets_.push_back(k);
+    // The escaped forms a server may echo inside JSON ("\/" for '/', "\\" for '\\').
+    for (size_t i = 0, n = secrets_.size(); i < n; ++i) {
+        std::string esc;
+        append_json_string(esc, secrets_[i]);
+        esc = esc.substr(1, esc.size() - 2);
+        if (esc != secrets_[i]) secrets_.push_back(esc);
+        std::string slash;
+        for (char ch : secrets_[i]) slash += ch == '/' ? std::string("\\/") : std::string(1, ch);
+        if (slash != secrets_[i]) secrets_.push_back(slash);
+    }
+    // Longest first, so a key that contains another secret is replaced whole.
+    std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     CURLM* m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 8192L);
@@ -142,14 +164,6 @@ HttpTransport::~HttpTransport() {
         curl_slist_free_all(t->headers);
     }
     curl_multi_cleanup(static_cast<CURLM*>(multi_));
-}
-
-std::string HttpTransport::scrub(std::string s) const {
-    for (const auto& [_, key] : keys_) {
-        if (key.size() < 4) continue;
-        for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p)) s.replace(p, key.size(), "***");
-    }
-    return s;
 }
 
 void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
@@ -234,7 +248,7 @@ void HttpTransport::finish(Transfer* t, Reply&& r) {
     by_call_.erase(t->call.get());
     curl_easy_cleanup(e);
     curl_slist_free_all(t->headers);
-    r.text = scrub(std::move(r.text));
+    r.text = scrub_secrets(std::move(r.text), secrets_);
     auto done = std::move(t->done);
     done(std::move(r));
 }
@@ -292,7 +306,9 @@ void HttpTransport::process() {
             }
         } else if (status < 200 || status >= 300) {
             r.error_kind = "http " + std::to_string(status);
-            r.text = "http " + std::to_string(status) + ": " + provider_error_message(kind, t->body);
+            // Scrubbed before provider_error_message cuts it: a key straddling the cut
+            // would otherwise leak all but its tail.
+            r.text = "http " + std::to_string(status) + ": " + provider_error_message(kind, scrub_secrets(t->body, secrets_));
             r.transient = transient_status(status);
             r.retry_after_ms = retry_after_ms(t->resp_headers);
         } else if (t->stream) {

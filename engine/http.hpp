@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "call.hpp"
 #include "reactor.hpp"
@@ -18,7 +19,9 @@ namespace moa {
 class HttpTransport : public Poller {
 public:
     // `keys`: backend name -> API key value, read from the environment by the caller.
-    HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys);
+    // `secrets`: every other form a secret may take (untrimmed keys, URL passwords);
+    // all of them, and the keys, are scrubbed from any text a reply carries.
+    HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets = {});
     ~HttpTransport() override;
 
     // Reactor thread only.
@@ -36,14 +39,16 @@ private:
     void finish(Transfer* t, Reply&& r);
     void check_timeouts(Transfer* t);
     void arm_timer(Transfer* t, TimePoint when);
-    std::string scrub(std::string s) const;  // removes key values from provider text
-
     Reactor& reactor_;
     std::map<std::string, std::string> keys_;
+    std::vector<std::string> secrets_;  // longest first
     void* multi_ = nullptr;  // CURLM*
     std::map<void*, std::unique_ptr<Transfer>> transfers_;  // by CURL* easy handle
     std::map<const Call*, void*> by_call_;
 };
+
+// Replaces every occurrence of each secret (and of its JSON-escaped form) with "***".
+std::string scrub_secrets(std::string text, const std::vector<std::string>& secrets);
 
 // Parses Retry-After (seconds or an HTTP date), retry-after-ms, and the providers'
 // rate-limit reset headers; -1 if none applies.

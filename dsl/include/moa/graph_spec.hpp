@@ -146,4 +146,23 @@ struct GraphSpec {
 
 const char* to_string(BackendKind k);
 
+// A URL's `user:password@` part (everything before '@' in the authority). Credentials
+// in a base_url are sent to the server only: every URL that is stored, printed or
+// hashed into a cache key goes through redact_url, which drops them.
+inline std::string url_userinfo(const std::string& url) {
+    size_t scheme = url.find("://");
+    if (scheme == std::string::npos) return "";
+    size_t host = scheme + 3;
+    size_t end = url.find_first_of("/?#", host);
+    size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+    if (at == std::string::npos || at < host) return "";
+    return url.substr(host, at - host);
+}
+inline std::string redact_url(const std::string& url) {
+    std::string info = url_userinfo(url);
+    if (info.empty()) return url;
+    size_t host = url.find("://") + 3;
+    return url.substr(0, host) + url.substr(host + info.size() + 1);
+}
+
 }  // namespace moa

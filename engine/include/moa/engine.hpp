@@ -103,9 +103,13 @@ struct RunStats {
     void print(std::ostream& out) const;
 };
 
-// "" if every backend's api_key_env is set; else one line per missing variable.
+// "" if every backend's api_key_env is set to a usable key; else one line per missing
+// variable or per key holding a control character (CR/LF would inject a header).
 // Checked before any call is made (Engine's constructor throws with this text).
 std::string missing_api_keys(const GraphSpec& graph);
+// The key sent for backend `b`: its variable's value without surrounding spaces
+// ("" for sim backends and backends without api_key_env).
+std::string api_key_value(const BackendSpec& b);
 
 class Engine {
 public:
