@@ -47,6 +47,7 @@ struct Call : std::enable_shared_from_this<Call> {
     TimePoint submitted{};
     TimePoint first_start{};  // first attempt started (service time excludes queueing)
     TimePoint finished{};
+    TimePoint deadline = TimePoint::max();  // the `total` timeout: set when the first attempt starts
     std::function<void(Call&, Reply&&)> done;  // exactly once (reactor or cache thread)
 
     // Scheduler-private state.

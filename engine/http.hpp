@@ -34,6 +34,7 @@ public:
 
     static constexpr size_t kMaxResponseBytes = 32u << 20;
     struct Transfer;  // one attempt in flight (public for libcurl's C callbacks)
+    void first_byte(Transfer* t);  // reactor thread, from the body callback
 
 private:
     void finish(Transfer* t, Reply&& r);
@@ -46,6 +47,14 @@ private:
     std::map<void*, std::unique_ptr<Transfer>> transfers_;  // by CURL* easy handle
     std::map<const Call*, void*> by_call_;
 };
+
+// Every wait of an HTTP call is bounded, even when the .moa file sets no timeouts.
+// `total` covers the whole call: every attempt and the waits between them.
+constexpr Timeouts kDefaultTimeouts{10'000, 120'000, 60'000, 600'000};
+// The agent's timeouts, else the backend's, else kDefaultTimeouts, field by field.
+Timeouts effective_timeouts(const BackendSpec& b, const AgentSpec& a);
+// "connect timeout (10 s)" etc.: names the timeout as the .moa file does, with its value.
+std::string timeout_name(const char* field, int64_t ms);
 
 // Replaces every occurrence of each secret (and of its JSON-escaped form) with "***".
 std::string scrub_secrets(std::string text, const std::vector<std::string>& secrets);

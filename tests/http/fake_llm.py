@@ -14,6 +14,7 @@ The model name scripts the behaviour; several directives join with '+', and any
   slow-first-MS           wait MS before sending anything
   cut-N                   the first N streamed answers stop midway (no end marker)
   malformed               a 200 whose body is not JSON
+  trailing-junk           a 200 whose JSON object is followed by other text
   huge                    a 40 MB answer
   flaky-P                 each request fails with probability P% (503, 429, reset)
   echo-key                a 401 whose message echoes the key, as some providers do
@@ -28,6 +29,7 @@ The model name scripts the behaviour; several directives join with '+', and any
   lone-surrogate          streams a chunk holding an unpaired high surrogate
   gzip                    gzip-encodes the whole body (if the client accepts gzip)
   hang                    accepts the request and never answers
+  stall                   a stream that sends half its events, then nothing
 GET /__log returns every request as JSON lines: t (seconds), path, model, status.
 """
 import argparse
@@ -171,6 +173,9 @@ async def handle_chat(api, body, headers, writer):
             elif d == "malformed":
                 await respond(writer, 200, b'{"choices": [ this is not json')
                 return 200
+            elif d == "trailing-junk":
+                await respond(writer, 200, json.dumps(ok_body(api, body, "fine")).encode() + b" <html>oops</html>")
+                return 200
             elif d == "huge":
                 await respond(writer, 200, ok_body(api, body, "x" * (40 << 20)))
                 return 200
@@ -207,7 +212,7 @@ async def handle_chat(api, body, headers, writer):
         for d in directives(model):
             if d.startswith("sse-ctype-"):
                 ctype = {"plain": "text/plain", "none": None}[d.split("-")[2]]
-        events = stream_events(api, text, cut)
+        events = stream_events(api, text, cut or "stall" in directives(model))
         ds = directives(model)
         if "echo-stream" in ds:
             events = [("data: %s\n\n" % json.dumps(error_body(api, 400, echo_text(headers, body)))).encode()]
@@ -226,6 +231,8 @@ async def handle_chat(api, body, headers, writer):
             writer.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             await writer.drain()
             await asyncio.sleep(0.002)
+        if "stall" in ds:
+            await asyncio.sleep(3600)
         if cut:
             writer.transport.abort()
             return 200

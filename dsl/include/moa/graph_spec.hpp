@@ -32,6 +32,9 @@ struct RetryPolicy {
     int attempts = 4;          // total tries including the first
     int64_t base_delay_ms = 500;
     int64_t max_delay_ms = 30000;
+    // The longest server-requested wait (Retry-After, rate-limit reset) obeyed; a
+    // longer one fails the call at once, quoting the server (backend `max_retry_wait`).
+    int64_t max_wait_ms = 60000;
 };
 
 struct SimFaults {  // probabilities per call, in [0, 1]
