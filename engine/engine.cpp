@@ -342,7 +342,7 @@ Engine::Progress Engine::progress() const {
     return {c.jobs_started.load(), c.jobs_done.load(), c.scheduler->in_flight.load(), c.scheduler->completed.load()};
 }
 
-JobResult Engine::run_one(const std::string& query, std::function<void(std::string_view)> on_chunk) {
+JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk) {
     std::mutex mu;
     std::condition_variable cv;
     std::optional<JobResult> result;

@@ -28,6 +28,7 @@ struct HttpTransport::Transfer {
     int64_t first_token_ms = 0, idle_ms = 0, connect_ms = 0, total_ms = 0;
     uint64_t timer = 0;
     std::function<void(Reply&&)> done;
+    std::function<void(std::string_view)> emit;  // to the call's consumer, if it streams
     HttpTransport* owner = nullptr;
 };
 
@@ -69,7 +70,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
         if (ct != t->resp_headers.end() && ct->second.rfind("application/json", 0) == 0) t->stream = false;
     }
     if (t->stream && status >= 200 && status < 300) {
-        if (!t->parser.feed(std::string_view(data, len), t->call->on_chunk)) {
+        if (!t->parser.feed(std::string_view(data, len), t->emit)) {
             t->stream_failed = true;
             return 0;  // aborts the transfer
         }
@@ -198,6 +199,7 @@ void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
     t->call = c;
     t->done = std::move(done);
     t->stream = static_cast<bool>(c->on_chunk);
+    if (t->stream) t->emit = [call = c.get()](std::string_view s) { call->stream(s); };
     t->parser = StreamParser(c->backend->kind);
     auto k = keys_.find(c->backend->name);
     t->req = build_request(*c, k == keys_.end() ? "" : k->second, t->stream);
@@ -362,7 +364,7 @@ void HttpTransport::process() {
             r.transient = transient_status(status);
             r.retry_after_ms = retry_after_ms(t->resp_headers);
         } else if (t->stream) {
-            t->parser.finish(t->call->on_chunk);
+            t->parser.finish(t->emit);
             if (!t->parser.complete()) {
                 r.error_kind = "truncated stream";
                 r.text = "stream ended without its end marker";
@@ -379,7 +381,7 @@ void HttpTransport::process() {
         } else {
             r = parse_response(kind, t->body);
             // A stream request answered with a whole body: the answer arrives in one piece.
-            if (r.status == CallStatus::Ok && t->call->on_chunk) t->call->on_chunk(r.text);
+            if (r.status == CallStatus::Ok) t->call->stream(r.text);
         }
         finish(t, std::move(r));
     }

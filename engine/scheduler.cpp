@@ -134,6 +134,7 @@ void Scheduler::pump(Pool& p) {
 
 void Scheduler::start(Pool& p, const CallPtr& c) {
     c->state = Call::State::Running;
+    ++c->serial;
     if (++c->attempts == 1) {
         c->first_start = Clock::now();
         // `total` bounds the whole call, retries and the waits between them included.
@@ -190,7 +191,7 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
             std::string_view piece(text.data() + prev, cuts[k] - prev);
             prev = cuts[k];
             reactor_.at(when, [c, piece] {
-                if (c->state == Call::State::Running) c->on_chunk(piece);
+                if (c->state == Call::State::Running) c->stream(piece);
             });
         }
     }

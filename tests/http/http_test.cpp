@@ -40,7 +40,7 @@ JobResult one(const std::string& backend, const std::string& model, bool stream 
                    "retry { attempts = 4  base_delay = 5ms  max_delay = 50ms }", extra),
              o);
     std::string chunks;
-    auto r = e.run_one("what is up", stream ? std::function<void(std::string_view)>([&](std::string_view s) { chunks += s; })
+    auto r = e.run_one("what is up", stream ? ChunkFn([&](const StreamChunk& c) { chunks += c.text; })
                                            : nullptr);
     if (streamed) *streamed = chunks;
     return r;

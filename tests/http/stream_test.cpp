@@ -2,6 +2,11 @@
 // wait bounded: split surrogate pairs, in-stream errors, ignored "stream": true, SSE
 // without its Content-Type, gzip, malformed bodies, named timeouts, total across
 // retries, capped Retry-After. Against tests/http/fake_llm.py.
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "../engine/engine_test_util.hpp"
 #include "fake_server.hpp"
 #include "http.hpp"
@@ -34,7 +39,7 @@ Run one(const std::string& backend, const std::string& model, bool stream, const
                         "agent x { backend = " + backend + "  model = \"" + model + "\" }\nlayer l = x\noutput o = l\n"),
              o);
     Run run;
-    run.r = e.run_one("what is up", stream ? std::function<void(std::string_view)>([&](std::string_view s) { run.streamed += s; })
+    run.r = e.run_one("what is up", stream ? ChunkFn([&](const StreamChunk& c) { run.streamed += c.text; })
                                            : nullptr);
     return run;
 }
@@ -158,4 +163,65 @@ TEST_CASE("every HTTP call has connect, first-token, idle and total timeouts by 
     CHECK(t.idle_ms == 7);
     CHECK(t.total_ms == 9);
     CHECK(t.connect_ms == 10'000);
+}
+
+TEST_CASE("a cut and retried stream starts over: chunks carry their attempt and the restart is flagged") {
+    int n = 0;
+    for (const char* b : {"oa", "an", "ol"}) {
+        std::string model = "cut-1:restart" + std::to_string(n++);
+        setenv("MOA_TEST_KEY", "sk-test-secret-0123456789", 1);
+        std::string u = server().url();
+        Engine e(test::load("backend oa { kind = openai  base_url = \"" + u + "/v1\"  api_key_env = \"MOA_TEST_KEY\" }\n"
+                            "backend an { kind = anthropic  base_url = \"" + u + "\"  api_key_env = \"MOA_TEST_KEY\" }\n"
+                            "backend ol { kind = ollama  base_url = \"" + u + "\" }\n"
+                            "agent x { backend = " + std::string(b) + "  model = \"" + model + "\" }\nlayer l = x\noutput o = l\n"),
+                 {});
+        std::vector<StreamChunk> chunks;
+        std::vector<std::string> texts;
+        JobResult r = e.run_one("q", [&](const StreamChunk& c) {
+            chunks.push_back(c);
+            texts.emplace_back(c.text);
+        });
+        INFO(b << " " << r.error);
+        REQUIRE(r.ok);
+        std::string after_restart, everything;
+        int restarts = 0;
+        for (size_t i = 0; i < chunks.size(); ++i) {
+            if (chunks[i].restart) {
+                ++restarts;
+                after_restart.clear();
+                CHECK(chunks[i].attempt == 2);
+            }
+            after_restart += texts[i];
+            everything += texts[i];
+        }
+        CHECK(restarts == 1);
+        CHECK(chunks.front().attempt == 1);
+        CHECK(after_restart == r.output());
+        CHECK(everything != r.output());  // what a consumer ignoring restarts would have shown
+    }
+}
+
+TEST_CASE("moa run: a cut and retried stream says on stderr that the partial text is discarded, then reprints") {
+    setenv("MOA_TEST_KEY", "sk-test-secret-0123456789", 1);
+    std::string dir = std::filesystem::temp_directory_path().string();
+    std::string g = dir + "/moa-restart.moa", err = dir + "/moa-restart.err";
+    std::ofstream(g) << "backend oa { kind = openai  base_url = \"" + server().url() +
+                            "/v1\"  api_key_env = \"MOA_TEST_KEY\"  retry { attempts = 3  base_delay = 5ms } }\n"
+                            "agent x { backend = oa  model = \"cut-1:cli-restart\" }\nlayer l = x\noutput o = l\n";
+    std::string cmd = "NO_COLOR=1 " MOA_BIN " run " + g + " --cache off 'what is up' 2>" + err;
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    int st = pclose(p);
+    CHECK(WEXITSTATUS(st) == 0);
+    // The server streams 5-character pieces and cuts the first attempt after half of them.
+    const std::string answer = "answer from cut-1:cli-restart to: what is up";
+    size_t pieces = (answer.size() + 4) / 5;
+    std::string partial = answer.substr(0, std::max<size_t>(1, pieces / 2) * 5);
+    CHECK(out == partial + "\n" + answer + "\n");
+    std::ifstream e(err);
+    std::string errors((std::istreambuf_iterator<char>(e)), {});
+    CHECK(errors == "moa: the answer's stream was cut; attempt 2 starts over (discard the partial answer above)\n");
 }
