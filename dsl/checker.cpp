@@ -240,7 +240,8 @@ void Checker::check_backends() {
     static const std::vector<std::string> kinds = {"openai", "anthropic", "ollama", "sim"};
     for (auto& [name, r] : backends_) {
         static const std::vector<std::string> allowed = {"kind", "base_url", "api_key_env", "max_concurrent",
-                                                         "requests", "tokens", "timeouts", "retry", "latency", "faults", "reply"};
+                                                         "requests", "tokens", "timeouts", "retry", "max_retry_wait",
+                                                         "latency", "faults", "reply"};
         Fields f = read_fields(r, &*r.decl->body, r.env, "backend " + quote(name), allowed);
         apply_overrides(r, f, allowed, "backend " + quote(name));
         BackendSpec b;
@@ -294,6 +295,7 @@ void Checker::check_backends() {
             else (std::string(key) == "requests" ? b.requests_per_minute : b.tokens_per_minute) = v->val.per_minute;
         }
         if (auto* v = f.get("timeouts")) read_timeouts(*v, b.timeouts);
+        if (auto* v = f.get("max_retry_wait")) expect_duration(*v, b.retry.max_wait_ms);
         if (auto* v = f.get("retry")) {
             if (v->val.kind != Val::Kind::Block) type_error(diags_, *v, "a block { attempts = 4 ... }");
             else {

@@ -44,7 +44,7 @@ std::string timeouts_text(const Timeouts& t) {
 void dump_text(std::ostream& out, const GraphSpec& g) {
     for (const auto& b : g.backends) {
         out << "backend " << b.name << " kind=" << to_string(b.kind);
-        if (!b.base_url.empty()) out << " base_url=" << esc(b.base_url);
+        if (!b.base_url.empty()) out << " base_url=" << esc(redact_url(b.base_url));
         if (!b.api_key_env.empty()) out << " api_key_env=" << b.api_key_env;
         out << " max_concurrent=" << b.max_concurrent << " requests=" << num(b.requests_per_minute)
             << "/min tokens=" << num(b.tokens_per_minute) << "/min\n";
@@ -109,7 +109,7 @@ void dump_json(std::ostream& out, const GraphSpec& g) {
     for (size_t i = 0; i < g.backends.size(); ++i) {
         const auto& b = g.backends[i];
         const auto& t = b.timeouts;
-        out << sep(i) << "{\"name\":" << esc(b.name) << ",\"kind\":\"" << to_string(b.kind) << "\",\"base_url\":" << esc(b.base_url)
+        out << sep(i) << "{\"name\":" << esc(b.name) << ",\"kind\":\"" << to_string(b.kind) << "\",\"base_url\":" << esc(redact_url(b.base_url))
             << ",\"api_key_env\":" << esc(b.api_key_env) << ",\"max_concurrent\":" << b.max_concurrent
             << ",\"requests_per_minute\":" << num(b.requests_per_minute) << ",\"tokens_per_minute\":" << num(b.tokens_per_minute)
             << ",\"timeouts_ms\":{\"connect\":" << t.connect_ms << ",\"first_token\":" << t.first_token_ms << ",\"idle\":" << t.idle_ms

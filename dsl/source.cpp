@@ -109,6 +109,13 @@ static void render_one(std::ostream& out, const Diagnostic& d, bool color) {
         << reset << "\n";
     std::string_view line = d.file->line_text(lc.line);
     if (line.size() > 400 || d.hide_source) return;  // a caret under a 10 MB line helps nobody
+    // A URL with credentials (scheme://user:pass@host) is never printed.
+    for (size_t p = line.find("://"); p != std::string_view::npos; p = line.find("://", p + 3)) {
+        size_t end = line.find_first_of("/\"' ?#", p + 3);
+        if (line.substr(p + 3, end == std::string_view::npos ? std::string_view::npos : end - p - 3).find('@') !=
+            std::string_view::npos)
+            return;
+    }
     out << "  " << line << "\n  ";
     // Reproduce tabs so the caret lines up whatever the terminal's tab width.
     uint32_t col = 1;

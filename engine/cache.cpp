@@ -37,7 +37,9 @@ std::string canonical_request(const Call& c) {
     const AgentSpec& a = *c.agent;
     const BackendSpec& b = *c.backend;
     std::string s = "moa-cache-v1\n";
-    s += "backend: " + std::string(to_string(b.kind)) + " " + b.base_url + "\n";
+    // The backend's identity without URL credentials: they are never stored, and a
+    // rotated password must not invalidate the cache.
+    s += "backend: " + std::string(to_string(b.kind)) + " " + redact_url(b.base_url) + "\n";
     s += "model: " + a.model + "\n";
     char buf[64];
     auto opt = [&](const char* name, const auto& v) {
@@ -170,7 +172,7 @@ void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::funct
             r.tokens_out = e->tokens_out;
             r.error_kind = "cache hit";
             c->submitted = c->finished = Clock::now();
-            if (c->on_chunk) c->on_chunk(r.text);  // a streamed answer arrives in one piece
+            c->stream(r.text);  // a streamed answer arrives in one piece
             auto done = std::move(c->done);
             done(*c, std::move(r));
             return;
@@ -234,7 +236,7 @@ void ResponseCache::answered(const std::string& key, const std::string& node, co
     for (auto& w : waiting) {  // (clang 14 cannot capture structured bindings)
         after_commit_.push_back([wc = w.first, wdone = std::move(w.second), r]() mutable {
             wc->submitted = wc->finished = Clock::now();
-            if (wc->on_chunk && r.status == CallStatus::Ok) wc->on_chunk(r.text);
+            if (r.status == CallStatus::Ok) wc->stream(r.text);
             wdone(*wc, std::move(r));
         });
     }

@@ -43,13 +43,14 @@ struct Call : std::enable_shared_from_this<Call> {
     uint32_t choices = 0;
     // Scheduling: lower first (earlier jobs finish first, freeing their slots).
     uint64_t priority = 0;
-    std::function<void(std::string_view)> on_chunk;  // streaming, optional
+    ChunkFn on_chunk;  // streaming, optional: call stream(), which numbers the attempts
 
     // Filled by the scheduler; read by the completion callback.
     int attempts = 0;
     TimePoint submitted{};
     TimePoint first_start{};  // first attempt started (service time excludes queueing)
     TimePoint finished{};
+    TimePoint deadline = TimePoint::max();  // the `total` timeout: set when the first attempt starts
     std::function<void(Call&, Reply&&)> done;  // exactly once (reactor or cache thread)
 
     // Scheduler-private state.
@@ -62,6 +63,17 @@ struct Call : std::enable_shared_from_this<Call> {
     // Cancelled while still with the cache (not yet in the scheduler): the scheduler
     // completes it as cancelled when it arrives.
     std::atomic<bool> cancel_requested{false};
+    int serial = 0;    // attempts started, fallback included (never reset)
+    int streamed = 0;  // the attempt whose text the consumer has last seen
+
+    // Hands a piece of the current attempt's answer to the consumer, marking the
+    // first piece of an attempt that follows an abandoned, partly streamed one.
+    void stream(std::string_view text) {
+        if (!on_chunk || text.empty()) return;
+        StreamChunk ch{text, serial, streamed != 0 && streamed != serial};
+        streamed = serial;
+        on_chunk(ch);
+    }
 };
 
 using CallPtr = std::shared_ptr<Call>;

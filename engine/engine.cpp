@@ -30,11 +30,28 @@ std::string missing_api_keys(const GraphSpec& g) {
     for (const auto& b : g.backends) {
         if (b.kind == BackendKind::Sim || b.api_key_env.empty()) continue;
         const char* v = std::getenv(b.api_key_env.c_str());
-        if (v && *v) continue;
-        msg += (msg.empty() ? "" : "\n") + std::string("backend '") + b.name + "' needs its API key in the environment variable " +
-               b.api_key_env + " (api_key_env), which is not set";
+        if (!v || !*v) {
+            msg += (msg.empty() ? "" : "\n") + std::string("backend '") + b.name +
+                   "' needs its API key in the environment variable " + b.api_key_env + " (api_key_env), which is not set";
+            continue;
+        }
+        // A CR or LF would end the header early and inject another one; a key never
+        // holds control characters (a trailing newline is usually a copy-paste slip).
+        std::string_view key(v);
+        if (std::any_of(key.begin(), key.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+            msg += (msg.empty() ? "" : "\n") + std::string("backend '") + b.name + "': the API key in " + b.api_key_env +
+                   " contains a control character (a trailing newline or carriage return?); remove it";
     }
     return msg;
+}
+
+std::string api_key_value(const BackendSpec& b) {
+    if (b.kind == BackendKind::Sim || b.api_key_env.empty()) return "";
+    const char* v = std::getenv(b.api_key_env.c_str());
+    std::string_view key(v ? v : "");
+    while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
+    while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
+    return std::string(key);
 }
 
 const std::string& JobResult::output() const {
@@ -147,9 +164,19 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     if (remote) {
         if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
         std::map<std::string, std::string> keys;
-        for (const auto& b : graph.backends)
-            if (!b.api_key_env.empty()) keys[b.name] = std::getenv(b.api_key_env.c_str());
-        http = std::make_unique<HttpTransport>(reactor, std::move(keys));
+        std::vector<std::string> secrets;  // every form a key or URL password may take
+        for (const auto& b : graph.backends) {
+            if (std::string k = api_key_value(b); !k.empty()) {
+                keys[b.name] = k;
+                secrets.push_back(k);
+                secrets.push_back(std::getenv(b.api_key_env.c_str()));  // untrimmed
+            }
+            if (std::string info = url_userinfo(b.base_url); !info.empty()) {
+                secrets.push_back(info);
+                if (size_t colon = info.find(':'); colon != std::string::npos) secrets.push_back(info.substr(colon + 1));
+            }
+        }
+        http = std::make_unique<HttpTransport>(reactor, std::move(keys), std::move(secrets));
         scheduler->set_http(http.get());
         reactor.set_poller(http.get());
     }
@@ -322,7 +349,7 @@ Engine::Progress Engine::progress() const {
     return {c.jobs_started.load(), c.jobs_done.load(), c.scheduler->in_flight.load(), c.scheduler->completed.load()};
 }
 
-JobResult Engine::run_one(const std::string& query, std::function<void(std::string_view)> on_chunk) {
+JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk) {
     std::mutex mu;
     std::condition_variable cv;
     std::optional<JobResult> result;

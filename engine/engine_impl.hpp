@@ -86,7 +86,7 @@ struct JobState {
     std::mutex mu;
     std::vector<NodeState> nodes;
     std::atomic<int> remaining{0};
-    std::function<void(std::string_view)> on_chunk;
+    ChunkFn on_chunk;
     std::function<void(JobResult&&)> finished;
 };
 using JobPtr = std::shared_ptr<JobState>;

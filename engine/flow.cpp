@@ -299,10 +299,26 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
         gw.try_put(Token{job, i});
         gw.release_wait();
     };
+    bool released = false;
     {
+        // Between this node's collector firing and this point, its consumers may
+        // have released it (release_inputs found no call to cancel): nobody would
+        // cancel it later, so it must not start.
         std::lock_guard lock(job->mu);
-        job->nodes[static_cast<size_t>(i)].call = c;
-        job->nodes[static_cast<size_t>(i)].fired_at = Clock::now();
+        NodeState& ns = job->nodes[static_cast<size_t>(i)];
+        released = ns.want == 0;
+        if (!released) ns.call = c;
+        ns.fired_at = Clock::now();
+    }
+    if (released) {
+        Reply r;
+        r.status = CallStatus::Cancelled;
+        r.error_kind = "cancelled";
+        r.text = "cancelled: no longer needed";
+        c->submitted = c->finished = Clock::now();
+        auto done = std::move(c->done);
+        done(*c, std::move(r));
+        return;
     }
     core_.submit(c, pn.id);
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "batch_io.hpp"  // append_json_string
 #include "providers.hpp"
 
 namespace moa {
@@ -18,14 +19,16 @@ struct HttpTransport::Transfer {
     std::string body;
     std::map<std::string, std::string> resp_headers;
     bool stream = false;
+    bool stream_checked = false;  // the response's Content-Type was looked at
     StreamParser parser{BackendKind::OpenAI};
     bool stream_failed = false;
     bool too_big = false;
     bool first_byte = false;
     TimePoint started{}, last_byte{};
-    int64_t first_token_ms = 0, idle_ms = 0;
+    int64_t first_token_ms = 0, idle_ms = 0, connect_ms = 0, total_ms = 0;
     uint64_t timer = 0;
     std::function<void(Reply&&)> done;
+    std::function<void(std::string_view)> emit;  // to the call's consumer, if it streams
     HttpTransport* owner = nullptr;
 };
 
@@ -52,12 +55,22 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
 size_t on_body(char* data, size_t size, size_t n, void* user) {
     auto* t = static_cast<HttpTransport::Transfer*>(user);
     size_t len = size * n;
-    t->first_byte = true;
     t->last_byte = Clock::now();
+    if (!t->first_byte) {
+        t->first_byte = true;
+        t->owner->first_byte(t);
+    }
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->stream && !t->stream_checked && status >= 200 && status < 300) {
+        // A server that ignores "stream": true answers with one whole JSON body.
+        // (SSE sent as text/plain or without a Content-Type is still parsed as SSE.)
+        t->stream_checked = true;
+        auto ct = t->resp_headers.find("content-type");
+        if (ct != t->resp_headers.end() && ct->second.rfind("application/json", 0) == 0) t->stream = false;
+    }
     if (t->stream && status >= 200 && status < 300) {
-        if (!t->parser.feed(std::string_view(data, len), t->call->on_chunk)) {
+        if (!t->parser.feed(std::string_view(data, len), t->emit)) {
             t->stream_failed = true;
             return 0;  // aborts the transfer
         }
@@ -100,6 +113,21 @@ int64_t parse_go_duration_ms(const std::string& v) {  // "1s", "6m0s", "20ms", "
 
 }  // namespace
 
+Timeouts effective_timeouts(const BackendSpec& b, const AgentSpec& a) {
+    auto pick = [](int64_t agent, int64_t backend, int64_t dflt) { return agent > 0 ? agent : backend > 0 ? backend : dflt; };
+    const Timeouts& d = kDefaultTimeouts;
+    return {pick(a.timeouts.connect_ms, b.timeouts.connect_ms, d.connect_ms),
+            pick(a.timeouts.first_token_ms, b.timeouts.first_token_ms, d.first_token_ms),
+            pick(a.timeouts.idle_ms, b.timeouts.idle_ms, d.idle_ms), pick(a.timeouts.total_ms, b.timeouts.total_ms, d.total_ms)};
+}
+
+std::string timeout_name(const char* field, int64_t ms) {
+    char v[32];
+    if (ms % 1000 == 0) std::snprintf(v, sizeof v, "%lld s", static_cast<long long>(ms / 1000));
+    else std::snprintf(v, sizeof v, "%lld ms", static_cast<long long>(ms));
+    return std::string(field) + " timeout (" + v + ")";
+}
+
 int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
     if (auto it = h.find("retry-after-ms"); it != h.end()) {
         char* end = nullptr;
@@ -126,8 +154,29 @@ int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
     return -1;
 }
 
-HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys)
-    : reactor_(reactor), keys_(std::move(keys)) {
+std::string scrub_secrets(std::string s, const std::vector<std::string>& secrets) {
+    for (const auto& key : secrets) {
+        if (key.size() < 4) continue;  // too short to tell from ordinary text
+        for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p)) s.replace(p, key.size(), "***");
+    }
+    return s;
+}
+
+HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets)
+    : reactor_(reactor), keys_(std::move(keys)), secrets_(std::move(secrets)) {
+    for (const auto& [_, k] : keys_) secrets_.push_back(k);
+    // The escaped forms a server may echo inside JSON ("\/" for '/', "\\" for '\\').
+    for (size_t i = 0, n = secrets_.size(); i < n; ++i) {
+        std::string esc;
+        append_json_string(esc, secrets_[i]);
+        esc = esc.substr(1, esc.size() - 2);
+        if (esc != secrets_[i]) secrets_.push_back(esc);
+        std::string slash;
+        for (char ch : secrets_[i]) slash += ch == '/' ? std::string("\\/") : std::string(1, ch);
+        if (slash != secrets_[i]) secrets_.push_back(slash);
+    }
+    // Longest first, so a key that contains another secret is replaced whole.
+    std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
     CURLM* m = curl_multi_init();
     curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 8192L);
@@ -144,20 +193,13 @@ HttpTransport::~HttpTransport() {
     curl_multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
-std::string HttpTransport::scrub(std::string s) const {
-    for (const auto& [_, key] : keys_) {
-        if (key.size() < 4) continue;
-        for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p)) s.replace(p, key.size(), "***");
-    }
-    return s;
-}
-
 void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
     auto t = std::make_unique<Transfer>();
     t->owner = this;
     t->call = c;
     t->done = std::move(done);
     t->stream = static_cast<bool>(c->on_chunk);
+    if (t->stream) t->emit = [call = c.get()](std::string_view s) { call->stream(s); };
     t->parser = StreamParser(c->backend->kind);
     auto k = keys_.find(c->backend->name);
     t->req = build_request(*c, k == keys_.end() ? "" : k->second, t->stream);
@@ -177,14 +219,21 @@ void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
-    const Timeouts& bt = c->backend->timeouts;
-    const Timeouts& at = c->agent->timeouts;  // per-agent overrides
-    auto pick = [](int64_t agent, int64_t backend) { return agent > 0 ? agent : backend; };
-    if (int64_t v = pick(at.connect_ms, bt.connect_ms)) curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(v));
-    if (int64_t v = pick(at.total_ms, bt.total_ms)) curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(v));
-    t->first_token_ms = pick(at.first_token_ms, bt.first_token_ms);
-    t->idle_ms = pick(at.idle_ms, bt.idle_ms);
+    // Let curl negotiate and decode gzip/deflate/br (a gzip body is not "not JSON").
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    Timeouts to = effective_timeouts(*c->backend, *c->agent);
+    t->connect_ms = to.connect_ms;
+    t->total_ms = to.total_ms;
     t->started = t->last_byte = Clock::now();
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(to.connect_ms));
+    // `total` is the whole call (the scheduler set its deadline at the first
+    // attempt): this attempt gets what is left of it.
+    if (c->deadline != TimePoint::max()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c->deadline - t->started).count();
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, left)));
+    }
+    t->first_token_ms = to.first_token_ms;
+    t->idle_ms = to.idle_ms;
     if (t->first_token_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->first_token_ms));
     else if (t->idle_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->idle_ms));
     by_call_[c.get()] = e;
@@ -192,6 +241,13 @@ void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
     transfers_[e] = std::move(t);
     curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
     (void)raw;
+}
+
+// The first-token wait is over: from now on the idle timeout watches the gaps.
+void HttpTransport::first_byte(Transfer* t) {
+    if (t->timer) reactor_.cancel(t->timer);
+    t->timer = 0;
+    if (t->idle_ms > 0) arm_timer(t, t->last_byte + std::chrono::milliseconds(t->idle_ms));
 }
 
 void HttpTransport::arm_timer(Transfer* t, TimePoint when) {
@@ -212,14 +268,14 @@ void HttpTransport::check_timeouts(Transfer* t) {
     r.transient = true;
     if (!t->first_byte && t->first_token_ms > 0) {
         if (now - t->started >= std::chrono::milliseconds(t->first_token_ms)) {
-            r.text = "no first token within " + std::to_string(t->first_token_ms) + " ms";
+            r.text = timeout_name("first_token", t->first_token_ms) + ": no answer from the server";
             return finish(t, std::move(r));
         }
         return arm_timer(t, t->started + std::chrono::milliseconds(t->first_token_ms));
     }
     if (t->idle_ms > 0) {
         if (now - t->last_byte >= std::chrono::milliseconds(t->idle_ms)) {
-            r.text = "no data for " + std::to_string(t->idle_ms) + " ms (idle timeout)";
+            r.text = timeout_name("idle", t->idle_ms) + ": the server sent nothing more";
             return finish(t, std::move(r));
         }
         arm_timer(t, t->last_byte + std::chrono::milliseconds(t->idle_ms));
@@ -234,7 +290,7 @@ void HttpTransport::finish(Transfer* t, Reply&& r) {
     by_call_.erase(t->call.get());
     curl_easy_cleanup(e);
     curl_slist_free_all(t->headers);
-    r.text = scrub(std::move(r.text));
+    r.text = scrub_secrets(std::move(r.text), secrets_);
     auto done = std::move(t->done);
     done(std::move(r));
 }
@@ -274,14 +330,24 @@ void HttpTransport::process() {
             r.text = "response larger than " + std::to_string(kMaxResponseBytes >> 20) + " MiB";
         } else if (t->stream_failed) {
             r.error_kind = "stream error";
-            r.text = "stream error: " + t->parser.error();
-            r.transient = t->parser.error().find("verload") != std::string::npos;
+            r.text = "error in the stream: " + t->parser.error();
+            r.transient = t->parser.error_transient();
+        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+            // curl's own timeouts are connect and total; name the one that fired.
+            curl_off_t connected = 0;
+            curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
+            r.error_kind = "timeout";
+            if (connected == 0) {
+                r.text = timeout_name("connect", t->connect_ms) + ": no connection to the server";
+                r.transient = true;
+            } else {
+                r.text = timeout_name("total", t->total_ms) + ": the call did not finish in time";
+                r.transient = false;  // the whole call's time is used up
+            }
         } else if (rc != CURLE_OK) {
-            // Connection-level failures and timeouts are worth another try; TLS and
-            // URL problems are not.
-            r.error_kind = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : "connection error";
-            r.text = std::string(rc == CURLE_OPERATION_TIMEDOUT ? "timed out: " : "connection error: ") +
-                     curl_easy_strerror(rc);
+            // Connection-level failures are worth another try; TLS and URL problems are not.
+            r.error_kind = "connection error";
+            r.text = std::string("connection error: ") + curl_easy_strerror(rc);
             r.transient = rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR ||
                           rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
                           rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM || rc == CURLE_COULDNT_RESOLVE_HOST;
@@ -292,10 +358,13 @@ void HttpTransport::process() {
             }
         } else if (status < 200 || status >= 300) {
             r.error_kind = "http " + std::to_string(status);
-            r.text = "http " + std::to_string(status) + ": " + provider_error_message(kind, t->body);
+            // Scrubbed before provider_error_message cuts it: a key straddling the cut
+            // would otherwise leak all but its tail.
+            r.text = "http " + std::to_string(status) + ": " + provider_error_message(kind, scrub_secrets(t->body, secrets_));
             r.transient = transient_status(status);
             r.retry_after_ms = retry_after_ms(t->resp_headers);
         } else if (t->stream) {
+            t->parser.finish(t->emit);
             if (!t->parser.complete()) {
                 r.error_kind = "truncated stream";
                 r.text = "stream ended without its end marker";
@@ -311,6 +380,8 @@ void HttpTransport::process() {
             }
         } else {
             r = parse_response(kind, t->body);
+            // A stream request answered with a whole body: the answer arrives in one piece.
+            if (r.status == CallStatus::Ok) t->call->stream(r.text);
         }
         finish(t, std::move(r));
     }

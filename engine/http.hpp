@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "call.hpp"
 #include "reactor.hpp"
@@ -18,7 +19,9 @@ namespace moa {
 class HttpTransport : public Poller {
 public:
     // `keys`: backend name -> API key value, read from the environment by the caller.
-    HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys);
+    // `secrets`: every other form a secret may take (untrimmed keys, URL passwords);
+    // all of them, and the keys, are scrubbed from any text a reply carries.
+    HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets = {});
     ~HttpTransport() override;
 
     // Reactor thread only.
@@ -31,19 +34,30 @@ public:
 
     static constexpr size_t kMaxResponseBytes = 32u << 20;
     struct Transfer;  // one attempt in flight (public for libcurl's C callbacks)
+    void first_byte(Transfer* t);  // reactor thread, from the body callback
 
 private:
     void finish(Transfer* t, Reply&& r);
     void check_timeouts(Transfer* t);
     void arm_timer(Transfer* t, TimePoint when);
-    std::string scrub(std::string s) const;  // removes key values from provider text
-
     Reactor& reactor_;
     std::map<std::string, std::string> keys_;
+    std::vector<std::string> secrets_;  // longest first
     void* multi_ = nullptr;  // CURLM*
     std::map<void*, std::unique_ptr<Transfer>> transfers_;  // by CURL* easy handle
     std::map<const Call*, void*> by_call_;
 };
+
+// Every wait of an HTTP call is bounded, even when the .moa file sets no timeouts.
+// `total` covers the whole call: every attempt and the waits between them.
+constexpr Timeouts kDefaultTimeouts{10'000, 120'000, 60'000, 600'000};
+// The agent's timeouts, else the backend's, else kDefaultTimeouts, field by field.
+Timeouts effective_timeouts(const BackendSpec& b, const AgentSpec& a);
+// "connect timeout (10 s)" etc.: names the timeout as the .moa file does, with its value.
+std::string timeout_name(const char* field, int64_t ms);
+
+// Replaces every occurrence of each secret (and of its JSON-escaped form) with "***".
+std::string scrub_secrets(std::string text, const std::vector<std::string>& secrets);
 
 // Parses Retry-After (seconds or an HTTP date), retry-after-ms, and the providers'
 // rate-limit reset headers; -1 if none applies.

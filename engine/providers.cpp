@@ -47,13 +47,105 @@ void messages(std::string& b, const std::vector<Message>& msgs) {
 
 // Reads a JSON document; copies what it needs (views die with the parser's buffer).
 thread_local od::parser tl_parser;
+thread_local simdjson::dom::parser tl_dom;  // full validation of whole responses
 
 bool parse(std::string& padded, od::document& doc) {
     padded.reserve(padded.size() + simdjson::SIMDJSON_PADDING);
     return tl_parser.iterate(padded).get(doc) == simdjson::SUCCESS;
 }
 
+// The raw body of a JSON string value (escapes intact), for decode_json_string:
+// simdjson 3.0 rejects a lone surrogate, which streams split every N UTF-16 units send.
+template <typename V>
+bool raw_string(V&& v, std::string_view& out) {
+    od::raw_json_string rs;
+    if (std::forward<V>(v).get_raw_json_string().get(rs) != simdjson::SUCCESS) return false;
+    const char* b = rs.raw();
+    const char* e = b;
+    while (*e != '"') e += *e == '\\' ? 2 : 1;  // the document was indexed: the quote is there
+    out = std::string_view(b, static_cast<size_t>(e - b));
+    return true;
+}
+
+void put_utf8(std::string& out, uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+// Overload and server errors reported inside a 200 stream are worth another try.
+bool transient_error(std::string_view type, std::string_view message) {
+    for (std::string_view t : {"overloaded", "server_error", "rate_limit", "api_error", "timeout"})
+        if (type.find(t) != std::string_view::npos) return true;
+    return message.find("verload") != std::string_view::npos;
+}
+
 }  // namespace
+
+void decode_json_string(std::string_view raw, std::string& out, uint16_t& high) {
+    constexpr uint32_t kReplacement = 0xFFFD;
+    auto flush_high = [&] {
+        if (high) put_utf8(out, kReplacement);
+        high = 0;
+    };
+    for (size_t i = 0; i < raw.size(); ++i) {
+        char c = raw[i];
+        if (c != '\\' || i + 1 >= raw.size()) {
+            flush_high();
+            out += c;
+            continue;
+        }
+        char e = raw[++i];
+        if (e != 'u') {
+            flush_high();
+            switch (e) {
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                default: out += e; break;  // \" \\ \/
+            }
+            continue;
+        }
+        auto hex = [](char h) {
+            if (h >= '0' && h <= '9') return h - '0';
+            h = static_cast<char>(h | 0x20);
+            return h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+        };
+        uint32_t u = 0;
+        size_t k = 0;
+        for (; k < 4 && i + 1 < raw.size() && hex(raw[i + 1]) >= 0; ++k) u = u * 16 + static_cast<uint32_t>(hex(raw[++i]));
+        if (k < 4) {  // a broken escape: say so in the text rather than drop it
+            flush_high();
+            put_utf8(out, kReplacement);
+            continue;
+        }
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            flush_high();
+            high = static_cast<uint16_t>(u);
+        } else if (u >= 0xDC00 && u <= 0xDFFF) {
+            if (high) put_utf8(out, 0x10000 + ((static_cast<uint32_t>(high) - 0xD800) << 10) + (u - 0xDC00));
+            else put_utf8(out, kReplacement);
+            high = 0;
+        } else {
+            flush_high();
+            put_utf8(out, u);
+        }
+    }
+}
 
 HttpRequest build_request(const Call& c, const std::string& key, bool stream) {
     const BackendSpec& b = *c.backend;
@@ -163,6 +255,22 @@ Reply parse_response(BackendKind kind, const std::string& body) {
         r.text = std::string("malformed response from the provider: ") + why;
         return r;
     };
+    // On-Demand validates only what it touches: a truncated body would read as
+    // "no choices". Validate the whole document first and say what is wrong.
+    if (auto err = tl_dom.parse(body).error()) {
+        std::string head = body.substr(0, 60);
+        for (auto& ch : head)
+            if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
+        size_t first = body.find_first_not_of(" \t\r\n");
+        std::string why = first == std::string::npos ? "an empty body"
+                          : body[first] == '{'       ? "not a complete JSON object (cut short, or followed by other text)"
+                                                     : "not JSON";
+        r = malformed("");
+        (void)err;
+        r.text = "malformed response from the provider: " + why + ": " + std::to_string(body.size()) +
+                 " bytes starting \"" + head + (body.size() > 60 ? "...\"" : "\"");
+        return r;
+    }
     if (!parse(copy, doc)) return malformed("not JSON");
     std::string_view s;
     uint64_t n = 0;
@@ -228,6 +336,14 @@ bool StreamParser::feed(std::string_view bytes, const std::function<void(std::st
     return true;
 }
 
+void StreamParser::finish(const std::function<void(std::string_view)>& on_text) {
+    if (!high_surrogate_) return;
+    high_surrogate_ = 0;
+    const std::string bad = "\xEF\xBF\xBD";  // U+FFFD for the unpaired half
+    text_ += bad;
+    if (on_text) on_text(bad);
+}
+
 bool StreamParser::line(std::string_view l, const std::function<void(std::string_view)>& on_text) {
     if (kind_ == BackendKind::Ollama) {  // NDJSON: one object per line
         if (l.empty()) return true;
@@ -253,7 +369,9 @@ bool StreamParser::event(std::string_view json, const std::function<void(std::st
     }
     std::string_view s;
     uint64_t n = 0;
-    auto emit = [&](std::string_view t) {
+    auto emit = [&](std::string_view raw) {
+        std::string t;
+        decode_json_string(raw, t, high_surrogate_);
         text_ += t;
         if (on_text && !t.empty()) on_text(t);
     };
@@ -263,7 +381,7 @@ bool StreamParser::event(std::string_view json, const std::function<void(std::st
             error_ = std::string(err);
             return false;
         }
-        if (doc["message"]["content"].get_string().get(s) == simdjson::SUCCESS) emit(s);
+        if (raw_string(doc["message"]["content"], s)) emit(s);
         bool done = false;
         if (doc["done"].get_bool().get(done) == simdjson::SUCCESS && done) {
             complete_ = true;
@@ -276,7 +394,7 @@ bool StreamParser::event(std::string_view json, const std::function<void(std::st
         std::string_view type;
         if (doc["type"].get_string().get(type)) return true;
         if (type == "content_block_delta") {
-            if (doc["delta"]["text"].get_string().get(s) == simdjson::SUCCESS) emit(s);
+            if (raw_string(doc["delta"]["text"], s)) emit(s);
         } else if (type == "message_start") {
             if (doc["message"]["usage"]["input_tokens"].get_uint64().get(n) == simdjson::SUCCESS)
                 tokens_in_ = static_cast<uint32_t>(n);
@@ -286,16 +404,34 @@ bool StreamParser::event(std::string_view json, const std::function<void(std::st
         } else if (type == "message_stop") {
             complete_ = true;
         } else if (type == "error") {
-            std::string_view m;
+            std::string_view m, et;
             error_ = doc["error"]["message"].get_string().get(m) == simdjson::SUCCESS ? std::string(m) : "stream error";
+            if (doc["error"]["type"].get_string().get(et) != simdjson::SUCCESS) et = "";
+            error_transient_ = transient_error(et, error_);
             return false;
         }
         return true;
     }
+    // An error sent as an event of a 200 stream: the provider's message, not a
+    // "truncated stream" retried until the attempts run out.
+    od::object err;
+    std::string_view m;
+    if (doc["error"].get_object().get(err) == simdjson::SUCCESS) {
+        std::string_view et;
+        error_ = err["message"].get_string().get(m) == simdjson::SUCCESS ? std::string(m) : "error event in the stream";
+        if (err["type"].get_string().get(et) != simdjson::SUCCESS) et = "";
+        error_transient_ = transient_error(et, error_);
+        return false;
+    }
+    if (doc["error"].get_string().get(m) == simdjson::SUCCESS) {
+        error_ = std::string(m);
+        error_transient_ = transient_error("", error_);
+        return false;
+    }
     od::array choices;
     if (doc["choices"].get_array().get(choices) == simdjson::SUCCESS) {
         for (auto ch : choices) {
-            if (ch["delta"]["content"].get_string().get(s) == simdjson::SUCCESS) emit(s);
+            if (raw_string(ch["delta"]["content"], s)) emit(s);
             break;
         }
     }

@@ -35,6 +35,10 @@ public:
     // Returns false on a malformed event (error() says why).
     bool feed(std::string_view bytes, const std::function<void(std::string_view)>& on_text);
     bool complete() const { return complete_; }  // the provider's end-of-stream marker was seen
+    // Call once the stream ended: a high surrogate still waiting for its low half
+    // becomes U+FFFD (never silently dropped).
+    void finish(const std::function<void(std::string_view)>& on_text);
+    bool error_transient() const { return error_transient_; }  // an in-stream overload/server error
     const std::string& text() const { return text_; }
     const std::string& error() const { return error_; }
     uint32_t tokens_in() const { return tokens_in_; }
@@ -47,7 +51,14 @@ private:
     std::string pending_;  // bytes after the last newline
     std::string text_, error_;
     bool complete_ = false;
+    bool error_transient_ = false;
+    uint16_t high_surrogate_ = 0;  // \uD800-\uDBFF at the end of the last piece of text
     uint32_t tokens_in_ = 0, tokens_out_ = 0;
 };
+
+// Decodes the body of a JSON string (between its quotes, escapes intact) into UTF-8.
+// A UTF-16 surrogate pair may be split across calls: `high` carries the high half
+// from one call to the next; an unpaired half becomes U+FFFD.
+void decode_json_string(std::string_view raw, std::string& out, uint16_t& high);
 
 }  // namespace moa

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "sim.hpp"
 
@@ -133,7 +134,13 @@ void Scheduler::pump(Pool& p) {
 
 void Scheduler::start(Pool& p, const CallPtr& c) {
     c->state = Call::State::Running;
-    if (++c->attempts == 1) c->first_start = Clock::now();
+    ++c->serial;
+    if (++c->attempts == 1) {
+        c->first_start = Clock::now();
+        // `total` bounds the whole call, retries and the waits between them included.
+        if (p.spec->kind != BackendKind::Sim)
+            c->deadline = c->first_start + std::chrono::milliseconds(effective_timeouts(*c->backend, *c->agent).total_ms);
+    }
     ++p.running;
     ++running_total_;
     attempts.fetch_add(1, std::memory_order_relaxed);
@@ -184,7 +191,7 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
             std::string_view piece(text.data() + prev, cuts[k] - prev);
             prev = cuts[k];
             reactor_.at(when, [c, piece] {
-                if (c->state == Call::State::Running) c->on_chunk(piece);
+                if (c->state == Call::State::Running) c->stream(piece);
             });
         }
     }
@@ -205,6 +212,23 @@ int64_t Scheduler::backoff_ms(const Call& c, const Reply& r) const {
     return d;
 }
 
+// A retry must neither outlast the call's `total` timeout nor follow a server's
+// request to wait longer than max_retry_wait: then the call fails now, saying why.
+bool Scheduler::too_long_to_wait(const Pool& p, const Call& c, Reply& r, TimePoint now) const {
+    int64_t cap = p.spec->retry.max_wait_ms;
+    if (r.retry_after_ms > cap) {
+        r.text += " (the server asked to wait " + std::to_string((r.retry_after_ms + 999) / 1000) +
+                  " s, more than this backend's max_retry_wait of " + std::to_string(cap / 1000) + " s)";
+        return true;
+    }
+    if (c.deadline != TimePoint::max() && now + std::chrono::milliseconds(backoff_ms(c, r)) >= c.deadline) {
+        r.text += " (no time left for another attempt within the " +
+                  timeout_name("total", effective_timeouts(*c.backend, *c.agent).total_ms) + ")";
+        return true;
+    }
+    return false;
+}
+
 void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     --p.running;
     --running_total_;
@@ -213,13 +237,19 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     // A run-wide retry budget (20 retries plus one per two calls) stops retry
     // storms when a provider is down: past it, failures are final.
     bool budget = retries_used_ < 20 + submitted_ / 2;
-    if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts && !budget)
-        r.text += " (retry budget of the run exhausted)";
-    if (r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts && budget) {
+    bool retry = r.status == CallStatus::Error && r.transient && c->attempts < p.spec->retry.attempts;
+    if (retry && !budget) r.text += " (retry budget of the run exhausted)";
+    retry = retry && budget && !too_long_to_wait(p, *c, r, now);
+    if (retry) {
         ++retries_used_;
         int64_t d = backoff_ms(*c, r);
-        if (r.error_kind == "http 429" && r.retry_after_ms >= 0)  // the whole backend waits
-            p.cooldown_until = std::max(p.cooldown_until, now + std::chrono::milliseconds(r.retry_after_ms));
+        if (r.error_kind == "http 429" && r.retry_after_ms >= 0) {  // the whole backend waits
+            auto until = now + std::chrono::milliseconds(r.retry_after_ms);
+            if (until > p.cooldown_until && r.retry_after_ms >= kLongCooldownMs)  // a batch is not silent for long
+                std::fprintf(stderr, "moa: backend '%s' is rate limited: waiting %lld s (the server's Retry-After)\n",
+                             p.spec->name.c_str(), static_cast<long long>((r.retry_after_ms + 999) / 1000));
+            p.cooldown_until = std::max(p.cooldown_until, until);
+        }
         retries.fetch_add(1, std::memory_order_relaxed);
         c->state = Call::State::Backoff;
         c->timer = reactor_.at(now + std::chrono::milliseconds(d), [this, c] { enqueue(c); });

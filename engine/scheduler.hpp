@@ -74,6 +74,8 @@ private:
     void attempt_done(Pool& p, const CallPtr& c, Reply&& r);
     void complete(const CallPtr& c, Reply&& r);
     int64_t backoff_ms(const Call& c, const Reply& r) const;
+    bool too_long_to_wait(const Pool& p, const Call& c, Reply& r, TimePoint now) const;
+    static constexpr int64_t kLongCooldownMs = 10'000;  // a cooldown this long is announced on stderr
 
     Reactor& reactor_;
     std::map<std::string, Pool> pools_;

@@ -166,8 +166,16 @@ int run(const RunArgs& a, LoadOptions load) {
         }
         OutputFormat f = parse_format(a.format.empty() ? "text" : a.format);
         bool stream = f == OutputFormat::Text && !a.emit_all;
-        JobResult r = engine.run_one(a.question, stream ? std::function<void(std::string_view)>(
-                                                              [](std::string_view s) { std::cout << s << std::flush; })
+        // A retried stream starts over: say on stderr that the text printed so far is
+        // discarded, and print the new attempt's answer on a line of its own.
+        JobResult r = engine.run_one(a.question, stream ? ChunkFn([](const StreamChunk& c) {
+            if (c.restart) {
+                std::cout << "\n" << std::flush;
+                std::cerr << "moa: the answer's stream was cut; attempt " << c.attempt
+                          << " starts over (discard the partial answer above)\n";
+            }
+            std::cout << c.text << std::flush;
+        })
                                                         : nullptr);
         if (stream) {
             std::cout << "\n";

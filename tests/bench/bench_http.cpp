@@ -96,7 +96,7 @@ void first_token(test::FakeServer& s) {
         for (int i = 0; i < 10; ++i) {
             auto t0 = std::chrono::steady_clock::now();
             double t_first = -1;
-            auto r = e.run_one("a question long enough to stream in several pieces", [&](std::string_view) {
+            auto r = e.run_one("a question long enough to stream in several pieces", [&](const StreamChunk&) {
                 if (t_first < 0) t_first = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             });
             total.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

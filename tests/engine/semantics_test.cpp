@@ -98,6 +98,30 @@ output o = f
     CHECK(r.wall_ms < 4000);  // did not wait for the 5 s call
 }
 
+TEST_CASE("a cancel that arrives before a call has started still cancels it") {
+    // at_least(2) of [a, b, s...]: a and b answer at once, so the aggregator can
+    // release the slow calls in the moment between their collector firing and their
+    // call being registered; that cancel used to be lost (the slow call ran to its end).
+    // A race, so many rounds with several slow calls each.
+    GraphSpec g = test::load(std::string(kSimPrelude) + R"(
+backend slow { kind = sim  latency { first_token = 3s } }
+agent s { backend = slow  model = "m/slow" }
+layer p = [a, b, s * 6]
+layer f = d { inputs = p  prompt = agg  fan_in = at_least(2) }
+output o = f
+)");
+    for (int round = 0; round < 400; ++round) {
+        Engine e(g, all_events(4));
+        JobResult r = e.run_one("q" + std::to_string(round));
+        REQUIRE(r.ok);
+        for (const auto& n : r.nodes)
+            if (n.node.rfind("p.s", 0) == 0) {
+                INFO("round " << round << " " << n.node);
+                REQUIRE(n.status == CallStatus::Cancelled);
+            }
+    }
+}
+
 TEST_CASE("deadline fan-in takes what arrived in time") {
     Engine e(test::load(std::string(kSimPrelude) + R"(
 backend slow { kind = sim  latency { first_token = 5s } }

@@ -14,13 +14,28 @@ The model name scripts the behaviour; several directives join with '+', and any
   slow-first-MS           wait MS before sending anything
   cut-N                   the first N streamed answers stop midway (no end marker)
   malformed               a 200 whose body is not JSON
+  trailing-junk           a 200 whose JSON object is followed by other text
   huge                    a 40 MB answer
   flaky-P                 each request fails with probability P% (503, 429, reset)
   echo-key                a 401 whose message echoes the key, as some providers do
+  echo-json-STATUS        STATUS with a JSON error echoing every header (Basic auth
+                          decoded), trimmed as servers do, and the request body
+  echo-text-STATUS        the same as a text/plain body, the key straddling char 300
+  echo-stream             a 200 stream whose first event is {"error": ...} echoing it
+  stream-error            a 200 stream: some text, then an {"error": ...} event
+  ignore-stream           answers a streamed request with one whole JSON body
+  sse-ctype-CT            streams with Content-Type CT (plain = text/plain, none)
+  split-emoji             streams an emoji whose surrogate halves are in two chunks
+  lone-surrogate          streams a chunk holding an unpaired high surrogate
+  gzip                    gzip-encodes the whole body (if the client accepts gzip)
+  hang                    accepts the request and never answers
+  stall                   a stream that sends half its events, then nothing
 GET /__log returns every request as JSON lines: t (seconds), path, model, status.
 """
 import argparse
 import asyncio
+import base64
+import gzip
 import json
 import os
 import random
@@ -96,12 +111,24 @@ def stream_events(api, text, cut):
     return [c.encode() for c in chunks]
 
 
-async def respond(writer, status, payload, headers=()):
+async def respond(writer, status, payload, headers=(), ctype="application/json"):
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    head = ["HTTP/1.1 %d X" % status, "Content-Type: application/json", "Content-Length: %d" % len(data)]
+    head = ["HTTP/1.1 %d X" % status, "Content-Type: %s" % ctype, "Content-Length: %d" % len(data)]
     head += list(headers)
     writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
     await writer.drain()
+
+
+def echo_text(headers, body):
+    """What a careless server puts in an error: the request, as it understood it."""
+    parts = []
+    for k, v in headers.items():
+        v = v.strip()
+        if k == "authorization" and v.startswith("Basic "):
+            v = "Basic " + base64.b64decode(v[6:]).decode(errors="replace")
+        parts.append("%s: %s" % (k, v))
+    key = headers.get("authorization", "").replace("Bearer ", "").strip() or headers.get("x-api-key", "").strip()
+    return "bad request; key=%s; headers=%s; body=%s" % (key, "; ".join(parts), json.dumps(body))
 
 
 async def handle_chat(api, body, headers, writer):
@@ -146,8 +173,31 @@ async def handle_chat(api, body, headers, writer):
             elif d == "malformed":
                 await respond(writer, 200, b'{"choices": [ this is not json')
                 return 200
+            elif d == "trailing-junk":
+                await respond(writer, 200, json.dumps(ok_body(api, body, "fine")).encode() + b" <html>oops</html>")
+                return 200
             elif d == "huge":
                 await respond(writer, 200, ok_body(api, body, "x" * (40 << 20)))
+                return 200
+            elif d.startswith("echo-json-"):
+                status = int(d.split("-")[2])
+                await respond(writer, status, error_body(api, status, echo_text(headers, body)))
+                return status
+            elif d.startswith("echo-text-"):
+                status = int(d.split("-")[2])
+                key = headers.get("authorization", "").replace("Bearer ", "").strip() or "nokey"
+                text = ("x" * (300 - len("oops ") - len(key) // 2)) + key + " " + echo_text(headers, body)
+                await respond(writer, status, ("oops " + text).encode(), ctype="text/plain")
+                return status
+            elif d == "hang":
+                await asyncio.sleep(3600)
+                return 0
+            elif d == "ignore-stream":
+                await respond(writer, 200, ok_body(api, body, answer_text(api, body)))
+                return 200
+            elif d == "gzip" and "gzip" in headers.get("accept-encoding", ""):
+                data = gzip.compress(json.dumps(ok_body(api, body, answer_text(api, body))).encode())
+                await respond(writer, 200, data, ["Content-Encoding: gzip"])
                 return 200
             elif d == "echo-key":
                 key = headers.get("authorization", "").replace("Bearer ", "") or headers.get("x-api-key", "")
@@ -159,11 +209,30 @@ async def handle_chat(api, body, headers, writer):
             return 200
         cut = any(d.startswith("cut-") and take(model, d, int(d.split("-")[1])) for d in directives(model))
         ctype = "application/x-ndjson" if api == "ollama" else "text/event-stream"
-        writer.write(("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n" % ctype).encode())
-        for ev in stream_events(api, text, cut):
+        for d in directives(model):
+            if d.startswith("sse-ctype-"):
+                ctype = {"plain": "text/plain", "none": None}[d.split("-")[2]]
+        events = stream_events(api, text, cut or "stall" in directives(model))
+        ds = directives(model)
+        if "echo-stream" in ds:
+            events = [("data: %s\n\n" % json.dumps(error_body(api, 400, echo_text(headers, body)))).encode()]
+        elif "stream-error" in ds:
+            events = events[:2] + [("data: %s\n\n" % json.dumps(error_body(api, 400, "model not found: nope"))).encode()]
+        elif "split-emoji" in ds or "lone-surrogate" in ds:
+            # Hand-written JSON: \ud83c\udf89 is U+1F389 split between two events.
+            second = "\\udf89 party" if "split-emoji" in ds else " party"
+            events = [b'data: {"choices":[{"index":0,"delta":{"content":"let us \\ud83c"}}]}\n\n',
+                      ('data: {"choices":[{"index":0,"delta":{"content":"%s"}}]}\n\n' % second).encode(),
+                      b'data: {"choices":[],"usage":{"prompt_tokens":11,"completion_tokens":7}}\n\n',
+                      b"data: [DONE]\n\n"]
+        head = "HTTP/1.1 200 OK\r\n" + ("Content-Type: %s\r\n" % ctype if ctype else "") + "Transfer-Encoding: chunked\r\n\r\n"
+        writer.write(head.encode())
+        for ev in events:
             writer.write(b"%x\r\n%s\r\n" % (len(ev), ev))
             await writer.drain()
             await asyncio.sleep(0.002)
+        if "stall" in ds:
+            await asyncio.sleep(3600)
         if cut:
             writer.transport.abort()
             return 200

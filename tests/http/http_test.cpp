@@ -40,7 +40,7 @@ JobResult one(const std::string& backend, const std::string& model, bool stream 
                    "retry { attempts = 4  base_delay = 5ms  max_delay = 50ms }", extra),
              o);
     std::string chunks;
-    auto r = e.run_one("what is up", stream ? std::function<void(std::string_view)>([&](std::string_view s) { chunks += s; })
+    auto r = e.run_one("what is up", stream ? ChunkFn([&](const StreamChunk& c) { chunks += c.text; })
                                            : nullptr);
     if (streamed) *streamed = chunks;
     return r;
@@ -168,10 +168,11 @@ TEST_CASE("connection resets and cut streams are retried") {
 TEST_CASE("a slow first byte hits the first-token timeout; malformed and huge answers fail") {
     JobResult slow = one("oa", "slow-first-800:sf", false, "timeouts { first_token = 150ms }");
     CHECK_FALSE(slow.ok);
-    CHECK(slow.error == "no first token within 150 ms (after 4 attempts)");
+    CHECK(slow.error == "first_token timeout (150 ms): no answer from the server (after 4 attempts)");
     JobResult bad = one("oa", "malformed:mf");
     CHECK_FALSE(bad.ok);
-    CHECK(bad.error == "malformed response from the provider: no choices");
+    CHECK(bad.error == "malformed response from the provider: not a complete JSON object (cut short, or followed by "
+                       "other text): 30 bytes starting \"{\"choices\": [ this is not json\"");
     CHECK(server().log("malformed:mf").size() == 1);  // not retried
     JobResult huge = one("oa", "huge:hg");
     CHECK_FALSE(huge.ok);

@@ -32,6 +32,9 @@ struct RetryPolicy {
     int attempts = 4;          // total tries including the first
     int64_t base_delay_ms = 500;
     int64_t max_delay_ms = 30000;
+    // The longest server-requested wait (Retry-After, rate-limit reset) obeyed; a
+    // longer one fails the call at once, quoting the server (backend `max_retry_wait`).
+    int64_t max_wait_ms = 60000;
 };
 
 struct SimFaults {  // probabilities per call, in [0, 1]
@@ -151,5 +154,24 @@ struct GraphSpec {
 };
 
 const char* to_string(BackendKind k);
+
+// A URL's `user:password@` part (everything before '@' in the authority). Credentials
+// in a base_url are sent to the server only: every URL that is stored, printed or
+// hashed into a cache key goes through redact_url, which drops them.
+inline std::string url_userinfo(const std::string& url) {
+    size_t scheme = url.find("://");
+    if (scheme == std::string::npos) return "";
+    size_t host = scheme + 3;
+    size_t end = url.find_first_of("/?#", host);
+    size_t at = url.rfind('@', end == std::string::npos ? url.size() : end);
+    if (at == std::string::npos || at < host) return "";
+    return url.substr(host, at - host);
+}
+inline std::string redact_url(const std::string& url) {
+    std::string info = url_userinfo(url);
+    if (info.empty()) return url;
+    size_t host = url.find("://") + 3;
+    return url.substr(0, host) + url.substr(host + info.size() + 1);
+}
 
 }  // namespace moa

@@ -26,6 +26,18 @@ namespace moa {
 
 struct CallObserver;  // engine/scheduler.hpp: sees every call attempt start and end
 
+// A piece of a streamed answer. `attempt` counts the call's attempts from 1 (a cached
+// answer is attempt 0). When an attempt is abandoned after it streamed text (its
+// stream was cut and the call is retried, or the fallback agent took over), the next
+// attempt's first chunk has `restart` set: the text received so far is void and the
+// answer starts over. The text after the last restart is the final answer.
+struct StreamChunk {
+    std::string_view text;
+    int attempt = 1;
+    bool restart = false;
+};
+using ChunkFn = std::function<void(const StreamChunk&)>;
+
 enum class CallStatus { Ok, Error, Skipped, Cancelled };
 const char* to_string(CallStatus s);
 
@@ -107,9 +119,13 @@ struct RunStats {
     void print(std::ostream& out) const;
 };
 
-// "" if every backend's api_key_env is set; else one line per missing variable.
+// "" if every backend's api_key_env is set to a usable key; else one line per missing
+// variable or per key holding a control character (CR/LF would inject a header).
 // Checked before any call is made (Engine's constructor throws with this text).
 std::string missing_api_keys(const GraphSpec& graph);
+// The key sent for backend `b`: its variable's value without surrounding spaces
+// ("" for sim backends and backends without api_key_env).
+std::string api_key_value(const BackendSpec& b);
 
 class Engine {
 public:
@@ -120,7 +136,7 @@ public:
 
     // Runs one query; `on_chunk` (optional) receives the first output's text as it
     // streams in.
-    JobResult run_one(const std::string& query, std::function<void(std::string_view)> on_chunk = {});
+    JobResult run_one(const std::string& query, ChunkFn on_chunk = {});
 
     // Runs every query of `source`; `sink` gets the results in input order, on the
     // calling thread. Memory stays bounded by max_jobs whatever the input size.
