@@ -77,6 +77,7 @@ void Scheduler::cancel(CallPtr call) {
             else if (http_) http_->cancel(call);
             --p.running;
             --running_total_;
+            running.fetch_sub(1, std::memory_order_relaxed);
             if (observer_) observer_->attempt_ended(p.spec->name, p.running, Clock::now());
         }
         Reply r;
@@ -136,6 +137,7 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
     if (++c->attempts == 1) c->first_start = Clock::now();
     ++p.running;
     ++running_total_;
+    running.fetch_add(1, std::memory_order_relaxed);
     attempts.fetch_add(1, std::memory_order_relaxed);
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_started(p.spec->name, p.running, now);
@@ -208,6 +210,7 @@ int64_t Scheduler::backoff_ms(const Call& c, const Reply& r) const {
 void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     --p.running;
     --running_total_;
+    running.fetch_sub(1, std::memory_order_relaxed);
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
     // A run-wide retry budget (20 retries plus one per two calls) stops retry
