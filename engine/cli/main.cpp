@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -98,10 +100,15 @@ int cmd_graph(const Common& c, const std::string& file, const std::string& forma
     }
     std::ofstream out(output);
     if (!out) {
-        moa::log::error("cannot write " + output);
+        moa::log::error("cannot write " + output + ": " + std::strerror(errno));
         return 1;
     }
     moa::dump_graph(out, r.graph, f);
+    out.flush();
+    if (!out) {
+        moa::log::error("writing " + output + " failed: " + std::strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
@@ -174,14 +181,23 @@ int main(int argc, char** argv) {
     fmt->add_flag("--stdout", fmt_stdout, "Print the formatted text instead of writing the file");
 
     moa::cli::RunArgs run_args;
-    auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch");
+    auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch (docs/cli.md)");
     run->add_option("graph", run_args.graph, "Graph file")->required()->check(CLI::ExistingFile);
-    run->add_option("question", run_args.question, "The question (omit with --input)");
-    run->add_option("-i,--input", run_args.input, "JSONL batch input: {\"prompt\" or \"instruction\", \"id\"} per line; - for stdin");
-    run->add_option("-o,--output", run_args.output, "Write results here instead of stdout");
+    run->add_option("question", run_args.question, "The question (not with --input)");
+    run->add_option("-i,--input", run_args.input,
+                    "JSONL batch input, one {\"prompt\" (or \"instruction\"), \"id\", \"dataset\"} per line; - for stdin");
+    run->add_option("-o,--output", run_args.output,
+                    "Write results here instead of stdout; an existing output of the same graph is resumed");
     run->add_option("--format", run_args.format, "Result format (default: text for one question, jsonl for a batch)")
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
-    run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output");
+    run->add_option("--output-node", run_args.output_node,
+                    "The graph output that answers (default: the graph file's first declared output)");
+    run->add_flag("--overwrite", run_args.overwrite, "Start --output again instead of resuming it");
+    run->add_flag("--keep-failed", run_args.keep_failed, "On resume, keep failed rows instead of retrying them");
+    run->add_option("--grace", run_args.grace,
+                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5)")
+        ->check(CLI::NonNegativeNumber);
+    run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output (default moa:GRAPH)");
     run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job");
     run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
@@ -195,6 +211,7 @@ int main(int argc, char** argv) {
                     "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path");
     run->add_option("--cache-db", run_args.cache_db, "Cache database (default .moa/cache.db)");
     bool no_progress = false;
+    run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
     std::string cache_db = ".moa/cache.db", prune_age, prune_model, cache_file;
     auto* cache = app.add_subcommand("cache", "Inspect and maintain the response cache");
@@ -208,7 +225,6 @@ int main(int argc, char** argv) {
     cexport->add_option("file", cache_file, "Output file")->required();
     auto* cimport = cache->add_subcommand("import", "Add the entries of an exported file");
     cimport->add_option("file", cache_file, "Input file")->required()->check(CLI::ExistingFile);
-    run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
     try {
         app.parse(argc, argv);
@@ -265,6 +281,10 @@ int main(int argc, char** argv) {
         run_args.color = common.color;
         if (run_args.question.empty() && run_args.input.empty()) {
             std::cerr << "moa run: give a question, or --input FILE (- for stdin)\n" << run->help();
+            return 2;
+        }
+        if (!run_args.question.empty() && !run_args.input.empty()) {
+            std::cerr << "moa run: give a question or --input FILE, not both (the question would be ignored)\n";
             return 2;
         }
         return moa::cli::run(run_args, load_options(common));
