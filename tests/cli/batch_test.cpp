@@ -269,3 +269,23 @@ TEST_CASE("a question with --input is a usage error, an empty prompt in a batch 
     CHECK(count_lines(d / "out.jsonl") == 2);  // blank lines are not jobs
     CHECK(out.find("\"line\":4,\"ok\":false,\"error\":\"input line 4: empty prompt\"") != std::string::npos);
 }
+
+TEST_CASE("every moa run flag in --help is documented in docs/cli.md") {
+    fs::path d = dir("help");
+    auto h = run("run --help", d / "log");
+    CHECK(h.code == 0);
+    std::string doc = slurp(fs::path(MOA_SOURCE_DIR) / "docs" / "cli.md");
+    std::set<std::string> flags;
+    for (size_t p = h.out.find("--"); p != std::string::npos; p = h.out.find("--", p + 2)) {
+        size_t e = p + 2;
+        while (e < h.out.size() && (std::isalnum(static_cast<unsigned char>(h.out[e])) || h.out[e] == '-')) ++e;
+        if (e > p + 2) flags.insert(h.out.substr(p, e - p));
+    }
+    flags.erase("--help");
+    CHECK(flags.size() >= 15);
+    for (const auto& flag : flags) {
+        INFO(flag);
+        // a row of the flag table: "| `--flag" or "| `-x, --flag"
+        CHECK((doc.find("| `" + flag) != std::string::npos || doc.find(", " + flag) != std::string::npos));
+    }
+}
