@@ -227,8 +227,8 @@ std::string reason(const std::string& path) { return path + ": " + std::strerror
 
 }  // namespace
 
-bool render_alpaca(const std::string& journal, const std::string& fingerprint, std::ostream& out, size_t& entries,
-                   std::string& error) {
+bool render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
+                   std::ostream& out, size_t& entries, std::string& error) {
     std::ifstream in(journal, std::ios::binary);
     if (!in) {
         error = "cannot read " + reason(journal);
@@ -265,16 +265,16 @@ bool render_alpaca(const std::string& journal, const std::string& fingerprint, s
         }
         simdjson::dom::object o;
         if (parser.parse(text).get_object().get(o)) continue;
-        std::string_view instruction, output, generator, dataset;
+        std::string_view instruction, output, dataset;
         if (o["instruction"].get_string().get(instruction) || o["output"].get_string().get(output) ||
-            o["generator"].get_string().get(generator) || o["dataset"].get_string().get(dataset))
+            o["dataset"].get_string().get(dataset))
             continue;
         std::string id_json;
         simdjson::dom::element id;
         bool has_id = !o["id"].get(id) && id.is_string();
         if (has_id) id_json = simdjson::minify(id);
         out << (entries ? ",\n " : "\n ")
-            << alpaca_entry(std::string(instruction), std::string(output), std::string(generator), std::string(dataset),
+            << alpaca_entry(std::string(instruction), std::string(output), generator, std::string(dataset),
                             has_id ? &id_json : nullptr);
         ++entries;
     }

@@ -64,9 +64,9 @@ struct RowInfo {
 bool parse_row(std::string& text, RowInfo& r);
 
 // Writes the AlpacaEval list of the ok rows of a journal (JSONL rows with the
-// AlpacaEval fields), in input order, to `out`. Streams the journal twice; keeps only
+// AlpacaEval fields), in input order, to `out`, with this run's `generator`. Streams the journal twice; keeps only
 // (line, offset) per row. False with `error` naming the path and reason.
-bool render_alpaca(const std::string& journal, const std::string& fingerprint, std::ostream& out, size_t& entries,
-                   std::string& error);
+bool render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
+                   std::ostream& out, size_t& entries, std::string& error);
 
 }  // namespace moa

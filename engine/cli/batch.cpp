@@ -198,12 +198,9 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
             ++unfinished;
             return;
         }
-        if (!r.ok) {
-            ++failed;
-            if (format == OutputFormat::AlpacaEval && !a.quiet)
-                std::cerr << "input line " << line.line << " failed (not written as an answer): "
-                          << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
-        }
+        if (!r.ok && ++failed <= 10 && format == OutputFormat::AlpacaEval && !a.quiet)
+            std::cerr << "input line " << line.line << " failed (not written as an answer): "
+                      << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
         written += !row.empty();
     });
     bar.reset();
@@ -213,7 +210,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
         std::ostringstream list;
         std::string error;
-        if (!render_alpaca(rows_path, fp, list, alpaca_entries, error) || !replace_file(a.output, list.str(), error))
+        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(a.output, list.str(), error))
             write_error = error;
     }
     if (!write_error.empty()) {
@@ -224,6 +221,8 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         stats.print(std::cerr);
         if (feeder.duplicate_ids)
             std::cerr << feeder.duplicate_ids << " input line(s) repeated an earlier id (each was answered)\n";
+        if (format == OutputFormat::AlpacaEval && failed > 10)
+            std::cerr << "... and " << failed - 10 << " more failed jobs, not written as answers\n";
         if (format == OutputFormat::AlpacaEval && to_file)
             std::cerr << a.output << ": " << alpaca_entries << " answers; failed jobs are not in it (their errors are in "
                       << rows_path << "; run again to retry them)\n";

@@ -117,7 +117,7 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
     for (const auto& f : files) {
         std::ifstream in(f, std::ios::binary);
         if (!in) {
-            moa::log::error("cannot open " + f);
+            moa::log::error("cannot open " + f + ": " + std::strerror(errno));
             rc = 1;
             continue;
         }
@@ -139,6 +139,12 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
         } else if (out != text) {
             std::ofstream o(f, std::ios::binary | std::ios::trunc);
             o << out;
+            o.flush();
+            if (!o) {
+                moa::log::error("cannot write " + f + ": " + std::strerror(errno));
+                rc = 1;
+                continue;
+            }
             moa::log::info("formatted " + f);
         }
     }
