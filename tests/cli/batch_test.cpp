@@ -59,6 +59,10 @@ TEST_CASE("an --output naming the input (same path, another spelling, a hard lin
             CHECK(slurp(d / "in.jsonl") == text);
         }
     }
+    // stdin redirected from the output file
+    auto r = run(moa_run(d, "--input - --output " + (d / "hard.jsonl").string() + " < " + (d / "in.jsonl").string()), d / "log");
+    CHECK(r.code == 2);
+    CHECK(slurp(d / "in.jsonl") == text);
 }
 
 TEST_CASE("rows are keyed by input line: duplicate ids are warned about and each answered, a row without an id has a null id") {
@@ -288,4 +292,40 @@ TEST_CASE("every moa run flag in --help is documented in docs/cli.md") {
         // a row of the flag table: "| `--flag" or "| `-x, --flag"
         CHECK((doc.find("| `" + flag) != std::string::npos || doc.find(", " + flag) != std::string::npos));
     }
+}
+
+TEST_CASE("the progress bar counts non-blank lines, starts a resumed run at the rows already there, and tells running from queued calls") {
+    if (!fs::exists("/usr/bin/script")) {
+        WARN("no /usr/bin/script to give moa a terminal: skipped");
+        return;
+    }
+    fs::path d = dir("progress");
+    write(d / "g.moa", kGraph);
+    write(d / "one.jsonl", "{\"prompt\":\"a\"}\n");
+    std::string in;
+    for (int i = 0; i < 30; ++i) in += "{\"prompt\":\"q" + std::to_string(i) + "\"}\n\n";
+    in.replace(0, in.find('\n'), "{\"prompt\":\"a\"}");
+    write(d / "in.jsonl", in);  // 30 jobs on 60 lines, the first the same as one.jsonl's
+    std::string out = (d / "out.jsonl").string();
+    REQUIRE(run(moa_run(d, "--input " + (d / "one.jsonl").string() + " --output " + out), d / "log").code == 0);
+    // `script` runs moa on a pseudo-terminal, where the bar is drawn.
+    std::string cmd = "/usr/bin/script -qfec \"" + moa_bin() + " " +
+                      "run " + (d / "g.moa").string() + " --cache off --max-jobs 4 --set sim.max_concurrent=1 --input " +
+                      (d / "in.jsonl").string() + " --output " + out +
+                      "\" /dev/null";
+    auto r = run_shell(cmd, d / "log");
+    std::string screen = r.out;
+    std::replace(screen.begin(), screen.end(), '\r', '\n');
+    INFO(screen);
+    CHECK(screen.find("] 1/30 jobs") != std::string::npos);  // line 1 was answered before
+    CHECK(screen.find("] 30/30 jobs") != std::string::npos);
+    CHECK(screen.find("/60 jobs") == std::string::npos);
+    bool queued_seen = false;
+    for (size_t p = screen.find(" calls running, "); p != std::string::npos; p = screen.find(" calls running, ", p + 1)) {
+        long running = std::atol(screen.c_str() + screen.rfind(' ', p - 1) + 1);
+        long queued = std::atol(screen.c_str() + p + 16);
+        CHECK(running <= 1);  // max_concurrent = 1: the queued ones are not "running"
+        queued_seen = queued_seen || queued > 0;
+    }
+    CHECK(queued_seen);
 }

@@ -49,18 +49,27 @@ struct Child {
     }
 };
 
-// Starts `moa ARGS` (through sh, exec'd: the pid is moa's) with output to `log`.
-inline Child start(const std::string& args, const fs::path& log) {
+// Starts a shell command with output to `log`.
+inline Child start_shell(const std::string& cmd, const fs::path& log) {
     Child c;
     c.log = log.string();
-    const char* bin = std::getenv("MOA_TEST_BIN");  // to run the tests against another build
-    std::string cmd = std::string("exec env NO_COLOR=1 ") + (bin ? bin : MOA_BIN) + " " + args + " > '" + c.log + "' 2>&1";
+    std::string full = cmd + " > '" + c.log + "' 2>&1";
     c.pid = fork();
     if (c.pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+        execl("/bin/sh", "sh", "-c", full.c_str(), static_cast<char*>(nullptr));
         _exit(127);
     }
     return c;
+}
+
+inline std::string moa_bin() {
+    const char* bin = std::getenv("MOA_TEST_BIN");  // to run the tests against another build
+    return bin ? bin : MOA_BIN;
+}
+
+// Starts `moa ARGS` (exec'd by the shell: the pid is moa's).
+inline Child start(const std::string& args, const fs::path& log) {
+    return start_shell("exec env NO_COLOR=1 " + moa_bin() + " " + args, log);
 }
 
 struct Result {
@@ -68,6 +77,12 @@ struct Result {
     std::string out;
     long max_rss_kb;
 };
+
+inline Result run_shell(const std::string& cmd, const fs::path& log) {
+    Child c = start_shell(cmd, log);
+    int code = c.wait();
+    return {code, slurp(log), c.max_rss_kb};
+}
 
 inline Result run(const std::string& args, const fs::path& log) {
     Child c = start(args, log);
