@@ -2,8 +2,13 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <istream>
 #include <ostream>
+#include <vector>
 
 namespace moa {
 
@@ -12,10 +17,12 @@ struct JsonlSource::Impl {
     simdjson::ondemand::parser parser;
     std::string line;
     uint64_t line_no = 0;
+    InputLine last;
 };
 
-JsonlSource::JsonlSource(std::istream& in) : impl_(new Impl{in, simdjson::ondemand::parser{}, {}, 0}) {}
+JsonlSource::JsonlSource(std::istream& in) : impl_(new Impl{in, simdjson::ondemand::parser{}, {}, 0, {}}) {}
 JsonlSource::~JsonlSource() = default;
+const InputLine& JsonlSource::last() const { return impl_->last; }
 
 std::optional<Query> JsonlSource::next() {
     auto& m = *impl_;
@@ -27,9 +34,12 @@ std::optional<Query> JsonlSource::next() {
         break;
     }
     Query q;
-    q.id = std::to_string(m.line_no);
+    m.last = InputLine{};
+    m.last.line = m.line_no;
     auto fail = [&](const std::string& why) {
         q.error = "input line " + std::to_string(m.line_no) + ": " + why;
+        q.prompt.clear();
+        m.last.query.clear();
         return q;
     };
     m.line.reserve(m.line.size() + simdjson::SIMDJSON_PADDING);
@@ -48,6 +58,11 @@ std::optional<Query> JsonlSource::next() {
             if (v.get_string().get(s)) return fail("\"" + std::string(key) + "\" must be a string");
             q.prompt.assign(s);
             has_prompt = true;
+        } else if (key == "dataset") {
+            std::string_view s;
+            if (v.get_string().get(s)) return fail("\"dataset\" must be a string");
+            m.last.dataset.assign(s);
+            m.last.has_dataset = true;
         } else if (key == "id") {
             simdjson::ondemand::json_type t;
             if (v.type().get(t)) return fail("not valid JSON");
@@ -62,99 +77,217 @@ std::optional<Query> JsonlSource::next() {
             } else {
                 return fail("\"id\" must be a string or a number");
             }
+            m.last.has_id = true;
+            m.last.id = q.id;
         }  // other fields are skipped by the iteration
     }
     if (!has_prompt) return fail("no \"prompt\" (or \"instruction\") field");
+    // An empty prompt is refused here as it is for a single question: a row error
+    // that names the line, not a call that asks a model nothing.
+    if (q.prompt.find_first_not_of(" \t\r\n") == std::string::npos) return fail("empty prompt");
+    m.last.query = q.prompt;
     return q;
 }
 
-ResultWriter::ResultWriter(std::ostream& out, OutputFormat format, std::string generator, bool emit_all)
-    : out_(out), format_(format), generator_(std::move(generator)), emit_all_(emit_all) {}
+namespace {
 
-void ResultWriter::write(const JobResult& r, const std::string& query) {
-    std::string s;
-    switch (format_) {
-        case OutputFormat::Text:
-            s += "=== " + r.id + (r.ok ? "" : " (failed)") + " ===\n";
+void append_id(std::string& s, const InputLine& in) {
+    if (in.has_id) append_json_string(s, in.id);
+    else s += "null";
+}
+
+void append_nodes(std::string& s, const JobResult& r) {
+    s += ",\"nodes\":[";
+    for (size_t i = 0; i < r.nodes.size(); ++i) {
+        const auto& n = r.nodes[i];
+        if (i) s += ',';
+        s += "{\"node\":";
+        append_json_string(s, n.node);
+        s += ",\"layer\":";
+        append_json_string(s, n.layer);
+        s += ",\"status\":\"";
+        s += to_string(n.status);
+        s += "\",\"text\":";
+        append_json_string(s, n.text);
+        if (!n.reply.empty()) {  // result = pick: what the model said, and what it chose
+            s += ",\"reply\":";
+            append_json_string(s, n.reply);
+            s += ",\"picked\":";
+            append_json_string(s, n.picked);
+        }
+        s += ",\"attempts\":" + std::to_string(n.attempts) + ",\"tokens_in\":" + std::to_string(n.tokens_in) +
+             ",\"tokens_out\":" + std::to_string(n.tokens_out) + "}";
+    }
+    s += ']';
+}
+
+const std::string& dataset_of(const InputLine& in) {
+    static const std::string fallback = "moa";
+    return in.has_dataset ? in.dataset : fallback;
+}
+
+std::string jsonl_row(const JobResult& r, const InputLine& in, const RowOptions& o) {
+    std::string s = "{\"id\":";
+    append_id(s, in);
+    s += ",\"line\":" + std::to_string(in.line);
+    s += ",\"ok\":";
+    s += r.ok ? "true" : "false";
+    if (r.ok) {
+        s += ",\"output\":";
+        append_json_string(s, r.output());
+        if (r.outputs.size() > 1) {
+            s += ",\"outputs\":{";
+            for (size_t i = 0; i < r.outputs.size(); ++i) {
+                if (i) s += ',';
+                append_json_string(s, r.outputs[i].first);
+                s += ':';
+                append_json_string(s, r.outputs[i].second);
+            }
+            s += '}';
+        }
+    } else {
+        s += ",\"error\":";
+        append_json_string(s, r.error);
+        s += ",\"node\":";
+        append_json_string(s, r.error_node);
+    }
+    if (o.journal) {
+        s += ",\"instruction\":";
+        append_json_string(s, in.query);
+        s += ",\"dataset\":";
+        append_json_string(s, dataset_of(in));
+        s += ",\"generator\":";
+        append_json_string(s, o.generator);
+    }
+    if (o.emit_all) append_nodes(s, r);
+    s += ",\"fingerprint\":";
+    append_json_string(s, o.fingerprint);
+    s += "}\n";
+    return s;
+}
+
+std::string alpaca_entry(const std::string& instruction, const std::string& output, const std::string& generator,
+                         const std::string& dataset, const std::string* id_json) {
+    std::string s = "{\"instruction\":";
+    append_json_string(s, instruction);
+    s += ",\"output\":";
+    append_json_string(s, output);
+    s += ",\"generator\":";
+    append_json_string(s, generator);
+    s += ",\"dataset\":";
+    append_json_string(s, dataset);
+    if (id_json) s += ",\"id\":" + *id_json;
+    s += "}";
+    return s;
+}
+
+}  // namespace
+
+std::string format_row(const JobResult& r, const InputLine& in, const RowOptions& o) {
+    switch (o.format) {
+        case OutputFormat::Text: {
+            std::string s = "=== " + (in.has_id ? in.id : "line " + std::to_string(in.line)) + (r.ok ? "" : " (failed)") + " ===\n";
             if (r.ok) s += r.output();
             else s += "error: " + (r.error_node.empty() ? "" : r.error_node + ": ") + r.error;
             s += "\n";
-            if (emit_all_)
+            if (o.emit_all)
                 for (const auto& n : r.nodes)
                     s += "--- " + n.node + " [" + to_string(n.status) + "]" +
                          (n.picked.empty() ? "" : " picked " + n.picked + " (reply: " + n.reply + ")") + "\n" + n.text + "\n";
-            break;
-        case OutputFormat::Jsonl:
-            s += "{\"id\":";
-            append_json_string(s, r.id);
-            s += ",\"ok\":";
-            s += r.ok ? "true" : "false";
-            if (r.ok) {
-                s += ",\"output\":";
-                append_json_string(s, r.output());
-                if (r.outputs.size() > 1) {
-                    s += ",\"outputs\":{";
-                    for (size_t i = 0; i < r.outputs.size(); ++i) {
-                        if (i) s += ',';
-                        append_json_string(s, r.outputs[i].first);
-                        s += ':';
-                        append_json_string(s, r.outputs[i].second);
-                    }
-                    s += '}';
-                }
-            } else {
-                s += ",\"error\":";
-                append_json_string(s, r.error);
-                s += ",\"node\":";
-                append_json_string(s, r.error_node);
-            }
-            if (emit_all_) {
-                s += ",\"nodes\":[";
-                for (size_t i = 0; i < r.nodes.size(); ++i) {
-                    const auto& n = r.nodes[i];
-                    if (i) s += ',';
-                    s += "{\"node\":";
-                    append_json_string(s, n.node);
-                    s += ",\"layer\":";
-                    append_json_string(s, n.layer);
-                    s += ",\"status\":\"";
-                    s += to_string(n.status);
-                    s += "\",\"text\":";
-                    append_json_string(s, n.text);
-                    if (!n.reply.empty()) {  // result = pick: what the model said, and what it chose
-                        s += ",\"reply\":";
-                        append_json_string(s, n.reply);
-                        s += ",\"picked\":";
-                        append_json_string(s, n.picked);
-                    }
-                    s += ",\"attempts\":" + std::to_string(n.attempts) + ",\"tokens_in\":" + std::to_string(n.tokens_in) +
-                         ",\"tokens_out\":" + std::to_string(n.tokens_out) + "}";
-                }
-                s += ']';
-            }
-            s += "}\n";
-            break;
-        case OutputFormat::AlpacaEval:
-            s += written_ ? ",\n " : "[\n ";
-            s += "{\"instruction\":";
-            append_json_string(s, query);
-            s += ",\"output\":";
-            append_json_string(s, r.ok ? r.output() : "");
-            s += ",\"generator\":";
-            append_json_string(s, generator_);
-            s += ",\"dataset\":\"moa\",\"id\":";
-            append_json_string(s, r.id);
-            s += "}";
-            break;
+            return s;
+        }
+        case OutputFormat::Jsonl: return jsonl_row(r, in, o);
+        case OutputFormat::AlpacaEval: {
+            if (!r.ok) return "";
+            std::string id;
+            append_id(id, in);
+            return alpaca_entry(in.query, r.output(), o.generator, dataset_of(in), in.has_id ? &id : nullptr);
+        }
     }
-    ++written_;
-    out_ << s;
-    if (format_ != OutputFormat::AlpacaEval) out_.flush();
+    return "";
 }
 
-void ResultWriter::finish() {
-    if (format_ == OutputFormat::AlpacaEval) out_ << (written_ ? "\n]\n" : "[]\n");
-    out_.flush();
+bool parse_row(std::string& text, RowInfo& r) {
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(text.data(), text.size(), text.capacity() - text.size() < simdjson::SIMDJSON_PADDING).get(doc))
+        return false;
+    simdjson::dom::object obj;
+    if (doc.get_object().get(obj)) return false;
+    simdjson::dom::element id, line, ok, fp, msg;
+    if (obj["id"].get(id) || !(id.is_string() || id.is_null())) return false;
+    if (obj["line"].get(line) || line.get_uint64().get(r.line) || r.line == 0) return false;
+    if (obj["ok"].get(ok) || ok.get_bool().get(r.ok)) return false;
+    std::string_view s;
+    if (obj["fingerprint"].get(fp) || fp.get_string().get(s)) return false;
+    r.fingerprint.assign(s);
+    if (obj[r.ok ? "output" : "error"].get(msg) || !msg.is_string()) return false;
+    return true;
+}
+
+namespace {
+
+struct RowRef {
+    uint64_t line, offset, length;
+};
+
+std::string reason(const std::string& path) { return path + ": " + std::strerror(errno); }
+
+}  // namespace
+
+bool render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
+                   std::ostream& out, size_t& entries, std::string& error) {
+    std::ifstream in(journal, std::ios::binary);
+    if (!in) {
+        error = "cannot read " + reason(journal);
+        return false;
+    }
+    // Pass 1: where each ok row is. The journal was compacted by resume, so a line
+    // has at most one row; the first one wins if not.
+    std::vector<RowRef> refs;
+    std::string text;
+    uint64_t offset = 0;
+    RowInfo info;
+    while (std::getline(in, text)) {
+        uint64_t len = text.size();
+        bool complete = !in.eof();
+        if (complete && parse_row(text, info) && info.ok && info.fingerprint == fingerprint)
+            refs.push_back({info.line, offset, len});
+        offset += len + 1;
+    }
+    std::stable_sort(refs.begin(), refs.end(), [](const RowRef& a, const RowRef& b) { return a.line < b.line; });
+    // Pass 2: the entries, in input order.
+    in.clear();
+    simdjson::dom::parser parser;
+    entries = 0;
+    uint64_t prev_line = 0;
+    out << "[";
+    for (const RowRef& ref : refs) {
+        if (ref.line == prev_line) continue;
+        prev_line = ref.line;
+        text.assign(ref.length, '\0');
+        in.seekg(static_cast<std::streamoff>(ref.offset));
+        if (!in.read(text.data(), static_cast<std::streamsize>(ref.length))) {
+            error = "cannot read " + reason(journal);
+            return false;
+        }
+        simdjson::dom::object o;
+        if (parser.parse(text).get_object().get(o)) continue;
+        std::string_view instruction, output, dataset;
+        if (o["instruction"].get_string().get(instruction) || o["output"].get_string().get(output) ||
+            o["dataset"].get_string().get(dataset))
+            continue;
+        std::string id_json;
+        simdjson::dom::element id;
+        bool has_id = !o["id"].get(id) && id.is_string();
+        if (has_id) id_json = simdjson::minify(id);
+        out << (entries ? ",\n " : "\n ")
+            << alpaca_entry(std::string(instruction), std::string(output), generator, std::string(dataset),
+                            has_id ? &id_json : nullptr);
+        ++entries;
+    }
+    out << (entries ? "\n]\n" : "]\n");
+    return true;
 }
 
 }  // namespace moa

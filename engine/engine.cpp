@@ -184,6 +184,8 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
 }
 
 void EngineCore::submit(const CallPtr& c, const std::string& node) {
+    // After cancel_all(): the scheduler completes it as cancelled on arrival.
+    if (cancelled.load()) c->cancel_requested = true;
     if (!cache) return scheduler->submit(c);
     cache->submit(c, node, [this](const CallPtr& miss) { scheduler->submit(miss); });
 }
@@ -199,7 +201,26 @@ JobPtr EngineCore::make_job(uint64_t seq, std::string id, std::string query) {
         job->nodes[i].want = static_cast<int>(plan.nodes[i].consumers.size()) + plan.nodes[i].consumers_plus;
     job->remaining = static_cast<int>(plan.nodes.size());
     jobs_started.fetch_add(1, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(live_mu);
+        live.emplace(job.get(), job);
+    }
     return job;
+}
+
+void EngineCore::cancel_all() {
+    cancelled.store(true);  // before collecting: a call stored after this sees the flag at submit
+    std::vector<CallPtr> calls;
+    {
+        std::lock_guard lock(live_mu);
+        for (auto& [_, weak] : live)
+            if (JobPtr job = weak.lock()) {
+                std::lock_guard jl(job->mu);
+                for (auto& ns : job->nodes)
+                    if (ns.call && !ns.resolved) calls.push_back(ns.call);
+            }
+    }
+    for (auto& c : calls) scheduler->cancel(c);
 }
 
 void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) {
@@ -224,6 +245,10 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
     }
     if (on_event) on_event(event_of(*job, i));
     if (job->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        {
+            std::lock_guard lock(live_mu);
+            live.erase(job.get());
+        }
         JobResult res = result_of(*job);
         jobs_done.fetch_add(1, std::memory_order_relaxed);
         if (job->finished) job->finished(std::move(res));
@@ -346,8 +371,11 @@ void Engine::on_event(std::function<void(const NodeEvent&)> fn) { impl_->core.on
 
 Engine::Progress Engine::progress() const {
     const auto& c = impl_->core;
-    return {c.jobs_started.load(), c.jobs_done.load(), c.scheduler->in_flight.load(), c.scheduler->completed.load()};
+    return {c.jobs_started.load(), c.jobs_done.load(), c.scheduler->in_flight.load(), c.scheduler->completed.load(),
+            c.scheduler->running.load()};
 }
+
+void Engine::cancel() { impl_->core.cancel_all(); }
 
 JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk) {
     std::mutex mu;

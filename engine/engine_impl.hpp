@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "cache.hpp"
 #include "call.hpp"
@@ -131,6 +132,11 @@ struct EngineCore {
     std::function<void(const NodeEvent&)> on_event;
 
     std::atomic<size_t> jobs_started{0}, jobs_done{0};
+    // Engine::cancel(): new calls are cancelled at submit; live jobs' calls at once.
+    std::atomic<bool> cancelled{false};
+    std::mutex live_mu;
+    std::map<JobState*, std::weak_ptr<JobState>> live;  // jobs started, not finished
+    void cancel_all();
     std::mutex stats_mu;
     std::vector<LatencyHistogram> layer_latency;  // per layer
     RunStats totals;

@@ -293,7 +293,7 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     c->done = [this, job, i, &gw, picks, streamed, shown = std::move(shown)](Call& call, Reply&& r) {
         if (picks && r.status == CallStatus::Ok) {
             pick(*job, i, shown, r);
-            if (streamed && r.status == CallStatus::Ok) job->on_chunk(r.text);
+            if (streamed && r.status == CallStatus::Ok) job->on_chunk(StreamChunk{r.text});
         }
         core_.resolve(job, i, std::move(r), &call);
         gw.try_put(Token{job, i});

@@ -78,6 +78,7 @@ void Scheduler::cancel(CallPtr call) {
             else if (http_) http_->cancel(call);
             --p.running;
             --running_total_;
+            running.fetch_sub(1, std::memory_order_relaxed);
             if (observer_) observer_->attempt_ended(p.spec->name, p.running, Clock::now());
         }
         Reply r;
@@ -143,6 +144,7 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
     }
     ++p.running;
     ++running_total_;
+    running.fetch_add(1, std::memory_order_relaxed);
     attempts.fetch_add(1, std::memory_order_relaxed);
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_started(p.spec->name, p.running, now);
@@ -232,6 +234,7 @@ bool Scheduler::too_long_to_wait(const Pool& p, const Call& c, Reply& r, TimePoi
 void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     --p.running;
     --running_total_;
+    running.fetch_sub(1, std::memory_order_relaxed);
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
     // A run-wide retry budget (20 retries plus one per two calls) stops retry

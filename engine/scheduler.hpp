@@ -38,6 +38,7 @@ public:
     void set_http(HttpTransport* h) { http_ = h; }
 
     std::atomic<size_t> in_flight{0};   // submitted, not completed
+    std::atomic<size_t> running{0};     // attempts talking to a backend now (not queued)
     std::atomic<size_t> completed{0};
     std::atomic<size_t> attempts{0};
     std::atomic<size_t> retries{0};

@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -99,10 +101,15 @@ int cmd_graph(const Common& c, const std::string& file, const std::string& forma
     }
     std::ofstream out(output);
     if (!out) {
-        moa::log::error("cannot write " + output);
+        moa::log::error("cannot write " + output + ": " + std::strerror(errno));
         return 1;
     }
     moa::dump_graph(out, r.graph, f);
+    out.flush();
+    if (!out) {
+        moa::log::error("writing " + output + " failed: " + std::strerror(errno));
+        return 1;
+    }
     return 0;
 }
 
@@ -111,7 +118,7 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
     for (const auto& f : files) {
         std::ifstream in(f, std::ios::binary);
         if (!in) {
-            moa::log::error("cannot open " + f);
+            moa::log::error("cannot open " + f + ": " + std::strerror(errno));
             rc = 1;
             continue;
         }
@@ -133,6 +140,12 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
         } else if (out != text) {
             std::ofstream o(f, std::ios::binary | std::ios::trunc);
             o << out;
+            o.flush();
+            if (!o) {
+                moa::log::error("cannot write " + f + ": " + std::strerror(errno));
+                rc = 1;
+                continue;
+            }
             moa::log::info("formatted " + f);
         }
     }
@@ -177,14 +190,23 @@ int main(int argc, char** argv) {
     fmt->add_flag("--stdout", fmt_stdout, "Print the formatted text instead of writing the file");
 
     moa::cli::RunArgs run_args;
-    auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch");
+    auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch (docs/cli.md)");
     run->add_option("graph", run_args.graph, "Graph file")->required()->check(CLI::ExistingFile);
-    run->add_option("question", run_args.question, "The question (omit with --input)");
-    run->add_option("-i,--input", run_args.input, "JSONL batch input: {\"prompt\" or \"instruction\", \"id\"} per line; - for stdin");
-    run->add_option("-o,--output", run_args.output, "Write results here instead of stdout");
+    run->add_option("question", run_args.question, "The question (not with --input)");
+    run->add_option("-i,--input", run_args.input,
+                    "JSONL batch input, one {\"prompt\" (or \"instruction\"), \"id\", \"dataset\"} per line; - for stdin");
+    run->add_option("-o,--output", run_args.output,
+                    "Write results here instead of stdout; an existing output of the same graph is resumed");
     run->add_option("--format", run_args.format, "Result format (default: text for one question, jsonl for a batch)")
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
-    run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output");
+    run->add_option("--output-node", run_args.output_node,
+                    "The graph output that answers (default: the graph file's first declared output)");
+    run->add_flag("--overwrite", run_args.overwrite, "Start --output again instead of resuming it");
+    run->add_flag("--keep-failed", run_args.keep_failed, "On resume, keep failed rows instead of retrying them");
+    run->add_option("--grace", run_args.grace,
+                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5)")
+        ->check(CLI::NonNegativeNumber);
+    run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output (default moa:GRAPH)");
     run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job (for a `result = pick` node also its reply and the input it picked)");
     run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
@@ -200,6 +222,7 @@ int main(int argc, char** argv) {
                     "A cache that fails mid-run (disk full, corrupted) stops the run: exit 1, the error names the path");
     run->add_option("--cache-db", run_args.cache_db, "Cache database (default .moa/cache.db)");
     bool no_progress = false;
+    run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
     std::string cache_db = ".moa/cache.db", prune_age, prune_model, cache_file;
     auto* cache = app.add_subcommand("cache", "Inspect and maintain the response cache");
@@ -217,7 +240,6 @@ int main(int argc, char** argv) {
     cexport->add_option("file", cache_file, "Output file")->required();
     auto* cimport = cache->add_subcommand("import", "Add the entries of an exported file");
     cimport->add_option("file", cache_file, "Input file")->required()->check(CLI::ExistingFile);
-    run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
     try {
         app.parse(argc, argv);
@@ -275,6 +297,10 @@ int main(int argc, char** argv) {
         run_args.color = common.color;
         if (run_args.question.empty() && run_args.input.empty()) {
             std::cerr << "moa run: give a question, or --input FILE (- for stdin)\n" << run->help();
+            return 2;
+        }
+        if (!run_args.question.empty() && !run_args.input.empty()) {
+            std::cerr << "moa run: give a question or --input FILE, not both (the question would be ignored)\n";
             return 2;
         }
         return moa::cli::run(run_args, load_options(common));

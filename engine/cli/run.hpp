@@ -1,10 +1,15 @@
-// `moa run`: one query streamed to the terminal, or a JSONL batch.
+// `moa run`: one query streamed to the terminal, or a JSONL batch (batch.cpp).
+// Every flag and format is documented in docs/cli.md.
 #pragma once
 
 #include <string>
 #include <vector>
 
 #include "moa/dsl.hpp"
+
+namespace moa {
+class Engine;
+}
 
 namespace moa::cli {
 
@@ -14,9 +19,13 @@ struct RunArgs {
     std::string input, output;
     std::string format;  // text | jsonl | alpaca-eval ("" = text for one query, jsonl for a batch)
     std::string generator;
+    std::string output_node;  // which output is "output" (default: see pick_outputs)
     std::vector<std::string> sets;
     bool emit_all = false;
     bool progress = true;
+    bool overwrite = false;    // start the output again instead of resuming it
+    bool keep_failed = false;  // resume keeps failed rows instead of retrying them
+    double grace = 5;          // seconds jobs in flight get after SIGINT/SIGTERM
     int concurrency = 0;
     int max_jobs = 256;
     int threads = 0;
@@ -28,5 +37,22 @@ struct RunArgs {
 };
 
 int run(const RunArgs& args, LoadOptions load);
+
+// The batch half of run(): input, output, resume, lock, signals.
+int run_batch(const RunArgs& args, Engine& engine, const std::string& fingerprint, const std::string& generator);
+
+// Orders the graph's outputs so that the first one (a row's "output", the streamed
+// answer) is the user's choice: `--output-node NAME`, else the outputs declared in the
+// graph file itself in declaration order, then imported ones. False (with `error`) for
+// an unknown NAME. `note` says which one was chosen when there are several.
+bool pick_outputs(GraphSpec& g, const std::string& graph_file, const std::string& wanted, std::string& note,
+                  std::string& error);
+
+// A hash of everything in the expanded graph that shapes an answer (nodes, edges,
+// agents, models, sampling, templates, routes, outputs and their order, backend kind and
+// URL) plus the run's seed. Operational settings (timeouts, retries, rate and
+// concurrency limits, simulated latency and faults, key variables) are left out, so a
+// run can be resumed after raising a timeout. 16 hex digits.
+std::string fingerprint(const GraphSpec& g, uint64_t seed);
 
 }  // namespace moa::cli

@@ -186,10 +186,11 @@ TEST_CASE("moa run: a batch keeps input order, ids, and turns bad lines into err
     std::vector<std::string> lines;
     for (std::string line; std::getline(f, line);) lines.push_back(line);
     REQUIRE(lines.size() == 4);
-    CHECK(lines[0].rfind("{\"id\":\"first\",\"ok\":true,\"output\":\"[qwen1.5-110b-chat:", 0) == 0);
-    CHECK(lines[1] == "{\"id\":\"2\",\"ok\":false,\"error\":\"input line 2: expected a JSON object\",\"node\":\"\"}");
-    CHECK(lines[2].rfind("{\"id\":\"3\",\"ok\":true,", 0) == 0);
-    CHECK(lines[3] == "{\"id\":\"42\",\"ok\":false,\"error\":\"input line 4: no \\\"prompt\\\" (or \\\"instruction\\\") field\",\"node\":\"\"}");
+    // Rows are keyed by input line; a line without an id has a null id (see docs/cli.md).
+    CHECK(lines[0].rfind("{\"id\":\"first\",\"line\":1,\"ok\":true,\"output\":\"[qwen1.5-110b-chat:", 0) == 0);
+    CHECK(lines[1].rfind("{\"id\":null,\"line\":2,\"ok\":false,\"error\":\"input line 2: expected a JSON object\",\"node\":\"\",\"fingerprint\":\"", 0) == 0);
+    CHECK(lines[2].rfind("{\"id\":null,\"line\":3,\"ok\":true,", 0) == 0);
+    CHECK(lines[3].rfind("{\"id\":\"42\",\"line\":4,\"ok\":false,\"error\":\"input line 4: no \\\"prompt\\\" (or \\\"instruction\\\") field\",\"node\":\"\",", 0) == 0);
 }
 
 TEST_CASE("moa run: alpaca-eval output and --emit-all") {
@@ -274,6 +275,7 @@ TEST_CASE("moa run: a batch killed with kill -9 resumes: each id once, finished 
     std::map<std::string, int> seen;
     for (std::string l; std::getline(f, l);) {
         CHECK(l.rfind("{\"id\":\"q", 0) == 0);
+        CHECK(l.back() == '}');
         CHECK(l.find("\"ok\":true") != std::string::npos);
         seen[l.substr(7, l.find('"', 7) - 7)]++;
     }

@@ -144,12 +144,12 @@ output o = p
     std::ifstream in(path);
     JsonlSource src(in);
     std::ofstream sink("/dev/null");
-    ResultWriter w(sink, OutputFormat::Jsonl, "t", false);
+    RowOptions ro;
     uint64_t expected = 0;
     bool in_order = true;
     RunStats s = e.run_batch(src, [&](JobResult&& r) {
         in_order = in_order && r.id == std::to_string(expected++);
-        w.write(r, "");
+        sink << format_row(r, src.last(), ro);
     });
     CHECK(in_order);
     CHECK(s.jobs_ok == 200000);

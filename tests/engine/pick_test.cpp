@@ -150,7 +150,7 @@ TEST_CASE("a streamed picking output streams the picked text, not the reply") {
     std::string streamed;
     // The first output by name is "answer" (polish); make the picker the only output.
     Engine solo(test::load(graph("3").substr(0, graph("3").find("output answer")) + "output picked = rank\n"), all_events());
-    JobResult r = solo.run_one("q", [&](std::string_view s) { streamed += s; });
+    JobResult r = solo.run_one("q", [&](const StreamChunk& c) { streamed += c.text; });
     REQUIRE(r.ok);
     CHECK(streamed == kWeird);
     CHECK(r.output() == kWeird);
@@ -186,10 +186,11 @@ TEST_CASE("JSONL results show what a picking node replied and which input it pic
     Engine e(test::load(graph("3")), all_events());
     JobResult r = e.run_one("q");
     REQUIRE(r.ok);
+    InputLine in;
+    in.line = 1;
+    in.query = "q";
     std::ostringstream out;
-    ResultWriter w(out, OutputFormat::Jsonl, "g", true);
-    w.write(r, "q");
-    w.finish();
+    out << format_row(r, in, RowOptions{OutputFormat::Jsonl, "g", true, "fp", false});
     CHECK(out.str().find(R"("node":"rank.judge","layer":"rank","status":"ok","text":"  Tabs\there)") != std::string::npos);
     CHECK(out.str().find(R"("reply":"3","picked":"propose.c")") != std::string::npos);
     CHECK(out.str().find(R"("node":"propose.a","layer":"propose","status":"ok","text":)") != std::string::npos);

@@ -145,9 +145,11 @@ public:
     // Per-node events as they happen (called from engine threads; keep it cheap).
     void on_event(std::function<void(const NodeEvent&)> fn);
 
-    // Live counters for progress displays.
+    // Live counters for progress displays. calls_in_flight counts calls submitted and
+    // not completed (queued, waiting to retry or running); calls_running only those
+    // talking to a backend right now.
     struct Progress {
-        size_t started = 0, done = 0, calls_in_flight = 0, calls_done = 0;
+        size_t started = 0, done = 0, calls_in_flight = 0, calls_done = 0, calls_running = 0;
     };
     Progress progress() const;
 
@@ -158,6 +160,12 @@ public:
     // the jobs in flight finish uncached (their earlier answers are paid for) and are
     // delivered. The caller should exit non-zero.
     std::string cache_error() const;
+
+    // Any thread, e.g. a signal watcher: every call queued or in flight completes at
+    // once as cancelled, and calls started from now on are cancelled too, so every
+    // job still running finishes promptly (with failed nodes) and run_batch returns.
+    // Permanent for this engine.
+    void cancel();
 
 private:
     struct Impl;

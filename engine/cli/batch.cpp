@@ -1,0 +1,243 @@
+// `moa run --input`: the batch front. Rows are keyed by input line (the "line" field),
+// so duplicate ids are answered each; resume trusts only verified rows of the same
+// fingerprint; one writer per output (a lock); SIGINT/SIGTERM stop cleanly.
+#include <sys/stat.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <unordered_set>
+
+#include "../batch_io.hpp"
+#include "interrupt.hpp"
+#include "log.hpp"
+#include "output_file.hpp"
+#include "progress.hpp"
+#include "run.hpp"
+
+namespace moa::cli {
+
+namespace {
+
+OutputFormat parse_format(const std::string& f) {
+    if (f == "text") return OutputFormat::Text;
+    if (f == "alpaca-eval") return OutputFormat::AlpacaEval;
+    return OutputFormat::Jsonl;
+}
+
+bool is_regular_or_absent(const std::string& path) {
+    struct stat st{};
+    return stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode);
+}
+
+// Reads the input, skips lines already answered, stops when told, warns about
+// duplicate ids, and remembers each started job's input line until it is written.
+class Feeder : public QuerySource {
+public:
+    Feeder(JsonlSource& src, const ResumeScan& done, std::atomic<bool>& stop, bool quiet)
+        : src_(src), done_(done), stop_(stop), quiet_(quiet) {}
+    std::optional<Query> next() override {
+        for (;;) {
+            if (stop_.load()) return std::nullopt;
+            auto q = src_.next();
+            if (!q) return q;
+            const InputLine& in = src_.last();
+            check_id(in);
+            if (done_.done(in.line)) {
+                ++skipped;
+                continue;
+            }
+            std::lock_guard lock(mu_);
+            lines_[seq_++] = in;
+            return q;
+        }
+    }
+    InputLine take(uint64_t seq) {
+        std::lock_guard lock(mu_);
+        auto it = lines_.find(seq);
+        InputLine in = std::move(it->second);
+        lines_.erase(it);
+        return in;
+    }
+    size_t skipped = 0, duplicate_ids = 0;
+
+private:
+    void check_id(const InputLine& in) {
+        if (!in.has_id) return;
+        if (seen_.insert(std::hash<std::string>{}(in.id)).second) return;
+        if (!duplicate_ids++ && !quiet_)
+            std::cerr << "warning: input line " << in.line << " repeats the id \"" << in.id
+                      << "\"; rows are keyed by input line (the \"line\" field), so every line is answered\n";
+    }
+    JsonlSource& src_;
+    const ResumeScan& done_;
+    std::atomic<bool>& stop_;
+    bool quiet_;
+    std::mutex mu_;
+    std::map<uint64_t, InputLine> lines_;  // bounded by the engine's reorder window
+    uint64_t seq_ = 0;
+    std::unordered_set<size_t> seen_;
+};
+
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+}  // namespace
+
+int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator) {
+    if (!a.question.empty()) {
+        log::error("give a question or --input FILE, not both (the question \"" + a.question + "\" would be ignored)");
+        return 2;
+    }
+    const OutputFormat format = parse_format(a.format);
+    const bool to_file = !a.output.empty() && a.output != "-";
+    // AlpacaEval's list is rewritten whole (temp + rename) from a journal of rows.
+    const std::string rows_path =
+        !to_file ? "" : format == OutputFormat::AlpacaEval ? a.output + ".moa.jsonl" : a.output;
+    for (const auto& p : {a.output, rows_path})
+        if (to_file && same_file(a.input, p)) {
+            log::error("--output " + p + " is the input file " + a.input + " (the same file under another name or link); "
+                       "writing it would destroy the input: choose another --output");
+            return 2;
+        }
+    const bool regular = to_file && is_regular_or_absent(a.output) && is_regular_or_absent(rows_path);
+    OutputLock lock;
+    if (regular) {
+        std::string error;
+        bool busy = false;
+        if (!lock.acquire(a.output, error, busy)) {
+            log::error(error);
+            return 1;
+        }
+    }
+    std::ifstream file;
+    std::istream* in = &std::cin;
+    if (a.input != "-") {
+        file.open(a.input, std::ios::binary);
+        if (!file) {
+            log::error("cannot open " + with_reason(a.input));
+            return 2;
+        }
+        in = &file;
+    }
+    // Resume: trusted rows of an earlier run stay; their lines are not run again.
+    ResumeScan scan;
+    const bool resumable = regular && format != OutputFormat::Text;
+    if (resumable && !a.overwrite) {
+        std::string error;
+        if (!scan_output(rows_path, fp, a.keep_failed, scan, error)) {
+            log::error(error);
+            return 2;
+        }
+    }
+    FdWriter out;
+    if (to_file) {
+        bool truncate = !resumable || a.overwrite;
+        if (!out.open_append(rows_path, truncate)) {
+            log::error("cannot write " + with_reason(rows_path));
+            return 1;
+        }
+    } else {
+        out.use_stdout();
+    }
+    if (scan.rows() && !a.quiet) {
+        std::cerr << "resuming " << rows_path << ": " << scan.rows() << " input lines already answered";
+        if (scan.failed_kept) std::cerr << " (" << scan.failed_kept << " failed, kept by --keep-failed)";
+        if (scan.failed_dropped) std::cerr << "; " << scan.failed_dropped << " failed rows will be retried";
+        std::cerr << "\n";
+    }
+    if ((scan.invalid || scan.torn) && !a.quiet)
+        std::cerr << "warning: " << rows_path << ": dropped " << scan.invalid + scan.torn
+                  << " row(s) that were not complete results (first at line "
+                  << (scan.invalid ? scan.first_invalid_line : scan.rows() + 1) << "); their inputs run again\n";
+
+    std::atomic<bool> stop{false};
+    std::string write_error;
+    size_t written = 0, failed = 0, unfinished = 0;
+    Interrupts interrupts(
+        {[&](int sig) {
+             stop = true;
+             std::cerr << "\n" << signal_name(sig) << ": no new jobs; waiting up to " << a.grace
+                       << " s for the jobs in flight, then cancelling them (again to exit now)\n";
+         },
+         [&] { engine.cancel(); },
+         [&](int sig) {
+             std::cerr << "\n" << signal_name(sig) << " again: exiting now; " << (to_file ? rows_path : "the output")
+                       << " keeps every row written so far; run the same command to resume\n";
+         }},
+        a.grace);
+
+    JsonlSource jsonl(*in);
+    Feeder feeder(jsonl, scan, stop, a.quiet);
+    RowOptions ro{format, generator, a.emit_all, fp, format == OutputFormat::AlpacaEval && to_file};
+    if (ro.journal) ro.format = OutputFormat::Jsonl;
+    const bool alpaca_stdout = format == OutputFormat::AlpacaEval && !to_file;
+    if (alpaca_stdout) out.write("[");
+    std::unique_ptr<ProgressBar> bar;
+    if (a.progress && !a.quiet && isatty(STDERR_FILENO))
+        bar = std::make_unique<ProgressBar>(engine, a.input == "-" ? 0 : count_jobs(a.input), scan.rows());
+    RunStats stats = engine.run_batch(feeder, [&](JobResult&& r) {
+        InputLine line = feeder.take(r.seq);
+        // After a stop, a failed job was (probably) cut short: leave it for the resume.
+        if (!write_error.empty() || (stop && !r.ok)) {
+            ++unfinished;
+            return;
+        }
+        std::string row = format_row(r, line, ro);
+        if (alpaca_stdout && !row.empty()) row = (written ? ",\n " : "\n ") + row;
+        if (!row.empty() && !out.write(row)) {
+            write_error = "writing " + (to_file ? rows_path : std::string("stdout")) + " failed: " + std::strerror(errno) +
+                          "; stopped at once (" + std::to_string(engine.progress().started) + " jobs started)";
+            stop = true;
+            interrupts.stop_now();
+            ++unfinished;
+            return;
+        }
+        if (!r.ok && ++failed <= 10 && format == OutputFormat::AlpacaEval && !a.quiet)
+            std::cerr << "input line " << line.line << " failed (not written as an answer): "
+                      << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
+        written += !row.empty();
+    });
+    bar.reset();
+    if (alpaca_stdout && write_error.empty()) out.write(written ? "\n]\n" : "]\n");
+    int sig = interrupts.signal();
+    size_t alpaca_entries = 0;
+    if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
+        std::ostringstream list;
+        std::string error;
+        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(a.output, list.str(), error))
+            write_error = error;
+    }
+    if (!write_error.empty()) {
+        log::error(write_error);
+        return 1;
+    }
+    if (!a.quiet) {
+        stats.print(std::cerr);
+        if (feeder.duplicate_ids)
+            std::cerr << feeder.duplicate_ids << " input line(s) repeated an earlier id (each was answered)\n";
+        if (format == OutputFormat::AlpacaEval && failed > 10)
+            std::cerr << "... and " << failed - 10 << " more failed jobs, not written as answers\n";
+        if (format == OutputFormat::AlpacaEval && to_file)
+            std::cerr << a.output << ": " << alpaca_entries << " answers; failed jobs are not in it (their errors are in "
+                      << rows_path << "; run again to retry them)\n";
+    }
+    // The cache failed: the run stopped early (results in hand are written above).
+    if (std::string e = engine.cache_error(); !e.empty())
+        return log::error(e + "; the run stopped early: answers already stored stay, and every result above is in the output"), 1;
+    if (sig) {
+        std::cerr << "interrupted by " << signal_name(sig) << ": " << unfinished << " job(s) in flight not written; "
+                  << "run the same command again to resume";
+        if (to_file) std::cerr << " (" << rows_path << " is complete up to here)";
+        std::cerr << "\n";
+        return 128 + sig;
+    }
+    return failed + scan.failed_kept ? 1 : 0;  // failures in the file stay loud
+}
+
+}  // namespace moa::cli

@@ -1,0 +1,234 @@
+#include "output_file.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "../batch_io.hpp"
+
+namespace moa::cli {
+
+std::string with_reason(const std::string& path) { return path + ": " + std::strerror(errno); }
+
+bool same_file(const std::string& a, const std::string& b) {
+    struct stat sa{}, sb{};
+    int ra = a == "-" ? fstat(STDIN_FILENO, &sa) : stat(a.c_str(), &sa);
+    if (ra != 0 || stat(b.c_str(), &sb) != 0) return false;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+OutputLock::~OutputLock() {
+    if (fd_ < 0) return;
+    // Unlink while still holding the lock; a run that opened the old file re-checks
+    // the inode after locking (below) and retries on the new one.
+    unlink(path_.c_str());
+    close(fd_);
+}
+
+bool OutputLock::acquire(const std::string& output, std::string& error, bool& busy) {
+    busy = false;
+    path_ = output + ".lock";
+    for (int tries = 0; tries < 10; ++tries) {
+        int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            error = "cannot create the lock file " + with_reason(path_);
+            return false;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            char pid[32] = {0};
+            ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+            close(fd);
+            if (e == EWOULDBLOCK) {
+                busy = true;
+                std::string who = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "";
+                while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+                error = output + " is being written by another moa run" + (who.empty() ? "" : " (pid " + who + ")") +
+                        " holding " + path_ + "; wait for it to end, or choose another --output";
+            } else {
+                errno = e;
+                error = "cannot lock " + with_reason(path_);
+            }
+            return false;
+        }
+        struct stat held{}, now{};
+        if (fstat(fd, &held) == 0 && stat(path_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
+            held.st_dev == now.st_dev) {
+            std::string pid = std::to_string(getpid()) + "\n";
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+                // the pid is only for the message of a second run
+            }
+            fd_ = fd;
+            return true;
+        }
+        close(fd);  // the holder unlinked it as we opened it: lock the new one
+    }
+    error = "cannot lock " + path_ + ": it keeps changing";
+    return false;
+}
+
+namespace {
+
+constexpr uint64_t kMaxLine = uint64_t{1} << 28;  // bounds the per-line table
+
+// One pass over the rows; `keep(row_no, text, valid, info)` is called for every
+// complete line. Returns false on a read error.
+template <typename Fn>
+bool each_row(const std::string& path, uint64_t& torn, Fn&& fn) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::string text;
+    RowInfo info;
+    uint64_t row_no = 0;
+    while (std::getline(in, text)) {
+        ++row_no;
+        if (in.eof()) {  // no newline: a row cut off by a killed run
+            torn = text.size();
+            break;
+        }
+        std::string copy = text;
+        bool valid = parse_row(text, info) && info.line < kMaxLine;
+        fn(row_no, copy, valid, info);
+    }
+    return !in.bad();
+}
+
+}  // namespace
+
+bool scan_output(const std::string& path, const std::string& fingerprint, bool keep_failed, ResumeScan& scan,
+                 std::string& error) {
+    struct stat st{};
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return true;  // nothing to resume
+    std::string other_fp;
+    uint64_t other_row = 0, torn_bytes = 0;
+    bool ok = each_row(path, torn_bytes, [&](uint64_t row_no, const std::string&, bool valid, const RowInfo& r) {
+        if (!valid) {
+            if (!scan.invalid++) scan.first_invalid_line = row_no;
+            return;
+        }
+        if (r.fingerprint != fingerprint) {
+            if (other_fp.empty()) {
+                other_fp = r.fingerprint;
+                other_row = row_no;
+            }
+            return;
+        }
+        if (scan.state.size() <= r.line) scan.state.resize(r.line + 1, 0);
+        uint8_t& s = scan.state[r.line];
+        uint8_t mine = r.ok ? 2 : (keep_failed ? 1 : 0);
+        if (s != 0) ++scan.duplicates;
+        if (!r.ok && !keep_failed) ++scan.failed_dropped;
+        s = std::max(s, mine);  // an ok row beats a failed one
+    });
+    if (!ok) {
+        error = "cannot read " + with_reason(path);
+        return false;
+    }
+    scan.torn = torn_bytes > 0;
+    if (!other_fp.empty()) {
+        error = path + " holds results of a different graph or settings (line " + std::to_string(other_row) +
+                ": fingerprint " + other_fp + ", this run: " + fingerprint +
+                "); resuming would mix their answers. Use --overwrite to start it again, or choose another --output";
+        return false;
+    }
+    for (uint8_t s : scan.state) {
+        if (s == 2) ++scan.ok;
+        if (s == 1) ++scan.failed_kept;
+    }
+    if (scan.invalid && scan.rows() == 0 && scan.failed_dropped == 0) {
+        error = path + " is not a moa result file (line " + std::to_string(scan.first_invalid_line) +
+                " is not a result row); use --overwrite to replace it, or choose another --output";
+        return false;
+    }
+    // The file's rows that failed validation were counted in `duplicates` as well
+    // when they repeated a line; a rewrite keeps exactly one row per kept line.
+    bool rewrite = scan.invalid || scan.duplicates || scan.failed_dropped;
+    if (!rewrite) {
+        if (scan.torn) {
+            // Cut the partial row: everything before the last newline stays.
+            if (truncate(path.c_str(), st.st_size - static_cast<off_t>(torn_bytes)) != 0) {
+                error = "cannot cut the partial last row of " + with_reason(path);
+                return false;
+            }
+        }
+        return true;
+    }
+    std::string tmp = path + ".tmp";
+    FdWriter w;
+    if (!w.open_append(tmp, true)) {
+        error = "cannot write " + with_reason(tmp);
+        return false;
+    }
+    std::vector<uint8_t> emitted(scan.state.size(), 0);
+    uint64_t torn = 0;
+    bool write_ok = true;
+    ok = each_row(path, torn, [&](uint64_t, const std::string& text, bool valid, const RowInfo& r) {
+        if (!valid || !write_ok || r.line >= scan.state.size() || emitted[r.line]) return;
+        if (scan.state[r.line] != (r.ok ? 2 : 1)) return;
+        emitted[r.line] = 1;
+        write_ok = w.write(text + "\n");
+    });
+    if (!ok || !write_ok || fsync(w.fd()) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        error = "cannot rewrite " + with_reason(ok ? tmp : path);
+        unlink(tmp.c_str());
+        return false;
+    }
+    return true;
+}
+
+FdWriter::~FdWriter() {
+    if (owned_ && fd_ >= 0) close(fd_);
+}
+
+bool FdWriter::open_append(const std::string& path, bool truncate) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0644);
+    owned_ = fd_ >= 0;
+    return fd_ >= 0;
+}
+
+void FdWriter::use_stdout() {
+    fd_ = STDOUT_FILENO;
+    owned_ = false;
+}
+
+bool FdWriter::write(const std::string& s) {
+    size_t done = 0;
+    while (done < s.size()) {
+        ssize_t n = ::write(fd_, s.data() + done, s.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) errno = EIO;
+            return false;
+        }
+        done += static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool replace_file(const std::string& path, const std::string& text, std::string& error) {
+    std::string tmp = path + ".tmp";
+    FdWriter w;
+    if (!w.open_append(tmp, true)) {
+        error = "cannot write " + with_reason(tmp);
+        return false;
+    }
+    if (!w.write(text) || fsync(w.fd()) != 0) {
+        error = "cannot write " + with_reason(tmp);
+        unlink(tmp.c_str());
+        return false;
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+        error = "cannot rename " + tmp + " to " + with_reason(path);
+        unlink(tmp.c_str());
+        return false;
+    }
+    return true;
+}
+
+}  // namespace moa::cli
