@@ -1,5 +1,7 @@
 #include "prompt.hpp"
 
+#include <cctype>
+
 namespace moa {
 
 CompiledTemplate::CompiledTemplate(const std::string& text) {
@@ -119,8 +121,9 @@ int parse_pick(std::string_view reply, size_t count, std::string& why) {
         return -1;
     }
     if (first.size() > 9 || std::stoul(first) < 1 || std::stoul(first) > count) {
-        why = "result = pick: the reply names response " + first + ", but there " + (count == 1 ? "is 1 response" : "are " + std::to_string(count) + " responses") +
-              " (it must be " + range + "): \"" + shown + "\"";
+        std::string there = count == 1 ? "is 1 response" : "are " + std::to_string(count) + " responses";
+        why = "result = pick: the reply names response " + first + ", but there " + there + " (it must be " + range +
+              "): \"" + shown + "\"";
         return -1;
     }
     return static_cast<int>(std::stoul(first)) - 1;
