@@ -170,3 +170,39 @@ TEST_CASE("a batch killed with kill -9 early, midway or late resumes: every inpu
     bool alpaca = GENERATE(false, true);
     interrupted_batch(SIGKILL, point, alpaca);
 }
+
+TEST_CASE("a second SIGINT exits at once, the rows written stay valid, and the rerun finishes the batch") {
+    fs::path d = dir("second-signal");
+    std::string g = kGraph;
+    g.replace(g.find("first_token = 15ms"), 18, "first_token = 300ms");
+    write(d / "g.moa", g);
+    write(d / "in.jsonl", input());
+    fs::path out = d / "out.jsonl";
+    // A long grace: only the second signal can end the run early.
+    std::string args = "run " + (d / "g.moa").string() + " --cache off --no-progress --max-jobs 8 --grace 600 --input " +
+                       (d / "in.jsonl").string() + " --output " + out.string();
+    Child c = start(args, d / "first.log");
+    REQUIRE(wait_rows(c, out, 1));
+    kill(c.pid, SIGINT);
+    for (int i = 0; i < 500 && slurp(d / "first.log").find("SIGINT: no new jobs") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    kill(c.pid, SIGINT);
+    int code = c.wait();
+    std::string log = slurp(d / "first.log");
+    INFO(log);
+    CHECK(code == 130);
+    CHECK(log.find("SIGINT again: exiting now") != std::string::npos);
+    std::vector<Row> rows;
+    std::string why;
+    REQUIRE(read_rows(out, rows, false, why));
+    CHECK(rows.size() < static_cast<size_t>(kLines));
+    g.replace(g.find("first_token = 300ms"), 19, "first_token = 1ms");  // latency is not part of the fingerprint
+    write(d / "g.moa", g);
+    Result r = run(args, d / "second.log");
+    CHECK(r.code == 0);
+    rows.clear();
+    REQUIRE(read_rows(out, rows, false, why));
+    std::set<uint64_t> lines;
+    for (const auto& row : rows) CHECK(lines.insert(row.line).second);
+    CHECK(lines.size() == static_cast<size_t>(kLines));
+}
