@@ -85,6 +85,19 @@ private:
     std::unordered_set<size_t> seen_;
 };
 
+void report_resume(const ResumeScan& scan, const std::string& path) {
+    if (scan.rows() || scan.failed_dropped) {
+        std::cerr << "resuming " << path << ": " << scan.rows() << " input lines already answered";
+        if (scan.failed_kept) std::cerr << " (" << scan.failed_kept << " failed, kept by --keep-failed)";
+        if (scan.failed_dropped) std::cerr << "; " << scan.failed_dropped << " failed rows will be retried";
+        std::cerr << "\n";
+    }
+    if (scan.invalid)
+        std::cerr << "warning: " << path << ": dropped " << scan.invalid << " row(s) that are not complete results (first: line "
+                  << scan.first_invalid_line << " of the file); their inputs run again\n";
+    if (scan.torn) std::cerr << "warning: " << path << ": cut off a partial last row (left by a killed run)\n";
+}
+
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
 
 }  // namespace
@@ -145,16 +158,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     } else {
         out.use_stdout();
     }
-    if (scan.rows() && !a.quiet) {
-        std::cerr << "resuming " << rows_path << ": " << scan.rows() << " input lines already answered";
-        if (scan.failed_kept) std::cerr << " (" << scan.failed_kept << " failed, kept by --keep-failed)";
-        if (scan.failed_dropped) std::cerr << "; " << scan.failed_dropped << " failed rows will be retried";
-        std::cerr << "\n";
-    }
-    if ((scan.invalid || scan.torn) && !a.quiet)
-        std::cerr << "warning: " << rows_path << ": dropped " << scan.invalid + scan.torn
-                  << " row(s) that were not complete results (first at line "
-                  << (scan.invalid ? scan.first_invalid_line : scan.rows() + 1) << "); their inputs run again\n";
+    if (!a.quiet) report_resume(scan, rows_path);
 
     std::atomic<bool> stop{false};
     std::string write_error;
