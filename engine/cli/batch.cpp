@@ -100,33 +100,57 @@ void report_resume(const ResumeScan& scan, const std::string& path) {
 
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
 
+// Where a batch's rows go: checked against the input, locked, resumed, opened.
+struct Target {
+    OutputFormat format = OutputFormat::Jsonl;
+    bool to_file = false;
+    std::string rows_path;  // the JSONL rows: the output, or AlpacaEval's journal
+    OutputLock lock;
+    ResumeScan scan;
+    FdWriter out;
+};
+
+// 0, or the exit code after an error message.
+int open_target(const RunArgs& a, const std::string& fp, Target& t) {
+    t.format = parse_format(a.format);
+    t.to_file = !a.output.empty() && a.output != "-";
+    // AlpacaEval's list is rewritten whole (temp + rename) from a journal of rows.
+    t.rows_path = !t.to_file ? "" : t.format == OutputFormat::AlpacaEval ? a.output + ".moa.jsonl" : a.output;
+    for (const auto& p : {a.output, t.rows_path})
+        if (t.to_file && same_file(a.input, p)) {
+            log::error("--output " + p + " is the input file " + a.input + " (the same file under another name or link); "
+                       "writing it would destroy the input: choose another --output");
+            return 2;
+        }
+    const bool regular = t.to_file && is_regular_or_absent(a.output) && is_regular_or_absent(t.rows_path);
+    std::string error;
+    bool busy = false;
+    if (regular && !t.lock.acquire(a.output, error, busy)) {
+        log::error(error);
+        return 1;
+    }
+    // Resume: trusted rows of an earlier run stay; their lines are not run again.
+    const bool resumable = regular && t.format != OutputFormat::Text;
+    if (resumable && !a.overwrite && !scan_output(t.rows_path, fp, a.keep_failed, t.scan, error)) {
+        log::error(error);
+        return 2;
+    }
+    if (!t.to_file) {
+        t.out.use_stdout();
+    } else if (!t.out.open_append(t.rows_path, !resumable || a.overwrite)) {
+        log::error("cannot write " + with_reason(t.rows_path));
+        return 1;
+    }
+    if (!a.quiet) report_resume(t.scan, t.rows_path);
+    return 0;
+}
+
 }  // namespace
 
 int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator) {
     if (!a.question.empty()) {
         log::error("give a question or --input FILE, not both (the question \"" + a.question + "\" would be ignored)");
         return 2;
-    }
-    const OutputFormat format = parse_format(a.format);
-    const bool to_file = !a.output.empty() && a.output != "-";
-    // AlpacaEval's list is rewritten whole (temp + rename) from a journal of rows.
-    const std::string rows_path =
-        !to_file ? "" : format == OutputFormat::AlpacaEval ? a.output + ".moa.jsonl" : a.output;
-    for (const auto& p : {a.output, rows_path})
-        if (to_file && same_file(a.input, p)) {
-            log::error("--output " + p + " is the input file " + a.input + " (the same file under another name or link); "
-                       "writing it would destroy the input: choose another --output");
-            return 2;
-        }
-    const bool regular = to_file && is_regular_or_absent(a.output) && is_regular_or_absent(rows_path);
-    OutputLock lock;
-    if (regular) {
-        std::string error;
-        bool busy = false;
-        if (!lock.acquire(a.output, error, busy)) {
-            log::error(error);
-            return 1;
-        }
     }
     std::ifstream file;
     std::istream* in = &std::cin;
@@ -138,27 +162,13 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         }
         in = &file;
     }
-    // Resume: trusted rows of an earlier run stay; their lines are not run again.
-    ResumeScan scan;
-    const bool resumable = regular && format != OutputFormat::Text;
-    if (resumable && !a.overwrite) {
-        std::string error;
-        if (!scan_output(rows_path, fp, a.keep_failed, scan, error)) {
-            log::error(error);
-            return 2;
-        }
-    }
-    FdWriter out;
-    if (to_file) {
-        bool truncate = !resumable || a.overwrite;
-        if (!out.open_append(rows_path, truncate)) {
-            log::error("cannot write " + with_reason(rows_path));
-            return 1;
-        }
-    } else {
-        out.use_stdout();
-    }
-    if (!a.quiet) report_resume(scan, rows_path);
+    Target t;
+    if (int rc = open_target(a, fp, t)) return rc;
+    const OutputFormat format = t.format;
+    const bool to_file = t.to_file;
+    const std::string& rows_path = t.rows_path;
+    const ResumeScan& scan = t.scan;
+    FdWriter& out = t.out;
 
     std::atomic<bool> stop{false};
     std::string write_error;
