@@ -133,7 +133,7 @@ int open_target(const RunArgs& a, const std::string& fp, Target& t) {
     const bool resumable = regular && t.format != OutputFormat::Text;
     if (resumable && !a.overwrite && !scan_output(t.rows_path, fp, a.keep_failed, t.scan, error)) {
         log::error(error);
-        return 2;
+        return t.scan.refused ? 2 : 1;  // a wrong --output is a usage error; I/O is not
     }
     if (!t.to_file) {
         t.out.use_stdout();
