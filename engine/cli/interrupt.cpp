@@ -24,12 +24,19 @@ extern "C" void on_signal(int sig) {
     errno = saved;
 }
 
+extern "C" void on_wake(int) {}  // only interrupts a blocking read (EINTR)
+
 constexpr unsigned char kQuit = 0, kStopNow = 255;
 
 }  // namespace
 
-Interrupts::Interrupts(Hooks hooks, double grace_seconds) : hooks_(std::move(hooks)), grace_(grace_seconds) {
+Interrupts::Interrupts(Hooks hooks, double grace_seconds)
+    : hooks_(std::move(hooks)), grace_(grace_seconds), reader_(pthread_self()) {
     if (pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return;
+    struct sigaction wake{};
+    wake.sa_handler = on_wake;
+    sigemptyset(&wake.sa_mask);
+    sigaction(SIGUSR2, &wake, nullptr);
     g_pipe = pipe_[1];
     struct sigaction sa{};
     sa.sa_handler = on_signal;
@@ -44,6 +51,7 @@ Interrupts::~Interrupts() {
     if (pipe_[0] < 0) return;
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGUSR2, SIG_IGN);
     unsigned char b = kQuit;
     if (::write(pipe_[1], &b, 1) < 0) {
         // the watcher also ends when the pipe closes
@@ -89,6 +97,7 @@ void Interrupts::watch() {
         int expected = 0;
         if (sig_.compare_exchange_strong(expected, b)) {
             if (hooks_.first) hooks_.first(b);
+            pthread_kill(reader_, SIGUSR2);  // the reader may be blocked on stdin
             armed = true;
             deadline = Clock::now() + std::chrono::milliseconds(static_cast<long long>(grace_ * 1000));
         } else {

@@ -3,6 +3,8 @@
 // once. Handlers only write to a self-pipe; a plain thread (not a TBB worker) reacts.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -16,6 +18,8 @@ public:
         std::function<void()> grace_over;     // cancel what is still running
         std::function<void(int sig)> second;  // last words before _exit
     };
+    // Construct on the thread that reads the input: after the first signal it gets
+    // SIGUSR2 (no SA_RESTART), so a read blocked on a pipe or terminal returns.
     Interrupts(Hooks hooks, double grace_seconds);
     ~Interrupts();  // restores the default handlers
     int signal() const { return sig_.load(); }  // 0, or the first signal received
@@ -27,6 +31,7 @@ private:
     double grace_;
     int pipe_[2] = {-1, -1};
     std::atomic<int> sig_{0};
+    pthread_t reader_;
     std::thread thread_;
 };
 

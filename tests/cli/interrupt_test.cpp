@@ -3,6 +3,9 @@
 // rerun every input line is answered exactly once and every file is valid.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <set>
 
 #include "batch_util.hpp"
@@ -205,4 +208,40 @@ TEST_CASE("a second SIGINT exits at once, the rows written stay valid, and the r
     std::set<uint64_t> lines;
     for (const auto& row : rows) CHECK(lines.insert(row.line).second);
     CHECK(lines.size() == static_cast<size_t>(kLines));
+}
+
+TEST_CASE("SIGINT stops a batch whose input pipe stays open") {
+    fs::path d = dir("stdin-pipe");
+    write(d / "g.moa", kGraph);
+    fs::path fifo = d / "in.fifo";
+    REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+    fs::path out = d / "out.jsonl";
+    Child c = start("run " + (d / "g.moa").string() + " --cache off --no-progress --input - --output " + out.string() + " < " +
+                        fifo.string(),
+                    d / "log");
+    int w = open(fifo.c_str(), O_WRONLY);  // blocks until moa's shell opened it
+    REQUIRE(w >= 0);
+    std::string lines = input().substr(0, 200);
+    lines = lines.substr(0, lines.rfind('\n') + 1);
+    REQUIRE(::write(w, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
+    // moa now waits for more input (results are written between reads).
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    kill(c.pid, SIGINT);
+    // The writer keeps the pipe open: moa must not wait for more input.
+    int code = -100;
+    for (int i = 0; i < 1000 && code == -100; ++i) {
+        int st = 0;
+        if (waitpid(c.pid, &st, WNOHANG) == c.pid) code = WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+        else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    bool ended_with_pipe_open = code != -100;
+    close(w);
+    if (code == -100) code = c.wait();  // only after the pipe closed: the defect
+    CHECK(ended_with_pipe_open);
+    INFO(slurp(d / "log"));
+    CHECK(code == 130);
+    std::vector<Row> rows;
+    std::string why;
+    CHECK(read_rows(out, rows, false, why));
+    CHECK(rows.size() == static_cast<size_t>(std::count(lines.begin(), lines.end(), '\n')));  // what was sent: answered
 }
