@@ -1,7 +1,10 @@
 // `moa run --input`: the batch front. Rows are keyed by input line (the "line" field),
 // so duplicate ids are answered each; resume trusts only verified rows of the same
 // fingerprint; one writer per output (a lock); SIGINT/SIGTERM stop cleanly.
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -12,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <streambuf>
 #include <unordered_set>
 
 #include "../batch_io.hpp"
@@ -98,6 +102,39 @@ void report_resume(const ResumeScan& scan, const std::string& path) {
     if (scan.torn) std::cerr << "warning: " << path << ": cut off a partial last row (left by a killed run)\n";
 }
 
+// The input, read with poll() on its fd and the interrupt's wake fd: after a signal,
+// a read waiting on a pipe or terminal ends (EOF) instead of waiting for more lines.
+class StoppableInput : public std::streambuf {
+public:
+    StoppableInput(int fd, bool owned) : fd_(fd), owned_(owned) {}
+    void set_wake_fd(int fd) { wake_ = fd; }
+    ~StoppableInput() override {
+        if (owned_) close(fd_);
+    }
+
+protected:
+    int_type underflow() override {
+        if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+        for (;;) {
+            pollfd p[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+            int n = poll(p, wake_ >= 0 ? 2 : 1, -1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 || (wake_ >= 0 && (p[1].revents & POLLIN))) return traits_type::eof();
+            ssize_t r = ::read(fd_, buf_, sizeof buf_);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return traits_type::eof();
+            setg(buf_, buf_, buf_ + r);
+            return traits_type::to_int_type(*gptr());
+        }
+    }
+
+private:
+    int fd_;
+    bool owned_;
+    int wake_ = -1;
+    char buf_[1 << 16];
+};
+
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
 
 // Where a batch's rows go: checked against the input, locked, resumed, opened.
@@ -152,16 +189,12 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         log::error("give a question or --input FILE, not both (the question \"" + a.question + "\" would be ignored)");
         return 2;
     }
-    std::ifstream file;
-    std::istream* in = &std::cin;
-    if (a.input != "-") {
-        file.open(a.input, std::ios::binary);
-        if (!file) {
-            log::error("cannot open " + with_reason(a.input));
-            return 2;
-        }
-        in = &file;
+    int in_fd = STDIN_FILENO;
+    if (a.input != "-" && (in_fd = ::open(a.input.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
+        log::error("cannot open " + with_reason(a.input));
+        return 2;
     }
+    StoppableInput input_buf(in_fd, a.input != "-");  // closes the file on every return
     Target t;
     if (int rc = open_target(a, fp, t)) return rc;
     const OutputFormat format = t.format;
@@ -186,7 +219,9 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
          }},
         a.grace);
 
-    JsonlSource jsonl(*in);
+    input_buf.set_wake_fd(interrupts.wake_fd());
+    std::istream in(&input_buf);
+    JsonlSource jsonl(in);
     Feeder feeder(jsonl, scan, stop, a.quiet);
     RowOptions ro{format, generator, a.emit_all, fp, format == OutputFormat::AlpacaEval && to_file};
     if (ro.journal) ro.format = OutputFormat::Jsonl;

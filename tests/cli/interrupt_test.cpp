@@ -223,9 +223,11 @@ TEST_CASE("SIGINT stops a batch whose input pipe stays open") {
     REQUIRE(w >= 0);
     std::string lines = input().substr(0, 200);
     lines = lines.substr(0, lines.rfind('\n') + 1);
+    lines += lines.substr(0, lines.find('\n') + 1);  // a repeated id: moa's warning says it is reading
     REQUIRE(::write(w, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size()));
     // moa now waits for more input (results are written between reads).
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    for (int i = 0; i < 5000 && slurp(d / "log").find("repeats the id") == std::string::npos; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
     kill(c.pid, SIGINT);
     // The writer keeps the pipe open: moa must not wait for more input.
     int code = -100;
