@@ -1,7 +1,10 @@
 // `moa run --input`: the batch front. Rows are keyed by input line (the "line" field),
 // so duplicate ids are answered each; resume trusts only verified rows of the same
 // fingerprint; one writer per output (a lock); SIGINT/SIGTERM stop cleanly.
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -12,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <streambuf>
 #include <unordered_set>
 
 #include "../batch_io.hpp"
@@ -85,7 +89,98 @@ private:
     std::unordered_set<size_t> seen_;
 };
 
+void report_resume(const ResumeScan& scan, const std::string& path) {
+    if (scan.rows() || scan.failed_dropped) {
+        std::cerr << "resuming " << path << ": " << scan.rows() << " input lines already answered";
+        if (scan.failed_kept) std::cerr << " (" << scan.failed_kept << " failed, kept by --keep-failed)";
+        if (scan.failed_dropped) std::cerr << "; " << scan.failed_dropped << " failed rows will be retried";
+        std::cerr << "\n";
+    }
+    if (scan.invalid)
+        std::cerr << "warning: " << path << ": dropped " << scan.invalid << " row(s) that are not complete results (first: line "
+                  << scan.first_invalid_line << " of the file); their inputs run again\n";
+    if (scan.torn) std::cerr << "warning: " << path << ": cut off a partial last row (left by a killed run)\n";
+}
+
+// The input, read with poll() on its fd and the interrupt's wake fd: after a signal,
+// a read waiting on a pipe or terminal ends (EOF) instead of waiting for more lines.
+class StoppableInput : public std::streambuf {
+public:
+    StoppableInput(int fd, bool owned) : fd_(fd), owned_(owned) {}
+    void set_wake_fd(int fd) { wake_ = fd; }
+    ~StoppableInput() override {
+        if (owned_) close(fd_);
+    }
+
+protected:
+    int_type underflow() override {
+        if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+        for (;;) {
+            pollfd p[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+            int n = poll(p, wake_ >= 0 ? 2 : 1, -1);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 || (wake_ >= 0 && (p[1].revents & POLLIN))) return traits_type::eof();
+            ssize_t r = ::read(fd_, buf_, sizeof buf_);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return traits_type::eof();
+            setg(buf_, buf_, buf_ + r);
+            return traits_type::to_int_type(*gptr());
+        }
+    }
+
+private:
+    int fd_;
+    bool owned_;
+    int wake_ = -1;
+    char buf_[1 << 16];
+};
+
 const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+// Where a batch's rows go: checked against the input, locked, resumed, opened.
+struct Target {
+    OutputFormat format = OutputFormat::Jsonl;
+    bool to_file = false;
+    std::string rows_path;  // the JSONL rows: the output, or AlpacaEval's journal
+    OutputLock lock;
+    ResumeScan scan;
+    FdWriter out;
+};
+
+// 0, or the exit code after an error message.
+int open_target(const RunArgs& a, const std::string& fp, Target& t) {
+    t.format = parse_format(a.format);
+    t.to_file = !a.output.empty() && a.output != "-";
+    // AlpacaEval's list is rewritten whole (temp + rename) from a journal of rows.
+    t.rows_path = !t.to_file ? "" : t.format == OutputFormat::AlpacaEval ? a.output + ".moa.jsonl" : a.output;
+    for (const auto& p : {a.output, t.rows_path})
+        if (t.to_file && same_file(a.input, p)) {
+            log::error("--output " + p + " is the input file " + a.input + " (the same file under another name or link); "
+                       "writing it would destroy the input: choose another --output");
+            return 2;
+        }
+    const bool regular = t.to_file && is_regular_or_absent(a.output) && is_regular_or_absent(t.rows_path);
+    std::string error;
+    bool busy = false;
+    if (regular && !t.lock.acquire(a.output, error, busy)) {
+        log::error(error);
+        return 1;
+    }
+    // Resume: trusted rows of an earlier run stay; their lines are not run again.
+    const bool resumable = regular && t.format != OutputFormat::Text;
+    if (resumable && !a.overwrite && !scan_output(t.rows_path, fp, a.keep_failed, t.scan, error)) {
+        log::error(error);
+        return t.scan.refused ? 2 : 1;  // a wrong --output is a usage error; I/O is not
+    }
+    if (!t.to_file) {
+        t.out.use_stdout();
+    } else if (!t.out.open_append(t.rows_path, !resumable || a.overwrite)) {
+        log::error("cannot write " + with_reason(t.rows_path));
+        return 1;
+    }
+    if (!a.quiet) report_resume(t.scan, t.rows_path);
+    return 0;
+}
 
 }  // namespace
 
@@ -94,67 +189,19 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         log::error("give a question or --input FILE, not both (the question \"" + a.question + "\" would be ignored)");
         return 2;
     }
-    const OutputFormat format = parse_format(a.format);
-    const bool to_file = !a.output.empty() && a.output != "-";
-    // AlpacaEval's list is rewritten whole (temp + rename) from a journal of rows.
-    const std::string rows_path =
-        !to_file ? "" : format == OutputFormat::AlpacaEval ? a.output + ".moa.jsonl" : a.output;
-    for (const auto& p : {a.output, rows_path})
-        if (to_file && same_file(a.input, p)) {
-            log::error("--output " + p + " is the input file " + a.input + " (the same file under another name or link); "
-                       "writing it would destroy the input: choose another --output");
-            return 2;
-        }
-    const bool regular = to_file && is_regular_or_absent(a.output) && is_regular_or_absent(rows_path);
-    OutputLock lock;
-    if (regular) {
-        std::string error;
-        bool busy = false;
-        if (!lock.acquire(a.output, error, busy)) {
-            log::error(error);
-            return 1;
-        }
+    int in_fd = STDIN_FILENO;
+    if (a.input != "-" && (in_fd = ::open(a.input.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
+        log::error("cannot open " + with_reason(a.input));
+        return 2;
     }
-    std::ifstream file;
-    std::istream* in = &std::cin;
-    if (a.input != "-") {
-        file.open(a.input, std::ios::binary);
-        if (!file) {
-            log::error("cannot open " + with_reason(a.input));
-            return 2;
-        }
-        in = &file;
-    }
-    // Resume: trusted rows of an earlier run stay; their lines are not run again.
-    ResumeScan scan;
-    const bool resumable = regular && format != OutputFormat::Text;
-    if (resumable && !a.overwrite) {
-        std::string error;
-        if (!scan_output(rows_path, fp, a.keep_failed, scan, error)) {
-            log::error(error);
-            return 2;
-        }
-    }
-    FdWriter out;
-    if (to_file) {
-        bool truncate = !resumable || a.overwrite;
-        if (!out.open_append(rows_path, truncate)) {
-            log::error("cannot write " + with_reason(rows_path));
-            return 1;
-        }
-    } else {
-        out.use_stdout();
-    }
-    if (scan.rows() && !a.quiet) {
-        std::cerr << "resuming " << rows_path << ": " << scan.rows() << " input lines already answered";
-        if (scan.failed_kept) std::cerr << " (" << scan.failed_kept << " failed, kept by --keep-failed)";
-        if (scan.failed_dropped) std::cerr << "; " << scan.failed_dropped << " failed rows will be retried";
-        std::cerr << "\n";
-    }
-    if ((scan.invalid || scan.torn) && !a.quiet)
-        std::cerr << "warning: " << rows_path << ": dropped " << scan.invalid + scan.torn
-                  << " row(s) that were not complete results (first at line "
-                  << (scan.invalid ? scan.first_invalid_line : scan.rows() + 1) << "); their inputs run again\n";
+    StoppableInput input_buf(in_fd, a.input != "-");  // closes the file on every return
+    Target t;
+    if (int rc = open_target(a, fp, t)) return rc;
+    const OutputFormat format = t.format;
+    const bool to_file = t.to_file;
+    const std::string& rows_path = t.rows_path;
+    const ResumeScan& scan = t.scan;
+    FdWriter& out = t.out;
 
     std::atomic<bool> stop{false};
     std::string write_error;
@@ -172,7 +219,9 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
          }},
         a.grace);
 
-    JsonlSource jsonl(*in);
+    input_buf.set_wake_fd(interrupts.wake_fd());
+    std::istream in(&input_buf);
+    JsonlSource jsonl(in);
     Feeder feeder(jsonl, scan, stop, a.quiet);
     RowOptions ro{format, generator, a.emit_all, fp, format == OutputFormat::AlpacaEval && to_file};
     if (ro.journal) ro.format = OutputFormat::Jsonl;

@@ -29,6 +29,7 @@ constexpr unsigned char kQuit = 0, kStopNow = 255;
 }  // namespace
 
 Interrupts::Interrupts(Hooks hooks, double grace_seconds) : hooks_(std::move(hooks)), grace_(grace_seconds) {
+    if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
     if (pipe2(pipe_, O_CLOEXEC | O_NONBLOCK) != 0) return;
     g_pipe = pipe_[1];
     struct sigaction sa{};
@@ -52,12 +53,23 @@ Interrupts::~Interrupts() {
     g_pipe = -1;
     close(pipe_[0]);
     close(pipe_[1]);
+    if (wake_[0] >= 0) {
+        close(wake_[0]);
+        close(wake_[1]);
+    }
 }
 
 void Interrupts::stop_now() {
     unsigned char b = kStopNow;
     if (pipe_[1] >= 0 && ::write(pipe_[1], &b, 1) < 0) {
         // a full pipe already holds a wake-up
+    }
+}
+
+void Interrupts::wake_reader() {
+    unsigned char b = 1;
+    if (wake_[1] >= 0 && ::write(wake_[1], &b, 1) < 0) {
+        // already readable
     }
 }
 
@@ -82,6 +94,7 @@ void Interrupts::watch() {
         if (n < 0 || ::read(pipe_[0], &b, 1) != 1) continue;
         if (b == kQuit) return;
         if (b == kStopNow) {
+            wake_reader();
             if (!cancelled && hooks_.grace_over) hooks_.grace_over();
             cancelled = true;
             continue;
@@ -89,6 +102,7 @@ void Interrupts::watch() {
         int expected = 0;
         if (sig_.compare_exchange_strong(expected, b)) {
             if (hooks_.first) hooks_.first(b);
+            wake_reader();
             armed = true;
             deadline = Clock::now() + std::chrono::milliseconds(static_cast<long long>(grace_ * 1000));
         } else {

@@ -20,13 +20,18 @@ public:
     ~Interrupts();  // restores the default handlers
     int signal() const { return sig_.load(); }  // 0, or the first signal received
     void stop_now();  // grace over at once (e.g. a write failed)
+    // Readable from the first signal on: the input reader polls it with its fd, so a
+    // read waiting on a pipe or terminal ends (see StoppableInput).
+    int wake_fd() const { return wake_[0]; }
 
 private:
     void watch();
+    void wake_reader();
     Hooks hooks_;
     double grace_;
     int pipe_[2] = {-1, -1};
     std::atomic<int> sig_{0};
+    int wake_[2] = {-1, -1};
     std::thread thread_;
 };
 

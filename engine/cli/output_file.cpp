@@ -92,9 +92,8 @@ bool each_row(const std::string& path, uint64_t& torn, Fn&& fn) {
             torn = text.size();
             break;
         }
-        std::string copy = text;
-        bool valid = parse_row(text, info) && info.line < kMaxLine;
-        fn(row_no, copy, valid, info);
+        bool valid = parse_row(text, info) && info.line < kMaxLine;  // reads `text`, does not change it
+        fn(row_no, text, valid, info);
     }
     return !in.bad();
 }
@@ -132,6 +131,7 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
     }
     scan.torn = torn_bytes > 0;
     if (!other_fp.empty()) {
+        scan.refused = true;
         error = path + " holds results of a different graph or settings (line " + std::to_string(other_row) +
                 ": fingerprint " + other_fp + ", this run: " + fingerprint +
                 "); resuming would mix their answers. Use --overwrite to start it again, or choose another --output";
@@ -142,6 +142,7 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
         if (s == 1) ++scan.failed_kept;
     }
     if (scan.invalid && scan.rows() == 0 && scan.failed_dropped == 0) {
+        scan.refused = true;
         error = path + " is not a moa result file (line " + std::to_string(scan.first_invalid_line) +
                 " is not a result row); use --overwrite to replace it, or choose another --output";
         return false;

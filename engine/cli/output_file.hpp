@@ -35,6 +35,7 @@ struct ResumeScan {
     size_t ok = 0, failed_kept = 0, failed_dropped = 0, invalid = 0, duplicates = 0;
     uint64_t first_invalid_line = 0;  // line number in the output file
     bool torn = false;                // a partial last line (a killed run) was cut off
+    bool refused = false;             // another graph's or not our file (not an I/O error)
     bool done(uint64_t line) const { return line < state.size() && state[line] != 0; }
     size_t rows() const { return ok + failed_kept; }
 };

@@ -124,7 +124,8 @@ TEST_CASE("resume runs again the lines whose rows are torn, not valid JSON, or o
     write(d / "out.jsonl", damaged);
     auto r = run(args, d / "log");
     CHECK(r.code == 0);
-    CHECK(r.out.find("dropped") != std::string::npos);
+    CHECK(r.out.find("dropped 3 row(s) that are not complete results (first: line 2 of the file)") != std::string::npos);
+    CHECK(r.out.find("cut off a partial last row") != std::string::npos);
     rows.clear();
     REQUIRE(read_rows(d / "out.jsonl", rows, false, why));
     std::map<uint64_t, int> seen;
@@ -160,6 +161,14 @@ TEST_CASE("resume refuses an output written by another graph or settings, --over
     REQUIRE(read_rows(d / "out.jsonl", rows, false, why));
     CHECK(rows.size() == 4);
     for (const auto& row : rows) CHECK(row.output.rfind("[m-z:", 0) == 0);
+    // a file that is not a moa output at all is left alone
+    write(d / "notes.jsonl", "{\"my\":\"notes\"}\n");
+    auto n = run("run " + (d / "g.moa").string() + " --cache off --input " + (d / "in.jsonl").string() + " --output " +
+                     (d / "notes.jsonl").string(),
+                 d / "log");
+    CHECK(n.code == 2);
+    CHECK(n.out.find("is not a moa result file") != std::string::npos);
+    CHECK(slurp(d / "notes.jsonl") == "{\"my\":\"notes\"}\n");
 }
 
 TEST_CASE("a failed write stops the batch at once, naming the path and the reason") {
