@@ -160,8 +160,16 @@ void Checker::parse_overrides() {
         if (string_field(text.substr(0, dot), text.substr(dot + 1, eq - dot - 1)))
             masked = std::string(dot + 1, ' ') + text.substr(dot + 1, eq - dot) + quote_bare(text.substr(eq + 1));
         auto fsrc = std::make_shared<SourceFile>("--set", masked);
+        size_t before = diags_.all().size();
         auto field = parse_field(fsrc, diags_);
-        if (!field) continue;
+        if (!field) {
+            if (diags_.all().size() > before)  // other fields take DSL values
+                diags_.at(diags_.all().size() - 1)
+                    .notes.push_back(Diagnostics::note(nullptr, 0,
+                                                       "the value is written as in a .moa file; a string goes in double "
+                                                       "quotes inside shell quotes: --set 'NAME.field=\"text\"'"));
+            continue;
+        }
         Override o;
         o.target = text.substr(0, dot);
         o.env = std::make_shared<Env>();

@@ -424,6 +424,14 @@ void Checker::build_routes() {
             for (const auto& local : r.env->local_names)
                 if (!r.env->prefix.empty() && local == a.target.parts[0]) target = r.env->prefix + target;
             auto it = layer_by_name_.find(target);
+            if (size_t b = target.find('['); it == layer_by_name_.end() && b != std::string::npos &&
+                                              layer_by_name_.count(target.substr(0, b))) {
+                diags_.error(r.file(), a.target_span.begin,
+                             "a route branch is a whole layer, not one copy: " + quote(target) + " is a copy of layer " +
+                                 quote(target.substr(0, b)) + " (repeat); route to " + quote(target.substr(0, b)),
+                             a.target_span.end - a.target_span.begin);
+                continue;
+            }
             if (it == layer_by_name_.end()) {
                 std::vector<std::string> names;
                 for (auto& [n, _] : layer_by_name_) names.push_back(n);

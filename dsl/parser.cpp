@@ -141,14 +141,20 @@ x3::rule<class param_inner_id, ast::Param> const param_inner = "a parameter";
 x3::rule<class decl_inner_id, ast::Decl> const decl_inner = "a declaration";
 x3::rule<class keyword_inner_id, NameTok> const keyword_inner = "a declaration keyword";
 
-auto const skipper = x3::space | x3::lexeme['#' >> *(x3::char_ - x3::eol)];
-auto const word_end = !(x3::alnum | '_');
-auto const number_core = -x3::char_('-') >> +x3::digit >> -('.' >> +x3::digit) >>
-                         -(x3::char_("eE") >> -x3::char_("+-") >> +x3::digit);
+// Character classes as explicit sets: X3's alpha/alnum/digit/space classify a
+// non-ASCII byte (a negative char) with an assertion in debug builds and a negative
+// table index in release builds; a set tests the byte as unsigned.
+auto const alpha = x3::char_("a-zA-Z");
+auto const alnum = x3::char_("a-zA-Z0-9");
+auto const digit = x3::char_("0-9");
+auto const skipper = x3::char_(" \t\r\n\f\v") | x3::lexeme['#' >> *(x3::char_ - x3::eol)];
+auto const word_end = !(alnum | '_');
+auto const number_core = -x3::char_('-') >> +digit >> -('.' >> +digit) >>
+                         -(x3::char_("eE") >> -x3::char_("+-") >> +digit);
 auto const dur_unit = x3::lit("ms") | "min" | "s" | "m" | "h" | "d" | "w";  // moa/duration.hpp
 // Any word after '/' makes a rate; the checker names the units it knows
 // (`600/minute` is "unknown rate unit", not "expected '}'").
-auto const rate_unit = x3::lit('/') >> +(x3::alnum | '_');
+auto const rate_unit = x3::lit('/') >> +(alnum | '_');
 
 auto const arrow_def = x3::lit("->");
 auto const target_def = !(x3::lexeme[(x3::lit("when") | "otherwise") >> word_end]) >> path;
@@ -162,13 +168,13 @@ auto const escaped_char_def = x3::char_ - x3::eol;
 // A name never runs into a non-ASCII character: `agent café` fails at the name (one
 // error) instead of declaring `caf` and failing again at `é`.
 auto const non_ascii = x3::char_ - x3::ascii::char_;
-auto const ident_def = x3::lexeme[(x3::alpha | x3::char_('_')) >> *(x3::alnum | x3::char_('_')) >> !non_ascii];
+auto const ident_def = x3::lexeme[(alpha | x3::char_('_')) >> *(alnum | x3::char_('_')) >> !non_ascii];
 
 auto const name_inner_def = ident[([](auto& c) { x3::_val(c).text = std::move(x3::_attr(c)); })];
 
 // A part may index one copy of a repeated layer: `r[1]`, `r[2].a`.
 x3::rule<class path_part_id, std::string> const path_part = "a name";
-auto const path_part_def = x3::raw[x3::lexeme[ident >> -(x3::lit('[') >> +x3::digit >> ']')]];
+auto const path_part_def = x3::raw[x3::lexeme[ident >> -(x3::lit('[') >> +digit >> ']')]];
 
 auto const path_inner_def = x3::lexeme[path_part % '.'][([](auto& c) {
     x3::_val(c).path.parts = std::move(x3::_attr(c));
@@ -191,7 +197,7 @@ auto const literal_def =
     x3::raw[x3::lexeme[number_core >> dur_unit >> word_end]][set_literal<LK::Duration>] |
     // A number glued to an unknown unit ("30sec") is kept whole; the checker names
     // the unit instead of the parser saying "expected a value".
-    x3::raw[x3::lexeme[number_core >> *(x3::alnum | '_')]][set_literal<LK::Number>] |
+    x3::raw[x3::lexeme[number_core >> *(alnum | '_')]][set_literal<LK::Number>] |
     x3::raw[x3::lexeme[text_body]][set_literal<LK::TextBlock>] |
     x3::raw[x3::lexeme[string_body]][set_literal<LK::String>];
 

@@ -156,3 +156,12 @@ TEST_CASE("a chain of repeat = 0 layers that each read the one before twice is r
     CHECK(std::count(errs.begin(), errs.end(), '\n') == 40);  // z_i lists z0.a twice, once per layer
     CHECK(errs.find("input 'z0.a' is listed more than once in layer 'z40'") != std::string::npos);
 }
+
+TEST_CASE("an override (--set) whose value does not parse says that strings go in quotes") {
+    auto c = check(kUsesApi, {"a.stop=x:y"});
+    REQUIRE(c->diags.error_count() == 1);
+    const auto& e = c->diags.all().front();
+    CHECK(e.message == "expected `NAME.field=value`, found ':'");
+    REQUIRE(e.notes.size() == 1);
+    CHECK(e.notes[0].message.find("a string goes in double quotes") != std::string::npos);
+}
