@@ -24,6 +24,50 @@ JsonlSource::JsonlSource(std::istream& in) : impl_(new Impl{in, simdjson::ondema
 JsonlSource::~JsonlSource() = default;
 const InputLine& JsonlSource::last() const { return impl_->last; }
 
+namespace {
+
+// What a user can act on, not simdjson's error name: a lone UTF-16 surrogate in a
+// prompt is a broken string, not a prompt of the wrong type.
+std::string value_error(std::string_view key, simdjson::error_code e, const char* expected) {
+    std::string k = "\"" + std::string(key) + "\"";
+    switch (e) {
+        case simdjson::STRING_ERROR:
+            return k + " holds an invalid escape (a lone UTF-16 surrogate such as \\ud83c, or a bad \\u sequence)";
+        case simdjson::UTF8_ERROR: return k + " is not valid UTF-8";
+        case simdjson::INCORRECT_TYPE: return k + " must be " + expected;
+        default: return k + ": not valid JSON (" + simdjson::error_message(e) + ")";
+    }
+}
+
+// simdjson reports "{...} junk" and a line cut inside its object alike (an incomplete
+// object); a scan that skips strings tells which one the user has.
+bool closes_before_end(std::string_view line) {
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+        char c = line[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            ++depth;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            return line.find_first_not_of(" \t\r\n", i + 1) != std::string_view::npos;
+        }
+    }
+    return false;
+}
+
+std::string doc_error(simdjson::error_code e) {
+    if (e == simdjson::UTF8_ERROR) return "not valid UTF-8";
+    if (e == simdjson::STRING_ERROR) return "not valid JSON: an invalid string escape (a lone UTF-16 surrogate?)";
+    return std::string("not valid JSON (") + simdjson::error_message(e) + ")";
+}
+
+}  // namespace
+
 std::optional<Query> JsonlSource::next() {
     auto& m = *impl_;
     for (;;) {
@@ -44,23 +88,29 @@ std::optional<Query> JsonlSource::next() {
     };
     m.line.reserve(m.line.size() + simdjson::SIMDJSON_PADDING);
     simdjson::ondemand::document doc;
-    if (m.parser.iterate(m.line).get(doc)) return fail("not valid JSON");
+    if (auto e = m.parser.iterate(m.line).get(doc)) return fail(doc_error(e));
     simdjson::ondemand::object obj;
-    if (doc.get_object().get(obj)) return fail("expected a JSON object");
+    if (auto e = doc.get_object().get(obj)) {
+        if (e == simdjson::INCORRECT_TYPE) return fail("expected a JSON object {\"prompt\": ...}");
+        if (e == simdjson::INCOMPLETE_ARRAY_OR_OBJECT)
+            return fail(closes_before_end(m.line) ? "unexpected text after the JSON object (one object per line)"
+                                                  : "not valid JSON: the line ends inside its object (cut short?)");
+        return fail(doc_error(e));
+    }
     bool has_prompt = false;
     for (auto field : obj) {
         std::string_view key;
-        if (field.unescaped_key().get(key)) return fail("not valid JSON");
+        if (auto e = field.unescaped_key().get(key)) return fail(doc_error(e));
         simdjson::ondemand::value v;
-        if (field.value().get(v)) return fail("not valid JSON");
+        if (auto e = field.value().get(v)) return fail(doc_error(e));
         if (key == "prompt" || (key == "instruction" && !has_prompt)) {
             std::string_view s;
-            if (v.get_string().get(s)) return fail("\"" + std::string(key) + "\" must be a string");
+            if (auto e = v.get_string().get(s)) return fail(value_error(key, e, "a string"));
             q.prompt.assign(s);
             has_prompt = true;
         } else if (key == "dataset") {
             std::string_view s;
-            if (v.get_string().get(s)) return fail("\"dataset\" must be a string");
+            if (auto e = v.get_string().get(s)) return fail(value_error("dataset", e, "a string"));
             m.last.dataset.assign(s);
             m.last.has_dataset = true;
         } else if (key == "id") {
@@ -68,7 +118,7 @@ std::optional<Query> JsonlSource::next() {
             if (v.type().get(t)) return fail("not valid JSON");
             std::string_view s;
             if (t == simdjson::ondemand::json_type::string) {
-                if (v.get_string().get(s)) return fail("not valid JSON");
+                if (auto e = v.get_string().get(s)) return fail(value_error("id", e, "a string or a number"));
                 q.id.assign(s);
             } else if (t == simdjson::ondemand::json_type::number) {
                 s = v.raw_json_token();
@@ -81,6 +131,9 @@ std::optional<Query> JsonlSource::next() {
             m.last.id = q.id;
         }  // other fields are skipped by the iteration
     }
+    // After the object, simdjson has a location only if another token follows.
+    const char* rest = nullptr;
+    if (!doc.current_location().get(rest)) return fail("unexpected text after the JSON object (one object per line)");
     if (!has_prompt) return fail("no \"prompt\" (or \"instruction\") field");
     // An empty prompt is refused here as it is for a single question: a row error
     // that names the line, not a call that asks a model nothing.
