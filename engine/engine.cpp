@@ -377,7 +377,69 @@ Engine::Progress Engine::progress() const {
 
 void Engine::cancel() { impl_->core.cancel_all(); }
 
+namespace {
+
+// The totals of one run (a batch, or one question): counters are read at the start
+// and subtracted at the end, so an engine that runs several times reports each run.
+class StatsWindow {
+public:
+    explicit StatsWindow(EngineCore& core) : core_(core) {
+        {
+            std::lock_guard lock(core.stats_mu);
+            core.totals = RunStats{};
+            for (auto& h : core.layer_latency) h = LatencyHistogram{};
+        }
+        attempts0_ = core.scheduler->attempts.load();
+        retries0_ = core.scheduler->retries.load();
+        if (core.cache) {
+            hits0_ = core.cache->hits.load();
+            misses0_ = core.cache->misses.load();
+            shared0_ = core.cache->shared.load();
+            sin0_ = core.cache->saved_tokens_in.load();
+            sout0_ = core.cache->saved_tokens_out.load();
+        }
+    }
+    RunStats close() const {
+        RunStats s;
+        {
+            std::lock_guard lock(core_.stats_mu);
+            s = core_.totals;
+            for (size_t l = 0; l < core_.layer_latency.size(); ++l) {
+                const auto& h = core_.layer_latency[l];
+                s.layers.push_back({core_.plan.layers[l], h.count(), h.percentile(0.5), h.percentile(0.95)});
+            }
+        }
+        s.attempts = core_.scheduler->attempts.load() - attempts0_;
+        s.retries = core_.scheduler->retries.load() - retries0_;
+        s.wall_ms = ms_between(t0_, Clock::now());
+        s.cpu_ms = cpu_ms_now() - cpu0_;
+        if (core_.cache) {
+            s.cache_hits = core_.cache->hits.load() - hits0_;
+            s.cache_misses = core_.cache->misses.load() - misses0_;
+            s.cache_shared = core_.cache->shared.load() - shared0_;
+            s.saved_tokens_in = core_.cache->saved_tokens_in.load() - sin0_;
+            s.saved_tokens_out = core_.cache->saved_tokens_out.load() - sout0_;
+        }
+        return s;
+    }
+
+private:
+    EngineCore& core_;
+    size_t attempts0_ = 0, retries0_ = 0;
+    uint64_t hits0_ = 0, misses0_ = 0, shared0_ = 0, sin0_ = 0, sout0_ = 0;
+    TimePoint t0_ = Clock::now();
+    double cpu0_ = cpu_ms_now();
+};
+
+}  // namespace
+
 JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk) {
+    RunStats ignored;
+    return run_one(query, std::move(on_chunk), ignored);
+}
+
+JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk, RunStats& stats) {
+    StatsWindow window(impl_->core);
     std::mutex mu;
     std::condition_variable cv;
     std::optional<JobResult> result;
@@ -394,22 +456,13 @@ JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk) {
         cv.wait(lock, [&] { return result.has_value(); });
     }
     impl_->flow.wait_idle();
+    stats = window.close();
     return std::move(*result);
 }
 
 RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResult&&)>& sink) {
     auto& core = impl_->core;
-    {
-        std::lock_guard lock(core.stats_mu);
-        core.totals = RunStats{};
-        for (auto& h : core.layer_latency) h = LatencyHistogram{};
-    }
-    size_t attempts0 = core.scheduler->attempts.load(), retries0 = core.scheduler->retries.load();
-    uint64_t hits0 = core.cache ? core.cache->hits.load() : 0, misses0 = core.cache ? core.cache->misses.load() : 0;
-    uint64_t shared0 = core.cache ? core.cache->shared.load() : 0;
-    uint64_t sin0 = core.cache ? core.cache->saved_tokens_in.load() : 0, sout0 = core.cache ? core.cache->saved_tokens_out.load() : 0;
-    TimePoint t0 = Clock::now();
-    double cpu0 = cpu_ms_now();
+    StatsWindow totals(core);
 
     std::mutex mu;
     std::condition_variable cv;
@@ -465,27 +518,7 @@ RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResu
         impl_->flow.start_job(job);
     }
     impl_->flow.wait_idle();
-    RunStats s;
-    {
-        std::lock_guard lock(core.stats_mu);
-        s = core.totals;
-        for (size_t l = 0; l < core.layer_latency.size(); ++l) {
-            const auto& h = core.layer_latency[l];
-            s.layers.push_back({core.plan.layers[l], h.count(), h.percentile(0.5), h.percentile(0.95)});
-        }
-    }
-    s.attempts = core.scheduler->attempts.load() - attempts0;
-    s.retries = core.scheduler->retries.load() - retries0;
-    s.wall_ms = ms_between(t0, Clock::now());
-    s.cpu_ms = cpu_ms_now() - cpu0;
-    if (core.cache) {
-        s.cache_hits = core.cache->hits.load() - hits0;
-        s.cache_misses = core.cache->misses.load() - misses0;
-        s.cache_shared = core.cache->shared.load() - shared0;
-        s.saved_tokens_in = core.cache->saved_tokens_in.load() - sin0;
-        s.saved_tokens_out = core.cache->saved_tokens_out.load() - sout0;
-    }
-    return s;
+    return totals.close();
 }
 
 void RunStats::print(std::ostream& out) const {

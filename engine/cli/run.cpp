@@ -158,6 +158,7 @@ int run(const RunArgs& a, LoadOptions load) {
     bool stream = f == OutputFormat::Text && !a.emit_all;
     // A retried stream starts over: say on stderr that the text printed so far is
     // discarded, and print the new attempt's answer on a line of its own.
+    RunStats stats;
     JobResult r = engine.run_one(a.question, stream ? ChunkFn([](const StreamChunk& c) {
         if (c.restart) {
             std::cout << "\n" << std::flush;
@@ -166,7 +167,8 @@ int run(const RunArgs& a, LoadOptions load) {
         }
         std::cout << c.text << std::flush;
     })
-                                                    : nullptr);
+                                                    : nullptr,
+                                 stats);
     InputLine in;
     in.line = 1;
     in.query = a.question;
@@ -182,6 +184,9 @@ int run(const RunArgs& a, LoadOptions load) {
         std::cout << format_row(r, in, ro);
     }
     std::cout.flush();
+    if (!a.quiet) {
+        stats.print(std::cerr);  // calls, tokens and cache of this question, as for a batch
+    }
     if (std::string e = engine.cache_error(); !e.empty()) return log::error(e), 1;  // the answer is printed, not stored
     return r.ok ? 0 : 1;
 }

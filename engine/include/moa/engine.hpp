@@ -137,6 +137,8 @@ public:
     // Runs one query; `on_chunk` (optional) receives the first output's text as it
     // streams in.
     JobResult run_one(const std::string& query, ChunkFn on_chunk = {});
+    // The same, and the run's totals (calls, tokens, cache, wall time) in `stats`.
+    JobResult run_one(const std::string& query, ChunkFn on_chunk, RunStats& stats);
 
     // Runs every query of `source`; `sink` gets the results in input order, on the
     // calling thread. Memory stays bounded by max_jobs whatever the input size.
