@@ -120,6 +120,12 @@ void ResultWriter::write(const JobResult& r, const std::string& query) {
                     s += to_string(n.status);
                     s += "\",\"text\":";
                     append_json_string(s, n.text);
+                    s += ",\"agent\":";
+                    append_json_string(s, n.agent);
+                    if (!n.fallback_from.empty()) {  // the original agent's failure
+                        s += ",\"fallback_from\":";
+                        append_json_string(s, n.fallback_from);
+                    }
                     s += ",\"attempts\":" + std::to_string(n.attempts) + ",\"tokens_in\":" + std::to_string(n.tokens_in) +
                          ",\"tokens_out\":" + std::to_string(n.tokens_out) + "}";
                 }
