@@ -234,6 +234,11 @@ async def handle_chat(api, body, headers, writer):
         if "stall" in ds:
             await asyncio.sleep(3600)
         if cut:
+            # Let the client read what was sent: an abort drops unsent bytes, and a reset
+            # may drop unread ones, which would make the cut point vary with load.
+            while writer.transport.get_write_buffer_size() > 0:
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.05)
             writer.transport.abort()
             return 200
         writer.write(b"0\r\n\r\n")

@@ -165,7 +165,7 @@ TEST_CASE("connection resets and cut streams are retried") {
     CHECK(server().log("cut-1:cs").size() == 2);
 }
 
-TEST_CASE("a slow first byte hits the first-token timeout; malformed and huge answers fail") {
+TEST_CASE("a slow first byte hits the first-token timeout and malformed and huge answers fail") {
     JobResult slow = one("oa", "slow-first-800:sf", false, "timeouts { first_token = 150ms }");
     CHECK_FALSE(slow.ok);
     CHECK(slow.error == "first_token timeout (150 ms): no answer from the server (after 4 attempts)");
@@ -195,7 +195,7 @@ TEST_CASE("fallback takes over when retries are exhausted") {
     CHECK(r.nodes[0].attempts == 5);  // x's 4 and y's 1
 }
 
-TEST_CASE("at_least(k) proceeds without a failed proposer; the report says which failed and why") {
+TEST_CASE("at_least(k) proceeds without a failed proposer and the report says which failed and why") {
     EngineOptions o;
     o.emit_all = true;
     Engine e(graph("agent a { backend = oa  model = \"ok:q-a\" }\n"

@@ -92,7 +92,7 @@ std::string stream_graph(const std::string& tag, const char* backend) {
 
 }  // namespace
 
-TEST_CASE("secrets: keys (with or without a trailing space) and URL passwords appear in no output, log, cache or export") {
+TEST_CASE("secrets: keys with or without a trailing space and URL passwords appear in no output or log or cache or export") {
     const std::string key = "sk-live-DISTINCT-4b3c2d1e0f";
     int variant = 0;
     for (const std::string& value : {key, key + " ", " " + key + "  "}) {
@@ -144,7 +144,7 @@ TEST_CASE("secrets: keys (with or without a trailing space) and URL passwords ap
     }
 }
 
-TEST_CASE("secrets: a key holding CR, LF or another control character is refused before any call") {
+TEST_CASE("secrets: a key holding CR or LF or another control character is refused before any call") {
     const std::string key = "sk-live-CTRL-99887766";
     int variant = 0;
     for (const std::string& value : {key + "\r\n", key + "\n", key + "\r\nX-Injected: yes", key + "\tx"}) {
