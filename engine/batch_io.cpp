@@ -91,7 +91,14 @@ std::optional<Query> JsonlSource::next() {
     if (auto e = m.parser.iterate(m.line).get(doc)) return fail(doc_error(e));
     simdjson::ondemand::object obj;
     if (auto e = doc.get_object().get(obj)) {
-        if (e == simdjson::INCORRECT_TYPE) return fail("expected a JSON object {\"prompt\": ...}");
+        if (e == simdjson::INCORRECT_TYPE) {
+            // On Demand judges by the first byte ("this is..." looks like `true`): a
+            // full parse tells JSON of another type from text that is not JSON.
+            thread_local simdjson::dom::parser full;
+            simdjson::dom::element el;
+            if (full.parse(m.line).get(el)) return fail("not valid JSON");
+            return fail("expected a JSON object {\"prompt\": ...}, found " + std::string(el.is_array() ? "an array" : el.is_string() ? "a string" : "a scalar"));
+        }
         if (e == simdjson::INCOMPLETE_ARRAY_OR_OBJECT)
             return fail(closes_before_end(m.line) ? "unexpected text after the JSON object (one object per line)"
                                                   : "not valid JSON: the line ends inside its object (cut short?)");
@@ -162,6 +169,12 @@ void append_nodes(std::string& s, const JobResult& r) {
         s += to_string(n.status);
         s += "\",\"text\":";
         append_json_string(s, n.text);
+        s += ",\"agent\":";
+        append_json_string(s, n.agent);
+        if (!n.fallback_from.empty()) {  // the original agent's failure
+            s += ",\"fallback_from\":";
+            append_json_string(s, n.fallback_from);
+        }
         if (!n.reply.empty()) {  // result = pick: what the model said, and what it chose
             s += ",\"reply\":";
             append_json_string(s, n.reply);

@@ -60,6 +60,7 @@ struct Call : std::enable_shared_from_this<Call> {
     Reply sim_reply;            // the simulated answer, computed off the reactor
     uint64_t seq = 0;           // FIFO tie-break
     std::string fallback_from;  // "agent: error" when the agent's fallback took over
+    int attempts_before_fallback = 0;  // the original agent's attempts
     // Cancelled while still with the cache (not yet in the scheduler): the scheduler
     // completes it as cancelled when it arrives.
     std::atomic<bool> cancel_requested{false};

@@ -235,9 +235,10 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
         ns.tokens_out = r.tokens_out;
         ns.call.reset();
         if (call) {
-            ns.attempts = call->attempts;
+            ns.attempts = call->attempts + call->attempts_before_fallback;
+            ns.agent = call->agent ? call->agent->name : "";
             ns.fallback_from = call->fallback_from;
-            ns.start = call->attempts > 0 ? call->first_start : call->submitted;
+            ns.start = ns.attempts > 0 ? call->first_start : call->submitted;
             ns.end = call->finished;
         } else {
             ns.start = ns.end = Clock::now();
@@ -269,6 +270,7 @@ NodeEvent EngineCore::event_of(const JobState& job, int i) const {
     e.fallback_from = ns.fallback_from;
     e.reply = ns.reply;
     e.picked = ns.picked;
+    e.agent = ns.agent.empty() ? plan.nodes[static_cast<size_t>(i)].agent->name : ns.agent;
     e.tokens_in = ns.tokens_in;
     e.tokens_out = ns.tokens_out;
     e.start_ms = ms_between(job.started, ns.start);
@@ -326,6 +328,7 @@ JobResult EngineCore::result_of(JobState& job) {
             totals.calls++;
             totals.attempts += static_cast<size_t>(ns.attempts);
             if (ns.status == CallStatus::Error) totals.calls_failed++;
+            if (!ns.fallback_from.empty()) totals.fallbacks++;
             totals.tokens_in += ns.tokens_in;
             totals.tokens_out += ns.tokens_out;
             layer_latency[static_cast<size_t>(plan.nodes[i].layer)].add(own);
@@ -525,6 +528,7 @@ void RunStats::print(std::ostream& out) const {
     out << "jobs: " << jobs_ok << " ok, " << jobs_failed << " failed\n";
     out << "calls: " << calls << " (" << attempts << " attempts, " << retries << " retries, " << calls_failed
         << " failed)\n";
+    if (fallbacks) out << "fallbacks: " << fallbacks << " calls answered by their agent's fallback (see the nodes' fallback_from)\n";
     out << "tokens: " << tokens_in << " in, " << tokens_out << " out\n";
     if (cache_hits + cache_misses > 0)
         out << "cache: " << cache_hits << " hits, " << cache_misses << " misses, " << cache_shared

@@ -72,6 +72,7 @@ struct NodeState {
     std::string text;
     std::string error_kind;
     int attempts = 0;
+    std::string agent;  // the agent that answered (the fallback, if it took over)
     std::string fallback_from;
     std::string reply, picked;  // result = pick: the model's reply and the input it named
     uint32_t tokens_in = 0, tokens_out = 0;

@@ -337,7 +337,8 @@ void HttpTransport::process() {
             curl_off_t connected = 0;
             curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
             r.error_kind = "timeout";
-            if (connected == 0) {
+            auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->started).count();
+            if (connected == 0 && elapsed + 50 >= t->connect_ms) {  // else `total` ran out first
                 r.text = timeout_name("connect", t->connect_ms) + ": no connection to the server";
                 r.transient = true;
             } else {

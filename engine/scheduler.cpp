@@ -135,12 +135,11 @@ void Scheduler::pump(Pool& p) {
 
 void Scheduler::start(Pool& p, const CallPtr& c) {
     c->state = Call::State::Running;
-    ++c->serial;
+    if (++c->serial == 1) c->first_start = Clock::now();
     if (++c->attempts == 1) {
-        c->first_start = Clock::now();
         // `total` bounds the whole call, retries and the waits between them included.
         if (p.spec->kind != BackendKind::Sim)
-            c->deadline = c->first_start + std::chrono::milliseconds(effective_timeouts(*c->backend, *c->agent).total_ms);
+            c->deadline = Clock::now() + std::chrono::milliseconds(effective_timeouts(*c->backend, *c->agent).total_ms);
     }
     ++p.running;
     ++running_total_;
@@ -263,6 +262,7 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
             // Retries exhausted: the agent's fallback (another model or backend) takes the call.
             if (const AgentSpec* fb = graph_.agent(c->agent->fallback)) {
                 c->fallback_from = c->agent->name + ": " + r.text;
+                c->attempts_before_fallback = c->attempts;
                 c->agent = fb;
                 c->backend = graph_.backend(fb->backend);
                 c->attempts = 0;

@@ -188,7 +188,7 @@ TEST_CASE("moa run: a batch keeps input order, ids, and turns bad lines into err
     REQUIRE(lines.size() == 4);
     // Rows are keyed by input line; a line without an id has a null id (see docs/cli.md).
     CHECK(lines[0].rfind("{\"id\":\"first\",\"line\":1,\"ok\":true,\"output\":\"[qwen1.5-110b-chat:", 0) == 0);
-    CHECK(lines[1].rfind("{\"id\":null,\"line\":2,\"ok\":false,\"error\":\"input line 2: expected a JSON object\",\"node\":\"\",\"fingerprint\":\"", 0) == 0);
+    CHECK(lines[1].rfind("{\"id\":null,\"line\":2,\"ok\":false,\"error\":\"input line 2: not valid JSON\",\"node\":\"\",\"fingerprint\":\"", 0) == 0);
     CHECK(lines[2].rfind("{\"id\":null,\"line\":3,\"ok\":true,", 0) == 0);
     CHECK(lines[3].rfind("{\"id\":\"42\",\"line\":4,\"ok\":false,\"error\":\"input line 4: no \\\"prompt\\\" (or \\\"instruction\\\") field\",\"node\":\"\",", 0) == 0);
 }

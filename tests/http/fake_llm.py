@@ -27,7 +27,7 @@ The model name scripts the behaviour; several directives join with '+', and any
   sse-ctype-CT            streams with Content-Type CT (plain = text/plain, none)
   split-emoji             streams an emoji whose surrogate halves are in two chunks
   lone-surrogate          streams a chunk holding an unpaired high surrogate
-  gzip                    gzip-encodes the whole body (if the client accepts gzip)
+  gzip                    gzip-encodes the whole body (whatever the client accepts)
   hang                    accepts the request and never answers
   stall                   a stream that sends half its events, then nothing
 GET /__log returns every request as JSON lines: t (seconds), path, model, status.
@@ -195,7 +195,7 @@ async def handle_chat(api, body, headers, writer):
             elif d == "ignore-stream":
                 await respond(writer, 200, ok_body(api, body, answer_text(api, body)))
                 return 200
-            elif d == "gzip" and "gzip" in headers.get("accept-encoding", ""):
+            elif d == "gzip":  # some servers compress whatever the client asked
                 data = gzip.compress(json.dumps(ok_body(api, body, answer_text(api, body))).encode())
                 await respond(writer, 200, data, ["Content-Encoding: gzip"])
                 return 200
@@ -234,6 +234,11 @@ async def handle_chat(api, body, headers, writer):
         if "stall" in ds:
             await asyncio.sleep(3600)
         if cut:
+            # Let the client read what was sent: an abort drops unsent bytes, and a reset
+            # may drop unread ones, which would make the cut point vary with load.
+            while writer.transport.get_write_buffer_size() > 0:
+                await asyncio.sleep(0.001)
+            await asyncio.sleep(0.05)
             writer.transport.abort()
             return 200
         writer.write(b"0\r\n\r\n")

@@ -165,7 +165,7 @@ TEST_CASE("connection resets and cut streams are retried") {
     CHECK(server().log("cut-1:cs").size() == 2);
 }
 
-TEST_CASE("a slow first byte hits the first-token timeout; malformed and huge answers fail") {
+TEST_CASE("a slow first byte hits the first-token timeout and malformed and huge answers fail") {
     JobResult slow = one("oa", "slow-first-800:sf", false, "timeouts { first_token = 150ms }");
     CHECK_FALSE(slow.ok);
     CHECK(slow.error == "first_token timeout (150 ms): no answer from the server (after 4 attempts)");
@@ -191,9 +191,11 @@ TEST_CASE("fallback takes over when retries are exhausted") {
     CHECK(r.output() == "answer from ok:fb-y to: q");
     CHECK(server().log("fail-500-99:fb-x").size() == 4);
     CHECK(r.nodes[0].fallback_from == "x: http 500: scripted failure 500 (after 4 attempts)");
+    CHECK(r.nodes[0].agent == "y");   // who answered
+    CHECK(r.nodes[0].attempts == 5);  // x's 4 and y's 1
 }
 
-TEST_CASE("at_least(k) proceeds without a failed proposer; the report says which failed and why") {
+TEST_CASE("at_least(k) proceeds without a failed proposer and the report says which failed and why") {
     EngineOptions o;
     o.emit_all = true;
     Engine e(graph("agent a { backend = oa  model = \"ok:q-a\" }\n"
@@ -288,4 +290,21 @@ TEST_CASE("a missing key is a clear error naming the variable, before any call")
     CHECK(r.code == 1);
     CHECK(r.out == "backend 'oa' needs its API key in the environment variable MOA_UNSET_KEY (api_key_env), which is not set\n");
     CHECK(server().log("ok:nokey").empty());
+}
+
+TEST_CASE("a fallback's answer shows in the JSONL nodes and the run summary with the original failure") {
+    std::string g = write_graph("moa-fallback.moa",
+                                "backend oa { kind = openai  base_url = \"" + server().url() +
+                                    "/v1\"  api_key_env = \"MOA_TEST_KEY\"  retry { attempts = 2  base_delay = 1ms } }\n"
+                                    "agent y { backend = oa  model = \"ok:fbc-y\" }\n"
+                                    "agent x { backend = oa  model = \"fail-503-99:fbc-x\"  fallback = y }\n"
+                                    "layer l = x\noutput o = l\n");
+    std::string in = write_graph("moa-fallback-in.jsonl", "{\"id\":\"1\",\"prompt\":\"q\"}\n");
+    auto r = moa_cli("MOA_TEST_KEY=sk-test-secret-0123456789", "run " + g + " --cache off --emit-all --input " + in);
+    INFO(r.out);
+    CHECK(r.code == 0);
+    CHECK(r.out.find("\"node\":\"l.x\",\"layer\":\"l\",\"status\":\"ok\",\"text\":\"answer from ok:fbc-y to: q\","
+                     "\"agent\":\"y\",\"fallback_from\":\"x: http 503: scripted failure 503 (after 2 attempts)\","
+                     "\"attempts\":3") != std::string::npos);
+    CHECK(r.out.find("fallbacks: 1 calls answered by their agent's fallback") != std::string::npos);
 }

@@ -56,6 +56,13 @@ std::string write(const std::string& name, const std::string& text) {
     return p.string();
 }
 
+// The first 10-character piece of `secret` found in `text` ("" if none).
+std::string leaked_piece(const std::string& text, const std::string& secret) {
+    for (size_t i = 0; i + 10 <= secret.size(); ++i)
+        if (text.find(secret.substr(i, 10)) != std::string::npos) return secret.substr(i, 10);
+    return "";
+}
+
 const std::string kPassword = "pw-HUNTER2-77aa";
 
 // Proposers on both key-carrying APIs hit every echoing fault; `ok` answers so the
@@ -92,7 +99,7 @@ std::string stream_graph(const std::string& tag, const char* backend) {
 
 }  // namespace
 
-TEST_CASE("secrets: keys (with or without a trailing space) and URL passwords appear in no output, log, cache or export") {
+TEST_CASE("secrets: keys with or without a trailing space and URL passwords appear in no output or log or cache or export") {
     const std::string key = "sk-live-DISTINCT-4b3c2d1e0f";
     int variant = 0;
     for (const std::string& value : {key, key + " ", " " + key + "  "}) {
@@ -135,16 +142,17 @@ TEST_CASE("secrets: keys (with or without a trailing space) and URL passwords ap
         std::vector<std::string> texts = {results, slurp(alpaca), slurp(exported)};
         for (const auto& r : runs) texts.push_back(r.out);
         for (const auto& e : fs::recursive_directory_iterator(d)) texts.push_back(slurp(e.path()));  // .db, -wal, -shm
+        // Not even a piece: an error body cut in the middle of the key leaked its head.
         size_t n = 0;
         for (const auto& t : texts) {
             INFO("text " << n++ << ": " << t.substr(0, 2000));
-            CHECK(t.find(key) == std::string::npos);
-            CHECK(t.find(kPassword) == std::string::npos);
+            CHECK(leaked_piece(t, key).empty());
+            CHECK(leaked_piece(t, kPassword).empty());
         }
     }
 }
 
-TEST_CASE("secrets: a key holding CR, LF or another control character is refused before any call") {
+TEST_CASE("secrets: a key holding CR or LF or another control character is refused before any call") {
     const std::string key = "sk-live-CTRL-99887766";
     int variant = 0;
     for (const std::string& value : {key + "\r\n", key + "\n", key + "\r\nX-Injected: yes", key + "\tx"}) {
@@ -172,4 +180,15 @@ TEST_CASE("a sim backend naming an unset api_key_env next to a real backend runs
     INFO(r.out);
     CHECK(r.code == 0);
     CHECK(r.out.find("answer from ok:simkey") != std::string::npos);
+}
+
+TEST_CASE("a long server-requested cooldown is announced on stderr") {
+    setenv("MOA_SECRET_KEY", "sk-live-cool-0000", 1);
+    std::string g = write("cooldown.moa", "backend oa { kind = openai  base_url = \"" + server().url() +
+                                              "/v1\"  api_key_env = \"MOA_SECRET_KEY\" }\n"
+                                              "agent a { backend = oa  model = \"retry-after-10-1:cool\" }\nlayer l = a\noutput o = l\n");
+    Cli r = moa_cli("run " + g + " --cache off q");
+    INFO(r.out);
+    CHECK(r.code == 0);
+    CHECK(r.out.find("moa: backend 'oa' is rate limited: waiting 10 s (the server's Retry-After)\n") != std::string::npos);
 }

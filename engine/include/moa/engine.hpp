@@ -49,7 +49,8 @@ struct NodeEvent {
     CallStatus status = CallStatus::Ok;
     std::string text;   // the answer (Ok) or the error message
     std::string error_kind;  // "timeout", "http 429", "cancelled", ...
-    int attempts = 0;
+    int attempts = 0;           // every attempt, the original agent's and its fallback's
+    std::string agent;          // the agent that answered: the fallback's name if it took over
     std::string fallback_from;  // "agent: error" when the agent's fallback answered instead
     // `result = pick` nodes: the model's own reply, and the input node it named, whose
     // answer is `text` (empty when the reply named none: status Error, kind "pick").
@@ -109,6 +110,7 @@ struct LayerStats {
 struct RunStats {
     size_t jobs_ok = 0, jobs_failed = 0;
     size_t calls = 0, attempts = 0, retries = 0, calls_failed = 0;
+    size_t fallbacks = 0;  // calls answered by their agent's fallback
     uint64_t tokens_in = 0, tokens_out = 0;
     double wall_ms = 0;
     double critical_path_ms = 0;   // the slowest job's critical path
