@@ -68,7 +68,7 @@ TEST_CASE("replicas are distinct nodes with distinct sample indices") {
     CHECK(inputs_of(g, "f.c") == std::vector<std::string>{"p.a#1", "p.a#2", "p.a#3", "p.b"});
 }
 
-TEST_CASE("repeat chains copies; repeat = 0 passes inputs through") {
+TEST_CASE("repeat chains copies, and repeat = 0 passes inputs through") {
     auto c = check(
         "layer p = [a, b]\n"
         "layer r = [a, b] { inputs = p  prompt = agg  repeat = 2 }\n"
@@ -83,7 +83,7 @@ TEST_CASE("repeat chains copies; repeat = 0 passes inputs through") {
     CHECK(g.node("z.a") == nullptr);
 }
 
-TEST_CASE("skip edges keep declared order; layer.agent picks one node") {
+TEST_CASE("skip edges keep declared order, and layer.agent picks one node") {
     auto c = check(
         "layer p = [a, b]\n"
         "layer m = [a, b] { inputs = p  prompt = agg }\n"

@@ -100,7 +100,7 @@ TEST_CASE("a graph that expands past the node limit fails before allocating its 
     CHECK(c->result.graph.nodes.empty());
 }
 
-TEST_CASE("a graph of exactly the node limit still checks; one more node does not") {
+TEST_CASE("a graph of exactly the node limit still checks, and one more node does not") {
     std::string layers;
     for (int i = 1; i <= 4; ++i) layers += "layer l" + std::to_string(i) + " = [a * 1000, b * 1000]\n";
     auto ok = check(layers + "layer l5 = [a * 1000, b * 999]\nlayer g = a { inputs = l5  prompt = agg }\noutput o = g\n");

@@ -139,7 +139,7 @@ TEST_CASE("transient statuses are retried: 408, 500, 503, 529") {
     }
 }
 
-TEST_CASE("no request is retried on 400, 401, 403, 404, 422; the provider's message is kept") {
+TEST_CASE("no request is retried on 400, 401, 403, 404, 422, and the provider's message is kept") {
     for (const char* st : {"400", "401", "403", "404", "422"}) {
         std::string model = std::string("fail-") + st + "-9:nr";
         JobResult r = one("oa", model);
