@@ -198,8 +198,10 @@ TEST_CASE("fallback takes over when retries are exhausted") {
 TEST_CASE("at_least(k) proceeds without a failed proposer and the report says which failed and why") {
     EngineOptions o;
     o.emit_all = true;
-    Engine e(graph("agent a { backend = oa  model = \"ok:q-a\" }\n"
-                   "agent b { backend = an  model = \"ok:q-b\" }\n"
+    // a and b answer late, so c's 400 arrives first: were c still running when the
+    // two answers were in, at_least(2) would rightly cancel it instead.
+    Engine e(graph("agent a { backend = oa  model = \"delay-600:q-a\" }\n"
+                   "agent b { backend = an  model = \"delay-600:q-b\" }\n"
                    "agent c { backend = ol  model = \"fail-400-9:q-c\" }\n"
                    "layer p = [a, b, c]\n"
                    "layer f = a { inputs = p  prompt = agg  fan_in = at_least(2) }\n"
