@@ -365,6 +365,16 @@ int fail(const std::string& err) {
     return 1;
 }
 
+// Flushes what a command printed: a full disk or closed pipe on stdout is the
+// command's failure (exit 1), never a silent short report.
+int finish(std::ostream& out) {
+    errno = 0;
+    out.flush();
+    if (out) return 0;
+    int e = errno;
+    return fail(std::string("writing stdout failed: ") + (e ? std::strerror(e) : "the stream reported an error"));
+}
+
 }  // namespace
 
 int cache_stats(const std::string& path, std::ostream& out) {
@@ -391,7 +401,7 @@ int cache_stats(const std::string& path, std::ostream& out) {
     while (step(db, by, rc, err) && rc == SQLITE_ROW) o << "  " << by.col(0) << ": " << sqlite3_column_int64(by.s, 1) << "\n";
     if (!err.empty()) return fail(err);
     out << o.str();
-    return 0;
+    return finish(out);
 }
 
 int cache_prune(const std::string& path, int64_t older_than_s, const std::string& model, std::ostream& out) {
@@ -409,7 +419,7 @@ int cache_prune(const std::string& path, int64_t older_than_s, const std::string
     if (!step(db, st, rc, err)) return fail(err);
     out << "pruned " << sqlite3_changes(db.get()) << " entries\n";
     if (db.exec("VACUUM", err) != SQLITE_OK) return fail("pruned, but VACUUM failed: " + err);
-    return 0;
+    return finish(out);
 }
 
 int cache_export(const std::string& path, const std::string& file, std::ostream& out) {
@@ -449,7 +459,7 @@ int cache_export(const std::string& path, const std::string& file, std::ostream&
         return fail(err + " (after " + std::to_string(n) + " entries; nothing written to " + file + ")");
     }
     out << "exported " << n << " entries to " << file << "\n";
-    return 0;
+    return finish(out);
 }
 
 int cache_import(const std::string& path, const std::string& file, std::ostream& out) {
@@ -470,7 +480,7 @@ int cache_import(const std::string& path, const std::string& file, std::ostream&
     store->end_batch();
     if (std::string e = store->failure(); !e.empty()) return fail(e);
     out << "imported " << n << " entries into " << path << "\n";
-    return 0;
+    return finish(out);
 }
 
 }  // namespace moa

@@ -24,8 +24,8 @@ struct Run {
     std::string out;  // stdout and stderr merged
 };
 
-Run run(const std::string& args, const std::string& prefix = "") {
-    std::string cmd = "cd " MOA_SOURCE_DIR " && " + prefix + " NO_COLOR=1 " MOA_BIN " " + args + " 2>&1";
+Run run(const std::string& args, const std::string& prefix = "", const std::string& redirect = "2>&1") {
+    std::string cmd = "cd " MOA_SOURCE_DIR " && " + prefix + " NO_COLOR=1 " MOA_BIN " " + args + " " + redirect;
     Run r;
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p);
@@ -35,6 +35,16 @@ Run run(const std::string& args, const std::string& prefix = "") {
     int status = pclose(p);
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+// `args` with stdout sent to `target` and stderr captured.
+Run run_stdout_to(const std::string& args, const std::string& target) {
+    return run(args, "", "2>&1 >" + target);
+}
+
+bool is_char_device(const char* p) {
+    std::error_code ec;
+    return fs::is_character_file(p, ec);
 }
 
 fs::path temp_dir(const std::string& name) {
@@ -219,5 +229,24 @@ TEST_CASE("moa run with a cache that cannot grow stops early and exits 1 and nam
             return;
         }
         check_run((mnt / "cache.db").string(), "", "database or disk is full");
+    }
+}
+
+TEST_CASE("moa cache commands that print to a full stdout exit 1 with 'writing stdout failed'") {
+    if (!is_char_device("/dev/full")) {
+        WARN("skipped: /dev/full is not a character device here");
+        return;
+    }
+    fs::path dir = temp_dir("stdout-full");
+    std::string db = (dir / "cache.db").string();
+    std::string in = record(dir, db, 1);
+    std::string exported = (dir / "e.jsonl").string();
+    REQUIRE(run("cache export " + exported + " --cache-db " + db).code == 0);
+    for (const std::string& cmd : std::vector<std::string>{"stats", "export " + (dir / "f.jsonl").string(), "import " + exported,
+                                   "prune --older-than 1d"}) {
+        auto r = run_stdout_to("cache --cache-db " + db + " " + cmd, "/dev/full");
+        INFO(cmd << ": " << r.out);
+        CHECK(r.code == 1);
+        CHECK(r.out.find("writing stdout failed: No space left on device") != std::string::npos);
     }
 }
