@@ -15,6 +15,7 @@
 #include "batch_io.hpp"
 #include "cache.hpp"
 #include "cache_tools.hpp"
+#include "export_file.hpp"
 
 namespace moa {
 
@@ -426,10 +427,8 @@ int cache_export(const std::string& path, const std::string& file, std::ostream&
     std::string err;
     Db db(path, CacheAccess::Read, err);
     if (!err.empty()) return fail(err);
-    // Written under a temporary name and renamed: a failed export leaves no short file.
-    std::string tmp = file + ".tmp";
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return fail("cannot write " + tmp + ": " + std::strerror(errno));
+    ExportFile f;  // FILE.tmp renamed onto FILE: a failed export leaves no short file
+    if (!f.open(file, err)) return fail(err);
     Stmt st(db.get(), "SELECT key, node, model, backend, request, text, tokens_in, tokens_out, created FROM responses ORDER BY key");
     size_t n = 0;
     int rc = 0;
@@ -446,20 +445,21 @@ int cache_export(const std::string& path, const std::string& file, std::ostream&
         line += ",\"tokens_in\":" + std::to_string(sqlite3_column_int64(st.s, 6)) +
                 ",\"tokens_out\":" + std::to_string(sqlite3_column_int64(st.s, 7)) +
                 ",\"created\":" + std::to_string(sqlite3_column_int64(st.s, 8)) + "}\n";
-        f << line;
+        f.write(line);
         ++n;
     }
-    f.close();
-    std::error_code ec;
-    if (err.empty() && !f) err = "writing " + tmp + " failed";
-    if (err.empty()) std::filesystem::rename(tmp, file, ec);
-    if (err.empty() && ec) err = "cannot rename " + tmp + " to " + file + ": " + ec.message();
+    bool in_place = f.in_place();
+    if (err.empty()) f.commit(err);
     if (!err.empty()) {
-        std::filesystem::remove(tmp, ec);
-        return fail(err + " (after " + std::to_string(n) + " entries; nothing written to " + file + ")");
+        f.abandon();
+        std::string where = f.is_stdout() ? "stdout" : file;
+        return fail(err + " (after " + std::to_string(n) + " entries; " +
+                    (in_place ? "what was written to " + where + " is incomplete)" : "nothing written to " + file + ")"));
     }
-    out << "exported " << n << " entries to " << file << "\n";
-    return finish(out);
+    // With `-` the export is stdout: the summary goes to stderr.
+    std::ostream& report = f.is_stdout() ? std::cerr : out;
+    report << "exported " << n << " entries to " << (f.is_stdout() ? std::string("stdout") : file) << "\n";
+    return f.is_stdout() ? 0 : finish(out);
 }
 
 int cache_import(const std::string& path, const std::string& file, std::ostream& out) {
