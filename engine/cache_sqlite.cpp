@@ -36,6 +36,11 @@ std::string reason(sqlite3* db, int rc) {
     return r;
 }
 
+bool empty_file(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::file_size(path, ec) == 0 && !ec;
+}
+
 bool corrupt(int rc) { return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB; }
 
 std::string corrupted_message(const std::string& path, const std::string& why) {
@@ -142,6 +147,20 @@ private:
         }
         if (corrupt(rc)) error = corrupted_message(path_, why);
         else if (rc != SQLITE_OK) error = "cannot read cache " + path_ + ": " + why;
+        else check_schema(error);
+    }
+    // A file without the cache's table is no cache to read: a 0-byte file (SQLite
+    // accepts it as an empty database) is "no cache", like a missing one; another
+    // SQLite database is named as such. Never "no such table: responses".
+    void check_schema(std::string& error) {
+        sqlite3_stmt* st = nullptr;
+        int rc = sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'responses'", -1, &st, nullptr);
+        if (rc == SQLITE_OK) rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc == SQLITE_ROW) return;
+        if (rc != SQLITE_DONE) error = describe(rc);
+        else if (empty_file(path_)) error = "no cache at " + path_ + " (empty file)";
+        else error = path_ + " is not a moa cache (it has no responses table)";
     }
     void open_write(std::string& error) {
         auto dir = std::filesystem::path(path_).parent_path();
@@ -407,6 +426,7 @@ int cache_stats(const std::string& path, std::ostream& out) {
 
 int cache_prune(const std::string& path, int64_t older_than_s, const std::string& model, std::ostream& out) {
     if (!exists(path)) return fail("no cache at " + path);
+    if (empty_file(path)) return fail("no cache at " + path + " (empty file)");  // nothing to prune; left as it is
     std::string err;
     Db db(path, CacheAccess::Write, err);
     if (!err.empty()) return fail(err);
@@ -433,14 +453,12 @@ int cache_export(const std::string& path, const std::string& file, std::ostream&
     size_t n = 0;
     int rc = 0;
     while (step(db, st, rc, err) && rc == SQLITE_ROW) {
-        std::string line = "{\"key\":";
-        append_json_string(line, st.col(0));
-        const char* names[] = {"node", "model", "backend", "request", "text"};
-        for (int i = 0; i < 5; ++i) {
-            line += ",\"";
-            line += names[i];
-            line += "\":";
-            append_json_string(line, st.col(i + 1));
+        std::string line;
+        const char* names[] = {"key", "node", "model", "backend", "request", "text"};
+        for (int i = 0; i < 6; ++i) {
+            line += i ? ",\"" : "{\"";
+            line += std::string(names[i]) + "\":";
+            append_json_string(line, st.col(i));
         }
         line += ",\"tokens_in\":" + std::to_string(sqlite3_column_int64(st.s, 6)) +
                 ",\"tokens_out\":" + std::to_string(sqlite3_column_int64(st.s, 7)) +

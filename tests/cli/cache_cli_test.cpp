@@ -2,6 +2,8 @@
 // full: a clear message with the path and what to do, a non-zero exit, nothing created.
 #include <catch2/catch.hpp>
 
+#include <sqlite3.h>
+
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -96,6 +98,13 @@ struct Tmpfs {  // root only; ok() false elsewhere
         if (ok()) umount2(dir.c_str(), MNT_DETACH);
     }
 };
+
+void sqlite_exec(const std::string& db, const std::string& sql) {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+}
 
 }  // namespace
 
@@ -343,4 +352,36 @@ TEST_CASE("moa cache export to a device writes it in place: a full device is exi
     CHECK(r.out.find("moa cache: writing " + dev.string() + " failed: No space left on device") != std::string::npos);
     CHECK(fs::is_character_file(dev));
     CHECK_FALSE(fs::exists(dir / "full.tmp"));
+}
+
+TEST_CASE("an empty cache.db is 'no cache at PATH (empty file)' for commands that only read, and rw fills it") {
+    fs::path dir = temp_dir("empty-file");
+    std::string db = (dir / "cache.db").string();
+    std::ofstream(db).close();  // 0 bytes
+    for (const std::string& cmd : std::vector<std::string>{"stats", "export " + (dir / "x.jsonl").string(), "prune --older-than 1d"}) {
+        auto r = run("cache --cache-db " + db + " " + cmd);
+        INFO(cmd);
+        CHECK(r.code == 1);
+        CHECK(r.out == "moa cache: no cache at " + db + " (empty file)\n");
+        CHECK(fs::file_size(db) == 0);  // left as it was
+    }
+    CHECK_FALSE(fs::exists(dir / "x.jsonl"));
+    for (const char* mode : {"read", "replay"}) {
+        auto r = run("run " + kSim + "--cache " + mode + " --cache-db " + db + " q");
+        INFO(mode << ": " << r.out);
+        CHECK(r.code == 1);
+        CHECK(r.out.find("no cache at " + db + " (empty file)") != std::string::npos);
+        CHECK(r.out.find("no such table") == std::string::npos);
+    }
+    REQUIRE(run("run " + kSim + "-q --cache-db " + db + " q").code == 0);  // rw: an empty cache
+    CHECK(entries(db) == 13);
+}
+
+TEST_CASE("an SQLite file that is not a moa cache is named as such, not 'no such table'") {
+    fs::path dir = temp_dir("not-a-cache");
+    std::string db = (dir / "other.db").string();
+    sqlite_exec(db, "CREATE TABLE t(x)");
+    auto r = run("cache stats --cache-db " + db);
+    CHECK(r.code == 1);
+    CHECK(r.out == "moa cache: " + db + " is not a moa cache (it has no responses table)\n");
 }
