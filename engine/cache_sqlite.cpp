@@ -431,6 +431,9 @@ int cache_prune(const std::string& path, int64_t older_than_s, const std::string
     Db db(path, CacheAccess::Write, err);
     if (!err.empty()) return fail(err);
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    // Ages are whole seconds: "older than 0" (0d, 500ms) is every entry, also those
+    // written in this very second, which `created < now` would keep.
+    if (older_than_s == 0) older_than_s = -1;
     Stmt st(db.get(), "DELETE FROM responses WHERE (? < 0 OR created < ?) AND (? = '' OR model = ?)");
     st.integer(1, older_than_s);
     st.integer(2, now - older_than_s);

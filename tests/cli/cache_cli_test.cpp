@@ -385,3 +385,17 @@ TEST_CASE("an SQLite file that is not a moa cache is named as such, not 'no such
     CHECK(r.code == 1);
     CHECK(r.out == "moa cache: " + db + " is not a moa cache (it has no responses table)\n");
 }
+
+TEST_CASE("moa cache prune --older-than 0d prunes every entry, even ones written this second, and says how many") {
+    fs::path dir = temp_dir("prune-zero");
+    std::string db = (dir / "cache.db").string();
+    for (const char* age : {"0d", "0s", "500ms"}) {
+        record(dir, db, 1);
+        REQUIRE(entries(db) == 13);
+        auto r = run("cache prune --older-than " + std::string(age) + " --cache-db " + db);
+        INFO(age);
+        CHECK(r.code == 0);
+        CHECK(r.out == "pruned 13 entries\n");
+        CHECK(entries(db) == 0);
+    }
+}
