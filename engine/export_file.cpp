@@ -38,20 +38,28 @@ bool ExportFile::open(const std::string& file, std::string& err) {
         fd_ = 1;
         return true;
     }
+    // The kernel follows the links first (also /proc's magic ones, like /dev/stdout to
+    // a pipe): what is not a regular file is opened by the name given, in place.
+    struct stat st {};
+    bool exists = ::stat(file.c_str(), &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
+        err = "cannot write " + file + ": " + std::strerror(EISDIR);
+        return false;
+    }
+    struct stat out {};
+    if (exists && ::fstat(1, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino) {
+        fd_ = 1;  // /dev/stdout, or a path our stdout is redirected to: written as `-`
+        return true;
+    }
+    if (exists && !S_ISREG(st.st_mode)) {  // a device or FIFO: in place
+        target_ = file;
+        fd_ = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+        if (fd_ < 0) err = "cannot write " + file + ": " + std::strerror(errno);
+        return fd_ >= 0;
+    }
     fs::path p = file;
     if (!follow_links(p, err)) return false;
     target_ = p.string();
-    struct stat st {};
-    bool exists = ::stat(target_.c_str(), &st) == 0;
-    if (exists && S_ISDIR(st.st_mode)) {
-        err = "cannot write " + target_ + ": " + std::strerror(EISDIR);
-        return false;
-    }
-    if (exists && !S_ISREG(st.st_mode)) {  // a device or FIFO: in place
-        fd_ = ::open(target_.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd_ < 0) err = "cannot write " + target_ + ": " + std::strerror(errno);
-        return fd_ >= 0;
-    }
     tmp_ = target_ + ".tmp";
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd_ < 0) {

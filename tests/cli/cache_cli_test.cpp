@@ -399,3 +399,23 @@ TEST_CASE("moa cache prune --older-than 0d prunes every entry, even ones written
         CHECK(entries(db) == 0);
     }
 }
+
+TEST_CASE("moa cache export to a path that is its own stdout writes stdout, whatever stdout is") {
+    // /proc/self/fd/1, not /dev/stdout: a regression renaming over it fails harmlessly.
+    if (!fs::exists("/proc/self/fd/1")) {
+        WARN("skipped: no /proc/self/fd here");
+        return;
+    }
+    fs::path dir = temp_dir("export-own-stdout");
+    std::string db = (dir / "cache.db").string();
+    record(dir, db, 1);
+    fs::path out = dir / "out.jsonl";
+    auto r = run("cache export /proc/self/fd/1 --cache-db " + db, "", "2>&1 >" + out.string());
+    CHECK(r.code == 0);
+    CHECK(r.out == "exported 13 entries to stdout\n");
+    CHECK(count(slurp(out), "\"key\":") == 13);
+    auto piped = run("cache export /proc/self/fd/1 --cache-db " + db, "", "2>/dev/null");  // a pipe
+    CHECK(piped.code == 0);
+    CHECK(count(piped.out, "\"key\":") == 13);
+    CHECK_FALSE(fs::exists(dir / "out.jsonl.tmp"));
+}
