@@ -25,6 +25,10 @@ bool exists(const std::string& path) {
     std::error_code ec;
     return std::filesystem::exists(path, ec);
 }
+bool empty_file(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::file_size(path, ec) == 0 && !ec;
+}
 
 // SQLite's message, plus the OS's reason when the failure came from the OS.
 std::string reason(sqlite3* db, int rc) {
@@ -34,11 +38,6 @@ std::string reason(sqlite3* db, int rc) {
     if (e && (prim == SQLITE_IOERR || prim == SQLITE_FULL || prim == SQLITE_CANTOPEN || prim == SQLITE_READONLY))
         r += std::string(" (") + std::strerror(e) + ")";
     return r;
-}
-
-bool empty_file(const std::string& path) {
-    std::error_code ec;
-    return std::filesystem::file_size(path, ec) == 0 && !ec;
 }
 
 bool corrupt(int rc) { return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB; }
@@ -153,12 +152,9 @@ private:
     // accepts it as an empty database) is "no cache", like a missing one; another
     // SQLite database is named as such. Never "no such table: responses".
     void check_schema(std::string& error) {
-        sqlite3_stmt* st = nullptr;
-        int rc = sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'responses'", -1, &st, nullptr);
-        if (rc == SQLITE_OK) rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        if (rc == SQLITE_ROW) return;
-        if (rc != SQLITE_DONE) error = describe(rc);
+        int rc = sqlite3_exec(db_, "SELECT 1 FROM responses LIMIT 0", nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK) return;
+        if (rc != SQLITE_ERROR) error = describe(rc);  // SQLITE_ERROR: no such table
         else if (empty_file(path_)) error = "no cache at " + path_ + " (empty file)";
         else error = path_ + " is not a moa cache (it has no responses table)";
     }
@@ -233,10 +229,6 @@ public:
                                           "INSERT OR REPLACE INTO responses(key, node, model, backend, request, text, "
                                           "tokens_in, tokens_out, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         if (!get_->s || (writable_ && !put_->s)) error = db_.describe(sqlite3_errcode(db_.get()));
-    }
-    ~SqliteStore() override {
-        get_.reset();
-        put_.reset();
     }
     std::string failure() const override { return failure_; }
 
@@ -349,7 +341,7 @@ private:
     }
     Db db_;
     bool writable_;
-    std::unique_ptr<Stmt> get_, put_;
+    std::unique_ptr<Stmt> get_, put_;  // declared after db_: finalized before it closes
     bool in_batch_ = false;
     std::vector<CacheRecord> pending_;  // this batch's rows, for salvage()
     std::string failure_;
