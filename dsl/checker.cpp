@@ -95,6 +95,15 @@ void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>&
     if (d.keyword == "import") return;
     DeclRef r{&d, env, env->prefix + d.name, main};
     if (!check_shape(r)) return;
+    // `inputs = query`, `on = query` and `output x = query` always mean the user's query:
+    // a layer of that name could never be named, and the diagnostics about it would
+    // mislead ("receives no responses"). Agents, outputs and routes share the one rule.
+    bool graph_name = d.keyword == "layer" || d.keyword == "agent" || d.keyword == "output" || d.keyword == "route";
+    if (graph_name && d.name == "query") {
+        diags_.error(r.file(), d.name_span.begin, "'query' is reserved: it names the user's query in inputs; choose another name",
+                     d.name_span.end - d.name_span.begin);
+        if (d.keyword == "layer") return;  // it could not be referred to anyway
+    }
     std::map<std::string, DeclRef>* table = nullptr;
     if (d.keyword == "backend") table = &backends_;
     else if (d.keyword == "template") table = &templates_;

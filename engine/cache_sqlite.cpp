@@ -15,6 +15,7 @@
 #include "batch_io.hpp"
 #include "cache.hpp"
 #include "cache_tools.hpp"
+#include "export_file.hpp"
 
 namespace moa {
 
@@ -23,6 +24,10 @@ namespace {
 bool exists(const std::string& path) {
     std::error_code ec;
     return std::filesystem::exists(path, ec);
+}
+bool empty_file(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::file_size(path, ec) == 0 && !ec;
 }
 
 // SQLite's message, plus the OS's reason when the failure came from the OS.
@@ -141,6 +146,17 @@ private:
         }
         if (corrupt(rc)) error = corrupted_message(path_, why);
         else if (rc != SQLITE_OK) error = "cannot read cache " + path_ + ": " + why;
+        else check_schema(error);
+    }
+    // A file without the cache's table is no cache to read: a 0-byte file (SQLite
+    // accepts it as an empty database) is "no cache", like a missing one; another
+    // SQLite database is named as such. Never "no such table: responses".
+    void check_schema(std::string& error) {
+        int rc = sqlite3_exec(db_, "SELECT 1 FROM responses LIMIT 0", nullptr, nullptr, nullptr);
+        if (rc == SQLITE_OK) return;
+        if (rc != SQLITE_ERROR) error = describe(rc);  // SQLITE_ERROR: no such table
+        else if (empty_file(path_)) error = "no cache at " + path_ + " (empty file)";
+        else error = path_ + " is not a moa cache (it has no responses table)";
     }
     void open_write(std::string& error) {
         auto dir = std::filesystem::path(path_).parent_path();
@@ -213,10 +229,6 @@ public:
                                           "INSERT OR REPLACE INTO responses(key, node, model, backend, request, text, "
                                           "tokens_in, tokens_out, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
         if (!get_->s || (writable_ && !put_->s)) error = db_.describe(sqlite3_errcode(db_.get()));
-    }
-    ~SqliteStore() override {
-        get_.reset();
-        put_.reset();
     }
     std::string failure() const override { return failure_; }
 
@@ -329,7 +341,7 @@ private:
     }
     Db db_;
     bool writable_;
-    std::unique_ptr<Stmt> get_, put_;
+    std::unique_ptr<Stmt> get_, put_;  // declared after db_: finalized before it closes
     bool in_batch_ = false;
     std::vector<CacheRecord> pending_;  // this batch's rows, for salvage()
     std::string failure_;
@@ -365,6 +377,16 @@ int fail(const std::string& err) {
     return 1;
 }
 
+// Flushes what a command printed: a full disk or closed pipe on stdout is the
+// command's failure (exit 1), never a silent short report.
+int finish(std::ostream& out) {
+    errno = 0;
+    out.flush();
+    if (out) return 0;
+    int e = errno;
+    return fail(std::string("writing stdout failed: ") + (e ? std::strerror(e) : "the stream reported an error"));
+}
+
 }  // namespace
 
 int cache_stats(const std::string& path, std::ostream& out) {
@@ -391,15 +413,19 @@ int cache_stats(const std::string& path, std::ostream& out) {
     while (step(db, by, rc, err) && rc == SQLITE_ROW) o << "  " << by.col(0) << ": " << sqlite3_column_int64(by.s, 1) << "\n";
     if (!err.empty()) return fail(err);
     out << o.str();
-    return 0;
+    return finish(out);
 }
 
 int cache_prune(const std::string& path, int64_t older_than_s, const std::string& model, std::ostream& out) {
     if (!exists(path)) return fail("no cache at " + path);
+    if (empty_file(path)) return fail("no cache at " + path + " (empty file)");  // nothing to prune; left as it is
     std::string err;
     Db db(path, CacheAccess::Write, err);
     if (!err.empty()) return fail(err);
     int64_t now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    // Ages are whole seconds: "older than 0" (0d, 500ms) is every entry, also those
+    // written in this very second, which `created < now` would keep.
+    if (older_than_s == 0) older_than_s = -1;
     Stmt st(db.get(), "DELETE FROM responses WHERE (? < 0 OR created < ?) AND (? = '' OR model = ?)");
     st.integer(1, older_than_s);
     st.integer(2, now - older_than_s);
@@ -409,47 +435,44 @@ int cache_prune(const std::string& path, int64_t older_than_s, const std::string
     if (!step(db, st, rc, err)) return fail(err);
     out << "pruned " << sqlite3_changes(db.get()) << " entries\n";
     if (db.exec("VACUUM", err) != SQLITE_OK) return fail("pruned, but VACUUM failed: " + err);
-    return 0;
+    return finish(out);
 }
 
 int cache_export(const std::string& path, const std::string& file, std::ostream& out) {
     std::string err;
     Db db(path, CacheAccess::Read, err);
     if (!err.empty()) return fail(err);
-    // Written under a temporary name and renamed: a failed export leaves no short file.
-    std::string tmp = file + ".tmp";
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return fail("cannot write " + tmp + ": " + std::strerror(errno));
+    ExportFile f;  // FILE.tmp renamed onto FILE: a failed export leaves no short file
+    if (!f.open(file, err)) return fail(err);
     Stmt st(db.get(), "SELECT key, node, model, backend, request, text, tokens_in, tokens_out, created FROM responses ORDER BY key");
     size_t n = 0;
     int rc = 0;
     while (step(db, st, rc, err) && rc == SQLITE_ROW) {
-        std::string line = "{\"key\":";
-        append_json_string(line, st.col(0));
-        const char* names[] = {"node", "model", "backend", "request", "text"};
-        for (int i = 0; i < 5; ++i) {
-            line += ",\"";
-            line += names[i];
-            line += "\":";
-            append_json_string(line, st.col(i + 1));
+        std::string line;
+        const char* names[] = {"key", "node", "model", "backend", "request", "text"};
+        for (int i = 0; i < 6; ++i) {
+            line += i ? ",\"" : "{\"";
+            line += std::string(names[i]) + "\":";
+            append_json_string(line, st.col(i));
         }
         line += ",\"tokens_in\":" + std::to_string(sqlite3_column_int64(st.s, 6)) +
                 ",\"tokens_out\":" + std::to_string(sqlite3_column_int64(st.s, 7)) +
                 ",\"created\":" + std::to_string(sqlite3_column_int64(st.s, 8)) + "}\n";
-        f << line;
+        f.write(line);
         ++n;
     }
-    f.close();
-    std::error_code ec;
-    if (err.empty() && !f) err = "writing " + tmp + " failed";
-    if (err.empty()) std::filesystem::rename(tmp, file, ec);
-    if (err.empty() && ec) err = "cannot rename " + tmp + " to " + file + ": " + ec.message();
+    bool in_place = f.in_place();
+    if (err.empty()) f.commit(err);
     if (!err.empty()) {
-        std::filesystem::remove(tmp, ec);
-        return fail(err + " (after " + std::to_string(n) + " entries; nothing written to " + file + ")");
+        f.abandon();
+        std::string where = f.is_stdout() ? "stdout" : file;
+        return fail(err + " (after " + std::to_string(n) + " entries; " +
+                    (in_place ? "what was written to " + where + " is incomplete)" : "nothing written to " + file + ")"));
     }
-    out << "exported " << n << " entries to " << file << "\n";
-    return 0;
+    // With `-` the export is stdout: the summary goes to stderr.
+    std::ostream& report = f.is_stdout() ? std::cerr : out;
+    report << "exported " << n << " entries to " << (f.is_stdout() ? std::string("stdout") : file) << "\n";
+    return f.is_stdout() ? 0 : finish(out);
 }
 
 int cache_import(const std::string& path, const std::string& file, std::ostream& out) {
@@ -470,7 +493,7 @@ int cache_import(const std::string& path, const std::string& file, std::ostream&
     store->end_batch();
     if (std::string e = store->failure(); !e.empty()) return fail(e);
     out << "imported " << n << " entries into " << path << "\n";
-    return 0;
+    return finish(out);
 }
 
 }  // namespace moa

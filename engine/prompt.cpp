@@ -1,6 +1,7 @@
 #include "prompt.hpp"
 
 #include <cctype>
+#include <optional>
 
 namespace moa {
 
@@ -92,41 +93,108 @@ std::vector<Message> NodePrompt::render(std::string_view query,
     return msgs;
 }
 
+namespace {
+
+// The digit at `i` (ASCII, or full-width U+FF10..U+FF19 as some models write them):
+// its value and byte length, or -1.
+int digit_at(std::string_view s, size_t i, size_t& len) {
+    if (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+        len = 1;
+        return s[i] - '0';
+    }
+    if (i + 2 < s.size() && s[i] == '\xEF' && s[i + 1] == '\xBC' && s[i + 2] >= '\x90' && s[i + 2] <= '\x99') {
+        len = 3;
+        return s[i + 2] - '\x90';
+    }
+    return -1;
+}
+
+bool is_digit_at(std::string_view s, size_t i) {
+    size_t len = 0;
+    return digit_at(s, i, len) >= 0;
+}
+
+struct PickNumber {
+    std::string text;  // sign, digits without leading zeros, fraction/exponent as written
+    bool negative = false, whole = true;
+};
+
+// Whether a sign before the digits at `i` belongs to the number: `-1`, `(+2)`, but
+// not the dash of `gpt-4` or `1-2`.
+bool signed_at(std::string_view s, size_t i, bool& negative) {
+    size_t at = i;
+    if (i >= 1 && (s[i - 1] == '-' || s[i - 1] == '+')) {
+        negative = s[i - 1] == '-';
+        at = i - 1;
+    } else if (i >= 3 && s.substr(i - 3, 3) == "\xE2\x88\x92") {  // U+2212 minus sign
+        negative = true;
+        at = i - 3;
+    } else {
+        return false;
+    }
+    return at == 0 || !(std::isalnum(static_cast<unsigned char>(s[at - 1])) || s[at - 1] == '.');
+}
+
+// The number whose first digit is at `i`; `i` moves past it.
+PickNumber read_number(std::string_view s, size_t& i) {
+    PickNumber n;
+    bool neg = false;
+    n.negative = signed_at(s, i, neg) && neg;
+    auto digits = [&](std::string& out) {
+        size_t len = 0;
+        for (int d; (d = digit_at(s, i, len)) >= 0; i += len) out += static_cast<char>('0' + d);
+    };
+    std::string whole, rest;
+    digits(whole);
+    while (whole.size() > 1 && whole[0] == '0') whole.erase(0, 1);
+    if (i + 1 < s.size() && s[i] == '.' && is_digit_at(s, i + 1)) {  // `2.0`: a fraction, not two numbers
+        rest += s[i++];
+        digits(rest);
+    }
+    if (i + 1 < s.size() && (s[i] == 'e' || s[i] == 'E')) {  // `1e1`: an exponent
+        size_t sign = (s[i + 1] == '+' || s[i + 1] == '-') ? 1 : 0;
+        if (is_digit_at(s, i + 1 + sign)) {
+            rest += s.substr(i, 1 + sign);
+            i += 1 + sign;
+            digits(rest);
+        }
+    }
+    n.whole = rest.empty();
+    if (whole == "0" && n.whole) n.negative = false;
+    n.text = (n.negative ? "-" : "") + whole + rest;
+    return n;
+}
+
+}  // namespace
+
 int parse_pick(std::string_view reply, size_t count, std::string& why) {
-    std::string first;  // the number named, as written (leading zeros dropped)
+    std::optional<PickNumber> first;  // the number named, as written (leading zeros dropped)
     bool several = false;
     for (size_t i = 0; i < reply.size();) {
-        if (!std::isdigit(static_cast<unsigned char>(reply[i]))) {
+        if (!is_digit_at(reply, i)) {
             ++i;
             continue;
         }
-        size_t j = i;
-        while (j < reply.size() && std::isdigit(static_cast<unsigned char>(reply[j]))) ++j;
-        std::string_view run = reply.substr(i, j - i);
-        while (run.size() > 1 && run[0] == '0') run.remove_prefix(1);
-        if (first.empty()) first = run;
-        else if (run != first) several = true;
-        i = j;
+        PickNumber n = read_number(reply, i);
+        if (!first) first = n;
+        else if (n.text != first->text) several = true;
     }
     std::string range = "one number from 1 to " + std::to_string(count);
     std::string shown = reply.size() > 80 ? std::string(reply.substr(0, 77)) + "..." : std::string(reply);
     for (auto& c : shown)
         if (c == '\n' || c == '\r') c = ' ';
-    if (first.empty()) {
-        why = "result = pick: the reply names no response number (it must be " + range + "): \"" + shown + "\"";
+    auto error = [&](const std::string& what) {
+        why = "result = pick: the reply names " + what + " (it must be " + range + "): \"" + shown + "\"";
         return -1;
-    }
-    if (several) {
-        why = "result = pick: the reply names more than one number (it must be " + range + "): \"" + shown + "\"";
-        return -1;
-    }
-    if (first.size() > 9 || std::stoul(first) < 1 || std::stoul(first) > count) {
+    };
+    if (!first) return error("no response number");
+    if (several) return error("more than one number");
+    if (!first->whole) return error(first->text + ", which is not a whole number");
+    if (first->negative || first->text.size() > 9 || std::stoul(first->text) < 1 || std::stoul(first->text) > count) {
         std::string there = count == 1 ? "is 1 response" : "are " + std::to_string(count) + " responses";
-        why = "result = pick: the reply names response " + first + ", but there " + there + " (it must be " + range +
-              "): \"" + shown + "\"";
-        return -1;
+        return error("response " + first->text + ", but there " + there);
     }
-    return static_cast<int>(std::stoul(first)) - 1;
+    return static_cast<int>(std::stoul(first->text)) - 1;
 }
 
 }  // namespace moa

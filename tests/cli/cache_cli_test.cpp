@@ -2,7 +2,12 @@
 // full: a clear message with the path and what to do, a non-zero exit, nothing created.
 #include <catch2/catch.hpp>
 
+#include <sqlite3.h>
+
+#include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +19,8 @@
 #include <fstream>
 #include <optional>
 #include <random>
+#include <sstream>
+#include <thread>
 
 namespace fs = std::filesystem;
 
@@ -24,8 +31,8 @@ struct Run {
     std::string out;  // stdout and stderr merged
 };
 
-Run run(const std::string& args, const std::string& prefix = "") {
-    std::string cmd = "cd " MOA_SOURCE_DIR " && " + prefix + " NO_COLOR=1 " MOA_BIN " " + args + " 2>&1";
+Run run(const std::string& args, const std::string& prefix = "", const std::string& redirect = "2>&1") {
+    std::string cmd = "cd " MOA_SOURCE_DIR " && " + prefix + " NO_COLOR=1 " MOA_BIN " " + args + " " + redirect;
     Run r;
     FILE* p = popen(cmd.c_str(), "r");
     REQUIRE(p);
@@ -35,6 +42,16 @@ Run run(const std::string& args, const std::string& prefix = "") {
     int status = pclose(p);
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return r;
+}
+
+// `args` with stdout sent to `target` and stderr captured.
+Run run_stdout_to(const std::string& args, const std::string& target) {
+    return run(args, "", "2>&1 >" + target);
+}
+
+bool is_char_device(const char* p) {
+    std::error_code ec;
+    return fs::is_character_file(p, ec);
 }
 
 fs::path temp_dir(const std::string& name) {
@@ -82,6 +99,13 @@ struct Tmpfs {  // root only; ok() false elsewhere
     }
 };
 
+void sqlite_exec(const std::string& db, const std::string& sql) {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    CHECK(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+}
+
 }  // namespace
 
 TEST_CASE("moa cache prune --older-than takes the language's durations and 'h' '5days' '2weeks' are usage errors") {
@@ -105,7 +129,7 @@ TEST_CASE("moa cache prune --older-than takes the language's durations and 'h' '
 TEST_CASE("moa cache on a missing database says 'no cache at PATH' and exits 1 and creates nothing") {
     fs::path dir = temp_dir("missing");
     std::string db = (dir / "missing.db").string();
-    for (const std::string& cmd : std::vector<std::string>{"stats", "export " + (dir / "x.jsonl").string(), "prune --older-than 1d"}) {
+    for (const std::string& cmd : std::vector<std::string>{"stats", "export -", "export " + (dir / "x.jsonl").string(), "prune --older-than 1d"}) {
         auto r = run("cache --cache-db " + db + " " + cmd);
         INFO(cmd);
         CHECK(r.code == 1);
@@ -220,4 +244,178 @@ TEST_CASE("moa run with a cache that cannot grow stops early and exits 1 and nam
         }
         check_run((mnt / "cache.db").string(), "", "database or disk is full");
     }
+}
+
+TEST_CASE("moa cache commands that print to a full stdout exit 1 with 'writing stdout failed'") {
+    if (!is_char_device("/dev/full")) {
+        WARN("skipped: /dev/full is not a character device here");
+        return;
+    }
+    fs::path dir = temp_dir("stdout-full");
+    std::string db = (dir / "cache.db").string();
+    std::string in = record(dir, db, 1);
+    std::string exported = (dir / "e.jsonl").string();
+    REQUIRE(run("cache export " + exported + " --cache-db " + db).code == 0);
+    for (const std::string& cmd : std::vector<std::string>{"stats", "export -", "export " + (dir / "f.jsonl").string(), "import " + exported,
+                                   "prune --older-than 1d"}) {
+        auto r = run_stdout_to("cache --cache-db " + db + " " + cmd, "/dev/full");
+        INFO(cmd << ": " << r.out);
+        CHECK(r.code == 1);
+        CHECK(r.out.find("writing stdout failed: No space left on device") != std::string::npos);
+    }
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+TEST_CASE("moa cache export - writes the JSONL to stdout and the summary to stderr") {
+    fs::path dir = temp_dir("export-stdout");
+    std::string db = (dir / "cache.db").string();
+    record(dir, db, 1);
+    std::string file = (dir / "e.jsonl").string();
+    REQUIRE(run("cache export " + file + " --cache-db " + db).code == 0);
+    auto r = run("cache export - --cache-db " + db, "", "2>/dev/null");
+    CHECK(r.code == 0);
+    CHECK(r.out == slurp(file));
+    auto e = run("cache export - --cache-db " + db, "", "2>&1 >/dev/null");
+    CHECK(e.out == "exported 13 entries to stdout\n");
+    CHECK_FALSE(fs::exists(fs::path(MOA_SOURCE_DIR) / "-"));
+}
+
+TEST_CASE("moa cache export follows a symlink and replaces its target, never the link") {
+    fs::path dir = temp_dir("export-symlink");
+    std::string db = (dir / "cache.db").string();
+    record(dir, db, 1);
+    fs::create_directories(dir / "real");
+    std::ofstream(dir / "real" / "old.jsonl") << "old\n";
+    fs::create_symlink("real/old.jsonl", dir / "link.jsonl");        // relative, to an existing file
+    fs::create_symlink(dir / "real" / "new.jsonl", dir / "dangling.jsonl");  // to a file not there yet
+    for (const char* name : {"link.jsonl", "dangling.jsonl"}) {
+        auto r = run("cache export " + (dir / name).string() + " --cache-db " + db);
+        INFO(name << ": " << r.out);
+        CHECK(r.code == 0);
+        CHECK(fs::is_symlink(dir / name));
+        CHECK(count(slurp(dir / name), "\"key\":") == 13);
+    }
+    CHECK(count(slurp(dir / "real" / "old.jsonl"), "\"key\":") == 13);
+    CHECK(count(slurp(dir / "real" / "new.jsonl"), "\"key\":") == 13);
+    for (const auto& e : fs::recursive_directory_iterator(dir)) CHECK(e.path().extension() != ".tmp");
+}
+
+TEST_CASE("moa cache export writes a FIFO in place and leaves it a FIFO") {
+    fs::path dir = temp_dir("export-fifo");
+    std::string db = (dir / "cache.db").string();
+    record(dir, db, 1);
+    fs::path fifo = dir / "pipe";
+    if (mkfifo(fifo.c_str(), 0600) != 0) {
+        WARN("skipped: cannot make a FIFO here (" << std::strerror(errno) << ")");
+        return;
+    }
+    fs::create_hard_link(fifo, dir / "pipe.keep");  // the FIFO stays reachable even if moa renames over it
+    std::string got;
+    std::thread reader([&] { got = slurp(fifo); });  // opening blocks until moa opens it
+    auto r = run("cache export " + fifo.string() + " --cache-db " + db);
+    int unblock = open((dir / "pipe.keep").c_str(), O_WRONLY | O_NONBLOCK);  // in case moa never opened it
+    if (unblock >= 0) close(unblock);
+    reader.join();
+    INFO(r.out);
+    CHECK(r.code == 0);
+    CHECK(count(got, "\"key\":") == 13);
+    CHECK(fs::is_fifo(fifo));
+    CHECK_FALSE(fs::exists(dir / "pipe.tmp"));
+}
+
+TEST_CASE("moa cache export to a device writes it in place: a full device is exit 1 with the path and strerror") {
+    // A private copy of /dev/full's node (major 1, minor 7) in a temp dir: the real /dev
+    // is never a target.
+    fs::path dir = temp_dir("export-device");
+    std::string db = (dir / "cache.db").string();
+    record(dir, db, 1);
+    fs::path dev = dir / "full";
+    if (mknod(dev.c_str(), S_IFCHR | 0600, makedev(1, 7)) != 0) {
+        WARN("skipped: cannot make a device node here (" << std::strerror(errno) << ")");
+        return;
+    }
+    int probe = open(dev.c_str(), O_WRONLY);
+    if (probe < 0) {
+        WARN("skipped: cannot open a device node in " << dir << " (" << std::strerror(errno) << ", a nodev mount?)");
+        return;
+    }
+    close(probe);
+    auto r = run("cache export " + dev.string() + " --cache-db " + db);
+    INFO(r.out);
+    CHECK(r.code == 1);
+    CHECK(r.out.find("moa cache: writing " + dev.string() + " failed: No space left on device") != std::string::npos);
+    CHECK(fs::is_character_file(dev));
+    CHECK_FALSE(fs::exists(dir / "full.tmp"));
+}
+
+TEST_CASE("an empty cache.db is 'no cache at PATH (empty file)' for commands that only read, and rw fills it") {
+    fs::path dir = temp_dir("empty-file");
+    std::string db = (dir / "cache.db").string();
+    std::ofstream(db).close();  // 0 bytes
+    for (const std::string& cmd : std::vector<std::string>{"stats", "export " + (dir / "x.jsonl").string(), "prune --older-than 1d"}) {
+        auto r = run("cache --cache-db " + db + " " + cmd);
+        INFO(cmd);
+        CHECK(r.code == 1);
+        CHECK(r.out == "moa cache: no cache at " + db + " (empty file)\n");
+        CHECK(fs::file_size(db) == 0);  // left as it was
+    }
+    CHECK_FALSE(fs::exists(dir / "x.jsonl"));
+    for (const char* mode : {"read", "replay"}) {
+        auto r = run("run " + kSim + "--cache " + mode + " --cache-db " + db + " q");
+        INFO(mode << ": " << r.out);
+        CHECK(r.code == 1);
+        CHECK(r.out.find("no cache at " + db + " (empty file)") != std::string::npos);
+        CHECK(r.out.find("no such table") == std::string::npos);
+    }
+    REQUIRE(run("run " + kSim + "-q --cache-db " + db + " q").code == 0);  // rw: an empty cache
+    CHECK(entries(db) == 13);
+}
+
+TEST_CASE("an SQLite file that is not a moa cache is named as such, not 'no such table'") {
+    fs::path dir = temp_dir("not-a-cache");
+    std::string db = (dir / "other.db").string();
+    sqlite_exec(db, "CREATE TABLE t(x)");
+    auto r = run("cache stats --cache-db " + db);
+    CHECK(r.code == 1);
+    CHECK(r.out == "moa cache: " + db + " is not a moa cache (it has no responses table)\n");
+}
+
+TEST_CASE("moa cache prune --older-than 0d prunes every entry, even ones written this second, and says how many") {
+    fs::path dir = temp_dir("prune-zero");
+    std::string db = (dir / "cache.db").string();
+    for (const char* age : {"0d", "0s", "500ms"}) {
+        record(dir, db, 1);
+        REQUIRE(entries(db) == 13);
+        auto r = run("cache prune --older-than " + std::string(age) + " --cache-db " + db);
+        INFO(age);
+        CHECK(r.code == 0);
+        CHECK(r.out == "pruned 13 entries\n");
+        CHECK(entries(db) == 0);
+    }
+}
+
+TEST_CASE("moa cache export to a path that is its own stdout writes stdout, whatever stdout is") {
+    // /proc/self/fd/1, not /dev/stdout: a regression renaming over it fails harmlessly.
+    if (!fs::exists("/proc/self/fd/1")) {
+        WARN("skipped: no /proc/self/fd here");
+        return;
+    }
+    fs::path dir = temp_dir("export-own-stdout");
+    std::string db = (dir / "cache.db").string();
+    record(dir, db, 1);
+    fs::path out = dir / "out.jsonl";
+    auto r = run("cache export /proc/self/fd/1 --cache-db " + db, "", "2>&1 >" + out.string());
+    CHECK(r.code == 0);
+    CHECK(r.out == "exported 13 entries to stdout\n");
+    CHECK(count(slurp(out), "\"key\":") == 13);
+    auto piped = run("cache export /proc/self/fd/1 --cache-db " + db, "", "2>/dev/null");  // a pipe
+    CHECK(piped.code == 0);
+    CHECK(count(piped.out, "\"key\":") == 13);
+    CHECK_FALSE(fs::exists(dir / "out.jsonl.tmp"));
 }

@@ -125,6 +125,48 @@ TEST_CASE("parse_pick accepts one number, possibly repeated, within range") {
     CHECK(parse_pick("", 4, why) == -1);
 }
 
+TEST_CASE("parse_pick reads signs, fractions, exponents and full-width digits as the number they write") {
+    // docs/language.md: "one number from 1 to the count". A sign, fraction or exponent is
+    // part of the number (never a second number, never dropped); full-width digits are digits.
+    struct Case {
+        const char* reply;
+        int picked;         // 0-based, or -1
+        const char* error;  // a part of `why` when picked == -1
+    };
+    const Case cases[] = {
+        {"-1", -1, "names response -1, but there are 3 responses"},
+        {"Response -2", -1, "names response -2, but there are 3 responses"},
+        {"\xE2\x88\x92" "1", -1, "names response -1, but"},  // U+2212 minus sign
+        {"+2", 1, ""},
+        {"Response +2.", 1, ""},
+        {"2.0", -1, "names 2.0, which is not a whole number"},
+        {"1.5", -1, "names 1.5, which is not a whole number"},
+        {"1e1", -1, "names 1e1, which is not a whole number"},
+        {"2E0", -1, "names 2E0, which is not a whole number"},
+        {"\xEF\xBC\x92", 1, ""},                 // U+FF12 full-width 2
+        {"Response \xEF\xBC\x93", 2, ""},        // full-width 3
+        {"\xEF\xBC\x91\xEF\xBC\x90", -1, "names response 10, but"},  // full-width 10
+        {"Response #0", -1, "names response 0, but there are 3 responses"},
+        {"Response 3.", 2, ""},
+        {"3. It is best.", 2, ""},
+        {"1-2", -1, "more than one number"},
+        {"gpt-4 says 2", -1, "more than one number"},
+        {"2 and 2.0", -1, "more than one number"},
+        {"-1 or 1", -1, "more than one number"},
+    };
+    for (const Case& c : cases) {
+        std::string why;
+        INFO("reply: " << c.reply);
+        CHECK(parse_pick(c.reply, 3, why) == c.picked);
+        if (c.picked < 0) {
+            CHECK(why.find(c.error) != std::string::npos);
+            INFO("why: " << why);
+        } else {
+            CHECK(why.empty());
+        }
+    }
+}
+
 TEST_CASE("the stdlib ranker runs on the simulator: the ranker's number picks one proposal") {
     Engine e(test::load(std::string(test::kSimPrelude) + R"(
 import "moa.moa"
