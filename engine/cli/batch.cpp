@@ -22,6 +22,7 @@
 #include "interrupt.hpp"
 #include "log.hpp"
 #include "output_file.hpp"
+#include "output_target.hpp"
 #include "progress.hpp"
 #include "run.hpp"
 
@@ -140,42 +141,82 @@ const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGT
 // Where a batch's rows go: checked against the input, locked, resumed, opened.
 struct Target {
     OutputFormat format = OutputFormat::Jsonl;
-    bool to_file = false;
+    bool to_file = false;   // a regular file (or a new one): locked, resumed, replaced
+    bool stream = false;    // stdout, a device or a FIFO: written in place, not resumed
+    std::string path;       // the output with symlinks followed
     std::string rows_path;  // the JSONL rows: the output, or AlpacaEval's journal
     OutputLock lock;
     ResumeScan scan;
     FdWriter out;
 };
 
+int usage_error(const std::string& msg) {
+    log::error(msg);
+    return 2;
+}
+
+// Everything that can fail about the output, checked before any job starts.
+int check_target(const RunArgs& a, Target& t) {
+    t.format = parse_format(a.format);
+    const bool named = !a.output.empty() && a.output != "-";
+    if (!named) return t.stream = true, 0;
+    OutputPath op;
+    std::string error;
+    if (!resolve_output(a.output, op, error)) return usage_error(error);
+    if (op.kind == TargetKind::Directory) return usage_error("--output " + a.output + " is a directory; name a file in it");
+    t.path = op.resolved;
+    t.stream = op.kind == TargetKind::Stream;
+    t.to_file = !t.stream;
+    // AlpacaEval's list is rewritten whole (temp + rename next to the target) from a journal of rows.
+    t.rows_path = !t.to_file ? "" : t.format == OutputFormat::AlpacaEval ? t.path + ".moa.jsonl" : t.path;
+    for (const auto& p : {a.output, t.rows_path})
+        if (!p.empty() && same_file(a.input, p))
+            return usage_error("--output " + p + " is the input file " + a.input +
+                               " (the same file under another name or link); writing it would destroy the input: choose another --output");
+    if (t.to_file && t.rows_path != t.path && !is_regular_or_absent(t.rows_path))
+        return usage_error("the journal " + t.rows_path + " of --output " + a.output + " is not a regular file");
+    if (t.to_file && t.format == OutputFormat::AlpacaEval) {  // the list's temp file must be creatable now, not after the run
+        std::string tmp = t.path + ".tmp";
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return log::error("cannot write " + with_reason(tmp)), 1;
+        close(fd);
+        unlink(tmp.c_str());
+    }
+    return 0;
+}
+
 // 0, or the exit code after an error message.
 int open_target(const RunArgs& a, const std::string& fp, Target& t) {
-    t.format = parse_format(a.format);
-    t.to_file = !a.output.empty() && a.output != "-";
-    // AlpacaEval's list is rewritten whole (temp + rename) from a journal of rows.
-    t.rows_path = !t.to_file ? "" : t.format == OutputFormat::AlpacaEval ? a.output + ".moa.jsonl" : a.output;
-    for (const auto& p : {a.output, t.rows_path})
-        if (t.to_file && same_file(a.input, p)) {
-            log::error("--output " + p + " is the input file " + a.input + " (the same file under another name or link); "
-                       "writing it would destroy the input: choose another --output");
-            return 2;
-        }
-    const bool regular = t.to_file && is_regular_or_absent(a.output) && is_regular_or_absent(t.rows_path);
+    if (int rc = check_target(a, t)) return rc;
     std::string error;
     bool busy = false;
-    if (regular && !t.lock.acquire(a.output, error, busy)) {
+    const bool alpaca_file = t.to_file && t.format == OutputFormat::AlpacaEval;
+    if (t.to_file && (!t.lock.acquire(t.path, error, busy) || !t.lock.lock_file(t.rows_path, a.output, error, busy) ||
+                      (alpaca_file && !t.lock.lock_file(t.path, a.output, error, busy)))) {
         log::error(error);
         return 1;
     }
     // Resume: trusted rows of an earlier run stay; their lines are not run again.
-    const bool resumable = regular && t.format != OutputFormat::Text;
+    const bool resumable = t.to_file && t.format != OutputFormat::Text;
     if (resumable && !a.overwrite && !scan_output(t.rows_path, fp, a.keep_failed, t.scan, error)) {
         log::error(error);
         return t.scan.refused ? 2 : 1;  // a wrong --output is a usage error; I/O is not
     }
+    struct stat st{};
+    if (alpaca_file && !a.overwrite && t.scan.rows() + t.scan.failed_dropped == 0 && stat(t.path.c_str(), &st) == 0 &&
+        st.st_size > 0)
+        return usage_error(a.output + " exists and is not an AlpacaEval list of this moa run (no journal " + t.rows_path +
+                           " with its rows); use --overwrite to replace it, or choose another --output");
     if (!t.to_file) {
-        t.out.use_stdout();
+        if (t.path.empty())
+            t.out.use_stdout();
+        else if (!t.out.open_append(t.path, false))
+            return log::error("cannot write " + with_reason(a.output)), 1;
     } else if (!t.out.open_append(t.rows_path, !resumable || a.overwrite)) {
         log::error("cannot write " + with_reason(t.rows_path));
+        return 1;
+    } else if (!t.lock.lock_file(t.rows_path, a.output, error, busy)) {  // a new file: lock it as well
+        log::error(error);
         return 1;
     }
     if (!a.quiet) report_resume(t.scan, t.rows_path);
@@ -200,6 +241,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     const OutputFormat format = t.format;
     const bool to_file = t.to_file;
     const std::string& rows_path = t.rows_path;
+    const std::string out_name = to_file ? rows_path : t.path.empty() ? std::string("stdout") : a.output;
     const ResumeScan& scan = t.scan;
     FdWriter& out = t.out;
 
@@ -225,7 +267,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     Feeder feeder(jsonl, scan, stop, a.quiet);
     RowOptions ro{format, generator, a.emit_all, fp, format == OutputFormat::AlpacaEval && to_file};
     if (ro.journal) ro.format = OutputFormat::Jsonl;
-    const bool alpaca_stdout = format == OutputFormat::AlpacaEval && !to_file;
+    const bool alpaca_stdout = format == OutputFormat::AlpacaEval && !to_file;  // stdout, a device, a FIFO
     if (alpaca_stdout) out.write("[");
     std::unique_ptr<ProgressBar> bar;
     if (a.progress && !a.quiet && isatty(STDERR_FILENO))
@@ -240,7 +282,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         std::string row = format_row(r, line, ro);
         if (alpaca_stdout && !row.empty()) row = (written ? ",\n " : "\n ") + row;
         if (!row.empty() && !out.write(row)) {
-            write_error = "writing " + (to_file ? rows_path : std::string("stdout")) + " failed: " + std::strerror(errno) +
+            write_error = "writing " + out_name + " failed: " + std::strerror(errno) +
                           "; stopped at once (" + std::to_string(engine.progress().started) + " jobs started)";
             stop = true;
             interrupts.stop_now();
@@ -259,7 +301,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
         std::ostringstream list;
         std::string error;
-        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(a.output, list.str(), error))
+        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(t.path, list.str(), error))
             write_error = error;
     }
     if (!write_error.empty()) {

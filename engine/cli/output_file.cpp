@@ -23,56 +23,6 @@ bool same_file(const std::string& a, const std::string& b) {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-OutputLock::~OutputLock() {
-    if (fd_ < 0) return;
-    // Unlink while still holding the lock; a run that opened the old file re-checks
-    // the inode after locking (below) and retries on the new one.
-    unlink(path_.c_str());
-    close(fd_);
-}
-
-bool OutputLock::acquire(const std::string& output, std::string& error, bool& busy) {
-    busy = false;
-    path_ = output + ".lock";
-    for (int tries = 0; tries < 10; ++tries) {
-        int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            error = "cannot create the lock file " + with_reason(path_);
-            return false;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int e = errno;
-            char pid[32] = {0};
-            ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-            close(fd);
-            if (e == EWOULDBLOCK) {
-                busy = true;
-                std::string who = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "";
-                while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
-                error = output + " is being written by another moa run" + (who.empty() ? "" : " (pid " + who + ")") +
-                        " holding " + path_ + "; wait for it to end, or choose another --output";
-            } else {
-                errno = e;
-                error = "cannot lock " + with_reason(path_);
-            }
-            return false;
-        }
-        struct stat held{}, now{};
-        if (fstat(fd, &held) == 0 && stat(path_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
-            held.st_dev == now.st_dev) {
-            std::string pid = std::to_string(getpid()) + "\n";
-            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-                // the pid is only for the message of a second run
-            }
-            fd_ = fd;
-            return true;
-        }
-        close(fd);  // the holder unlinked it as we opened it: lock the new one
-    }
-    error = "cannot lock " + path_ + ": it keeps changing";
-    return false;
-}
-
 namespace {
 
 constexpr uint64_t kMaxLine = uint64_t{1} << 28;  // bounds the per-line table

@@ -1,4 +1,4 @@
-// The batch output file: one writer at a time (a lock file), never the input itself,
+// The batch output file: never the input itself,
 // resume that trusts only rows it can verify, and writes that report why they failed.
 #pragma once
 
@@ -14,20 +14,6 @@ std::string with_reason(const std::string& path);
 // True if both paths exist and are the same file (same device and inode: catches
 // another spelling, a hard link or a symlink). "-" means stdin's file for `a`.
 bool same_file(const std::string& a, const std::string& b);
-
-// An exclusive flock on PATH.lock, held for the run: a second `moa run` on the same
-// output fails at once instead of interleaving rows. The kernel drops the lock when
-// the process dies (even by kill -9), so a stale lock file is harmless.
-class OutputLock {
-public:
-    ~OutputLock();
-    // False with `error` set; `busy` when another process holds it.
-    bool acquire(const std::string& output, std::string& error, bool& busy);
-
-private:
-    int fd_ = -1;
-    std::string path_;
-};
 
 // What an earlier output holds for resume.
 struct ResumeScan {
