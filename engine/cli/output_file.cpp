@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <memory>
 
 #include "../batch_io.hpp"
 
@@ -26,26 +26,76 @@ bool same_file(const std::string& a, const std::string& b) {
 namespace {
 
 constexpr uint64_t kMaxLine = uint64_t{1} << 28;  // bounds the per-line table
+constexpr size_t kMaxRowBytes = size_t{64} << 20;  // a longer "row" is not ours: skipped, not held
 
-// One pass over the rows; `keep(row_no, text, valid, info)` is called for every
-// complete line. Returns false on a read error.
+// Lines of a file through a fixed buffer; a line over kMaxRowBytes is reported as
+// `too_long` without being kept in memory.
+class LineReader {
+public:
+    explicit LineReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+    ~LineReader() {
+        if (fd_ >= 0) close(fd_);
+    }
+    bool ok() const { return fd_ >= 0 && !error_; }
+    // False at the end. `complete`: the line ended with a newline.
+    bool next(std::string& line, bool& complete, bool& too_long) {
+        line.clear();
+        complete = too_long = false;
+        bool any = false;
+        for (;;) {
+            if (pos_ == end_ && !fill()) return any;
+            any = true;
+            const char* start = buf_ + pos_;
+            const char* nl = static_cast<const char*>(memchr(start, '\n', end_ - pos_));
+            size_t n = nl ? static_cast<size_t>(nl - start) : end_ - pos_;
+            if (!too_long && line.size() + n > kMaxRowBytes) {
+                too_long = true;
+                std::string().swap(line);
+            }
+            if (!too_long) line.append(start, n);
+            pos_ += n + (nl ? 1 : 0);
+            if (nl) return complete = true;
+        }
+    }
+
+private:
+    bool fill() {
+        if (fd_ < 0) return false;
+        ssize_t r;
+        do r = ::read(fd_, buf_, sizeof buf_);
+        while (r < 0 && errno == EINTR);
+        if (r < 0) error_ = true;
+        pos_ = 0;
+        end_ = r > 0 ? static_cast<size_t>(r) : 0;
+        return r > 0;
+    }
+    int fd_;
+    bool error_ = false;
+    size_t pos_ = 0, end_ = 0;
+    char buf_[1 << 16];
+};
+
+// One pass over the rows; `fn(row_no, text, valid, info)` is called for every complete
+// line. A last line without a newline (a row cut off by a killed run) is not passed:
+// its length goes to `torn`. Returns false on a read error.
 template <typename Fn>
 bool each_row(const std::string& path, uint64_t& torn, Fn&& fn) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
+    auto in = std::make_unique<LineReader>(path);
+    if (!in->ok()) return false;
     std::string text;
     RowInfo info;
     uint64_t row_no = 0;
-    while (std::getline(in, text)) {
+    bool complete = false, too_long = false;
+    while (in->next(text, complete, too_long)) {
         ++row_no;
-        if (in.eof()) {  // no newline: a row cut off by a killed run
+        if (!complete && !too_long) {
             torn = text.size();
             break;
         }
-        bool valid = parse_row(text, info) && info.line < kMaxLine;  // reads `text`, does not change it
+        bool valid = !too_long && parse_row(text, info) && info.line < kMaxLine;  // reads `text`, does not change it
         fn(row_no, text, valid, info);
     }
-    return !in.bad();
+    return in->ok();
 }
 
 }  // namespace
@@ -91,9 +141,11 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
         if (s == 2) ++scan.ok;
         if (s == 1) ++scan.failed_kept;
     }
-    if (scan.invalid && scan.rows() == 0 && scan.failed_dropped == 0) {
+    // A file with no complete row of ours is not a moa output, even without a newline
+    // at its end (that is not a torn row of ours: nothing of ours precedes it).
+    if (scan.rows() == 0 && scan.failed_dropped == 0 && (scan.invalid || scan.torn)) {
         scan.refused = true;
-        error = path + " is not a moa result file (line " + std::to_string(scan.first_invalid_line) +
+        error = path + " is not a moa result file (line " + std::to_string(scan.invalid ? scan.first_invalid_line : 1) +
                 " is not a result row); use --overwrite to replace it, or choose another --output";
         return false;
     }

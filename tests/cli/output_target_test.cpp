@@ -166,3 +166,23 @@ TEST_CASE("the one-writer lock holds through a symlink and a hard link to the sa
         CHECK(first.wait() == 0);
     }
 }
+
+TEST_CASE("a file whose only line has no newline is not a torn row of ours: resume refuses it and keeps it") {
+    fs::path d = setup("out-no-newline", 2);
+    write(d / "p.txt", "my precious notes");
+    auto r = run(moa_run(d, "--output " + (d / "p.txt").string()), d / "log");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("is not a moa result file") != std::string::npos);
+    CHECK(slurp(d / "p.txt") == "my precious notes");
+    // after a row of ours, the same unterminated tail is a torn row and is cut
+    REQUIRE(run(moa_run(d, "--overwrite --output " + (d / "p.txt").string()), d / "log").code == 0);
+    std::string two = slurp(d / "p.txt");
+    write(d / "p.txt", two.substr(0, two.find('\n') + 1) + "{\"id\":\"2\",\"li");
+    auto t = run(moa_run(d, "--output " + (d / "p.txt").string()), d / "log");
+    CHECK(t.code == 0);
+    CHECK(t.out.find("cut off a partial last row") != std::string::npos);
+    std::vector<Row> rows;
+    std::string why;
+    REQUIRE(read_rows(d / "p.txt", rows, false, why));
+    CHECK(rows.size() == 2);
+}
