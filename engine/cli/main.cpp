@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -152,9 +153,29 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
     return rc;
 }
 
+// Every command's stdout is checked once at the end: a full disk or a closed pipe is an
+// error (exit 1), not a silent truncation. Batches write with write(2) and check each row.
+int check_stdout(int rc) {
+    errno = 0;
+    std::cout.flush();  // through stdio: the first failed flush sets errno
+    int e = errno;
+    bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout;
+    if (!failed) return rc;
+    if (moa::cli::stdout_errno()) e = moa::cli::stdout_errno();
+    if (!e) e = errno ? errno : EIO;
+    std::cerr << "moa: error: writing stdout failed: " << std::strerror(e) << "\n";
+    return rc ? rc : 1;
+}
+
+int run_command(int argc, char** argv);
+
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) { return check_stdout(run_command(argc, argv)); }
+
+namespace {
+
+int run_command(int argc, char** argv) {
     CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
     app.require_subcommand(1);
     app.fallthrough();  // global flags (-v, -q, -I/--import-path) are accepted after the subcommand too
@@ -307,3 +328,5 @@ int main(int argc, char** argv) {
     }
     return 2;
 }
+
+}  // namespace

@@ -49,6 +49,11 @@ OutputFormat parse_format(const std::string& f) {
 
 }  // namespace
 
+int& stdout_errno() {
+    static int e = 0;
+    return e;
+}
+
 std::string fingerprint(const GraphSpec& g, uint64_t seed) {
     Fnv f;
     f.add("moa-results-v1").add(static_cast<int64_t>(seed));
@@ -165,7 +170,9 @@ int run(const RunArgs& a, LoadOptions load) {
             std::cerr << "moa: the answer's stream was cut; attempt " << c.attempt
                       << " starts over (discard the partial answer above)\n";
         }
+        errno = 0;
         std::cout << c.text << std::flush;
+        note_stdout();
     })
                                                     : nullptr,
                                  stats);
@@ -183,7 +190,9 @@ int run(const RunArgs& a, LoadOptions load) {
     } else {
         std::cout << format_row(r, in, ro);
     }
+    errno = 0;
     std::cout.flush();
+    note_stdout();
     if (!a.quiet) {
         stats.print(std::cerr);  // calls, tokens and cache of this question, as for a batch
     }
