@@ -1,12 +1,14 @@
 #include "run.hpp"
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "../../dsl/source.hpp"
 #include "../batch_io.hpp"
+#include "interrupt.hpp"
 #include "log.hpp"
 #include "moa/engine.hpp"
 
@@ -164,6 +166,17 @@ int run(const RunArgs& a, LoadOptions load) {
     // A retried stream starts over: say on stderr that the text printed so far is
     // discarded, and print the new attempt's answer on a line of its own.
     RunStats stats;
+    // The batch's contract: a first SIGINT/SIGTERM lets the answer run for --grace
+    // seconds, then cancels it; the text so far ends with a newline, the summary is
+    // printed, the exit code is 128+signal. A second signal exits at once.
+    auto name = [](int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; };
+    Interrupts interrupts({[&](int sig) {
+                               std::cerr << "\n" << name(sig) << ": waiting up to " << a.grace
+                                         << " s for the answer, then cancelling it (again to exit now)\n";
+                           },
+                           [&] { engine.cancel(); },
+                           [&](int sig) { std::cerr << "\n" << name(sig) << " again: exiting now\n"; }},
+                          a.grace);
     JobResult r = engine.run_one(a.question, stream ? ChunkFn([](const StreamChunk& c) {
         if (c.restart) {
             std::cout << "\n" << std::flush;
@@ -197,6 +210,10 @@ int run(const RunArgs& a, LoadOptions load) {
         stats.print(std::cerr);  // calls, tokens and cache of this question, as for a batch
     }
     if (std::string e = engine.cache_error(); !e.empty()) return log::error(e), 1;  // the answer is printed, not stored
+    if (int sig = interrupts.signal()) {
+        std::cerr << "interrupted by " << name(sig) << (r.ok ? "" : ": the answer was cancelled") << "\n";
+        return 128 + sig;
+    }
     return r.ok ? 0 : 1;
 }
 
