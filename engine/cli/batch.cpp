@@ -51,10 +51,20 @@ public:
         for (;;) {
             if (stop_.load()) return std::nullopt;
             auto q = src_.next();
-            if (!q) return q;
+            if (!q) {
+                // Rows past the input's end answer lines that are gone: not answers of this input.
+                if (done_.last_line() > last_line_ && mismatch_line == 0) mismatch_line = done_.last_line();
+                return q;
+            }
             const InputLine& in = src_.last();
+            last_line_ = in.line;
             check_id(in);
             if (done_.done(in.line)) {
+                if (done_.state[in.line].input_hash != input_hash(in)) {  // the input changed under the rows
+                    mismatch_line = in.line;
+                    stop_ = true;
+                    return std::nullopt;
+                }
                 ++skipped;
                 continue;
             }
@@ -63,6 +73,7 @@ public:
             return q;
         }
     }
+    uint64_t last_line() const { return last_line_; }
     InputLine take(uint64_t seq) {
         std::lock_guard lock(mu_);
         auto it = lines_.find(seq);
@@ -71,6 +82,7 @@ public:
         return in;
     }
     size_t skipped = 0, duplicate_ids = 0;
+    uint64_t mismatch_line = 0;  // the first input line whose row answered another input
 
 private:
     void check_id(const InputLine& in) {
@@ -86,7 +98,7 @@ private:
     bool quiet_;
     std::mutex mu_;
     std::map<uint64_t, InputLine> lines_;  // bounded by the engine's reorder window
-    uint64_t seq_ = 0;
+    uint64_t seq_ = 0, last_line_ = 0;
     std::unordered_set<size_t> seen_;
 };
 
@@ -297,6 +309,16 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     bar.reset();
     if (alpaca_stdout && write_error.empty()) out.write(written ? "\n]\n" : "]\n");
     int sig = interrupts.signal();
+    if (feeder.mismatch_line) {
+        const uint64_t n = feeder.mismatch_line;
+        bool beyond = n > feeder.last_line();
+        log::error(rows_path + ": the row for input line " + std::to_string(n) + " (id " + row_id(rows_path, n) + ") " +
+                   (beyond ? "is past the end of " + a.input + " (" + std::to_string(feeder.last_line()) + " lines)"
+                           : "answered another input than line " + std::to_string(n) + " of " + a.input + " now holds") +
+                   ": the input changed since that run, so its rows would be attached to the wrong prompts. "
+                   "Use --overwrite to start again, or choose another --output");
+        return 2;
+    }
     size_t alpaca_entries = 0;
     if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
         std::ostringstream list;

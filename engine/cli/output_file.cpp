@@ -118,12 +118,12 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
             }
             return;
         }
-        if (scan.state.size() <= r.line) scan.state.resize(r.line + 1, 0);
-        uint8_t& s = scan.state[r.line];
+        if (scan.state.size() <= r.line) scan.state.resize(r.line + 1);
+        ResumeScan::Line& s = scan.state[r.line];
         uint8_t mine = r.ok ? 2 : (keep_failed ? 1 : 0);
-        if (s != 0) ++scan.duplicates;
+        if (s.state != 0) ++scan.duplicates;
         if (!r.ok && !keep_failed) ++scan.failed_dropped;
-        s = std::max(s, mine);  // an ok row beats a failed one
+        if (mine > s.state) s = {r.input_hash, mine};  // an ok row beats a failed one
     });
     if (!ok) {
         error = "cannot read " + with_reason(path);
@@ -137,9 +137,9 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
                 "); resuming would mix their answers. Use --overwrite to start it again, or choose another --output";
         return false;
     }
-    for (uint8_t s : scan.state) {
-        if (s == 2) ++scan.ok;
-        if (s == 1) ++scan.failed_kept;
+    for (const auto& s : scan.state) {
+        if (s.state == 2) ++scan.ok;
+        if (s.state == 1) ++scan.failed_kept;
     }
     // A file with no complete row of ours is not a moa output, even without a newline
     // at its end (that is not a torn row of ours: nothing of ours precedes it).
@@ -173,7 +173,8 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
     bool write_ok = true;
     ok = each_row(path, torn, [&](uint64_t, const std::string& text, bool valid, const RowInfo& r) {
         if (!valid || !write_ok || r.line >= scan.state.size() || emitted[r.line]) return;
-        if (scan.state[r.line] != (r.ok ? 2 : 1)) return;
+        const auto& kept = scan.state[r.line];
+        if (kept.state != (r.ok ? 2 : 1) || kept.input_hash != r.input_hash) return;
         emitted[r.line] = 1;
         write_ok = w.write(text + "\n");
     });
@@ -183,6 +184,21 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
         return false;
     }
     return true;
+}
+
+uint64_t ResumeScan::last_line() const {
+    for (size_t i = state.size(); i-- > 0;)
+        if (state[i].state) return i;
+    return 0;
+}
+
+std::string row_id(const std::string& path, uint64_t line) {
+    std::string id = "null";
+    uint64_t torn = 0;
+    each_row(path, torn, [&](uint64_t, const std::string&, bool valid, const RowInfo& r) {
+        if (valid && r.line == line && id == "null" && !r.id.empty()) id = "\"" + r.id + "\"";
+    });
+    return id;
 }
 
 FdWriter::~FdWriter() {

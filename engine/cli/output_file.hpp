@@ -17,12 +17,17 @@ bool same_file(const std::string& a, const std::string& b);
 
 // What an earlier output holds for resume.
 struct ResumeScan {
-    std::vector<uint8_t> state;  // by input line: 0 nothing, 1 failed row kept, 2 ok row
+    struct Line {
+        uint32_t input_hash = 0;  // of the input line the row answered
+        uint8_t state = 0;        // 0 nothing, 1 failed row kept, 2 ok row
+    };
+    std::vector<Line> state;  // by input line
     size_t ok = 0, failed_kept = 0, failed_dropped = 0, invalid = 0, duplicates = 0;
     uint64_t first_invalid_line = 0;  // line number in the output file
     bool torn = false;                // a partial last line (a killed run) was cut off
     bool refused = false;             // another graph's or not our file (not an I/O error)
-    bool done(uint64_t line) const { return line < state.size() && state[line] != 0; }
+    bool done(uint64_t line) const { return line < state.size() && state[line].state != 0; }
+    uint64_t last_line() const;  // the highest input line with a kept row (0: none)
     size_t rows() const { return ok + failed_kept; }
 };
 
@@ -48,6 +53,9 @@ private:
     int fd_ = -1;
     bool owned_ = false;
 };
+
+// The id of the row for input `line` in a result file ("null" when it has none).
+std::string row_id(const std::string& path, uint64_t line);
 
 // Writes `text` to PATH.tmp, fsyncs it and renames it over PATH: readers see the old
 // file or the new one, never a partial one.

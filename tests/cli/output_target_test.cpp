@@ -186,3 +186,35 @@ TEST_CASE("a file whose only line has no newline is not a torn row of ours: resu
     REQUIRE(read_rows(d / "p.txt", rows, false, why));
     CHECK(rows.size() == 2);
 }
+
+TEST_CASE("resume trusts a row only for the same input line: an edited input stops with the line, the row's id and the way out") {
+    fs::path d = setup("input-changed", 3);
+    std::string out = (d / "out.jsonl").string();
+    REQUIRE(run(moa_run(d, "--output " + out), d / "log").code == 0);
+    std::string rows = slurp(out);
+    CHECK(rows.find("\"input_hash\":\"") != std::string::npos);
+    auto same = run(moa_run(d, "--output " + out), d / "log");
+    CHECK(same.code == 0);
+    CHECK(same.out.find("jobs: 0 ok") != std::string::npos);
+    // a line inserted at the top: every row now sits on another prompt
+    write(d / "in.jsonl", "{\"id\":\"new\",\"prompt\":\"inserted\"}\n" + prompts(3));
+    auto r = run(moa_run(d, "--output " + out), d / "log");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("the row for input line 1 (id \"1\") answered another input") != std::string::npos);
+    CHECK(r.out.find("--overwrite") != std::string::npos);
+    CHECK(slurp(out) == rows);
+    // the input cut short: the rows past its end are not answers of it
+    write(d / "in.jsonl", prompts(2));
+    auto s = run(moa_run(d, "--output " + out), d / "log");
+    CHECK(s.code == 2);
+    CHECK(s.out.find("the row for input line 3 (id \"3\") is past the end") != std::string::npos);
+    // the same for the AlpacaEval journal
+    write(d / "in.jsonl", prompts(3));
+    std::string list = (d / "list.json").string();
+    REQUIRE(run(moa_run(d, "--format alpaca-eval --output " + list), d / "log").code == 0);
+    std::string before = slurp(list);
+    write(d / "in.jsonl", "{\"id\":\"new\",\"prompt\":\"inserted\"}\n" + prompts(3));
+    auto a = run(moa_run(d, "--format alpaca-eval --output " + list), d / "log");
+    CHECK(a.code == 2);
+    CHECK(slurp(list) == before);
+}
