@@ -77,6 +77,7 @@ std::optional<Query> JsonlSource::next() {
         if (!std::getline(m.in, m.line)) return std::nullopt;
         ++m.line_no;
         if (!m.line.empty() && m.line.back() == '\r') m.line.pop_back();
+        if (m.line_no == 1 && m.line.rfind("\xEF\xBB\xBF", 0) == 0) m.line.erase(0, 3);  // a UTF-8 BOM (editors on Windows)
         if (m.line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not jobs
         break;
     }
@@ -119,6 +120,7 @@ std::optional<Query> JsonlSource::next() {
             q.prompt.assign(s);
             has_prompt = true;
         } else if (key == "dataset") {
+            if (v.is_null()) continue;  // null: no dataset, as if absent
             std::string_view s;
             if (auto e = v.get_string().get(s)) return fail(value_error("dataset", e, "a string"));
             m.last.dataset.assign(s);

@@ -259,7 +259,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
 
     std::atomic<bool> stop{false};
     std::string write_error;
-    size_t written = 0, failed = 0, unfinished = 0;
+    size_t written = 0, failed = 0, unfinished = 0, cancelled = 0;
     Interrupts interrupts(
         {[&](int sig) {
              stop = true;
@@ -289,6 +289,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         // After a stop, a failed job was (probably) cut short: leave it for the resume.
         if (!write_error.empty() || (stop && !r.ok)) {
             ++unfinished;
+            cancelled += !r.ok;
             return;
         }
         std::string row = format_row(r, line, ro);
@@ -330,15 +331,19 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         log::error(write_error);
         return 1;
     }
+    stats.jobs_cancelled = cancelled;
     if (!a.quiet) {
         stats.print(std::cerr);
         if (feeder.duplicate_ids)
             std::cerr << feeder.duplicate_ids << " input line(s) repeated an earlier id (each was answered)\n";
         if (format == OutputFormat::AlpacaEval && failed > 10)
             std::cerr << "... and " << failed - 10 << " more failed jobs, not written as answers\n";
-        if (format == OutputFormat::AlpacaEval && to_file)
-            std::cerr << a.output << ": " << alpaca_entries << " answers; failed jobs are not in it (their errors are in "
-                      << rows_path << "; run again to retry them)\n";
+        if (format == OutputFormat::AlpacaEval && to_file) {
+            std::cerr << a.output << ": " << alpaca_entries << " answers";
+            if (failed + scan.failed_kept)
+                std::cerr << "; failed jobs are not in it (their errors are in " << rows_path << "; run again to retry them)";
+            std::cerr << "\n";
+        }
     }
     // The cache failed: the run stopped early (results in hand are written above).
     if (std::string e = engine.cache_error(); !e.empty())

@@ -56,9 +56,10 @@ int& stdout_errno() {
     return e;
 }
 
-std::string fingerprint(const GraphSpec& g, uint64_t seed) {
+std::string fingerprint(const GraphSpec& g, uint64_t seed, bool emit_all) {
     Fnv f;
     f.add("moa-results-v1").add(static_cast<int64_t>(seed));
+    if (emit_all) f.add("emit-all");  // rows with "nodes" are another format: never mixed with rows without
     for (const auto& b : g.backends) f.add(b.name).add(to_string(b.kind)).add(b.base_url);
     for (const auto& t : g.templates) f.add(t.name).add(t.text);
     for (const auto& a : g.agents) {
@@ -137,7 +138,7 @@ int run(const RunArgs& a, LoadOptions load) {
         std::cerr << missing << "\n";
         return 1;
     }
-    std::string fp = fingerprint(loaded.graph, a.seed);
+    std::string fp = fingerprint(loaded.graph, a.seed, a.emit_all);
     EngineOptions eo;
     eo.threads = a.threads;
     eo.max_jobs = a.max_jobs;

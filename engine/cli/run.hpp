@@ -64,6 +64,6 @@ bool pick_outputs(GraphSpec& g, const std::string& graph_file, const std::string
 // URL) plus the run's seed. Operational settings (timeouts, retries, rate and
 // concurrency limits, simulated latency and faults, key variables) are left out, so a
 // run can be resumed after raising a timeout. 16 hex digits.
-std::string fingerprint(const GraphSpec& g, uint64_t seed);
+std::string fingerprint(const GraphSpec& g, uint64_t seed, bool emit_all = false);
 
 }  // namespace moa::cli
