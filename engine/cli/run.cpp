@@ -176,7 +176,10 @@ int run(const RunArgs& a, LoadOptions load) {
                                          << " s for the answer, then cancelling it (again to exit now)\n";
                            },
                            [&] { engine.cancel(); },
-                           [&](int sig) { std::cerr << "\n" << name(sig) << " again: exiting now\n"; }},
+                           [&](int sig) {
+                               std::cout << "\n" << std::flush;  // the answer so far still ends its line
+                               std::cerr << "\n" << name(sig) << " again: exiting now\n";
+                           }},
                           a.grace);
     JobResult r = engine.run_one(a.question, stream ? ChunkFn([](const StreamChunk& c) {
         if (c.restart) {
