@@ -1,5 +1,8 @@
 #include "batch_io.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -74,6 +77,7 @@ std::optional<Query> JsonlSource::next() {
         if (!std::getline(m.in, m.line)) return std::nullopt;
         ++m.line_no;
         if (!m.line.empty() && m.line.back() == '\r') m.line.pop_back();
+        if (m.line_no == 1 && m.line.rfind("\xEF\xBB\xBF", 0) == 0) m.line.erase(0, 3);  // a UTF-8 BOM (editors on Windows)
         if (m.line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not jobs
         break;
     }
@@ -116,6 +120,7 @@ std::optional<Query> JsonlSource::next() {
             q.prompt.assign(s);
             has_prompt = true;
         } else if (key == "dataset") {
+            if (v.is_null()) continue;  // null: no dataset, as if absent
             std::string_view s;
             if (auto e = v.get_string().get(s)) return fail(value_error("dataset", e, "a string"));
             m.last.dataset.assign(s);
@@ -228,6 +233,7 @@ std::string jsonl_row(const JobResult& r, const InputLine& in, const RowOptions&
     if (o.emit_all) append_nodes(s, r);
     s += ",\"fingerprint\":";
     append_json_string(s, o.fingerprint);
+    s += ",\"input_hash\":\"" + input_hash_hex(input_hash(in)) + "\"";
     s += "}\n";
     return s;
 }
@@ -273,6 +279,24 @@ std::string format_row(const JobResult& r, const InputLine& in, const RowOptions
     return "";
 }
 
+uint32_t input_hash(const InputLine& in) {
+    uint32_t h = 2166136261u;  // FNV-1a: the id (or its absence), a separator, the prompt
+    auto add = [&](std::string_view s) {
+        for (unsigned char c : s) h = (h ^ c) * 16777619u;
+    };
+    add(in.has_id ? "i" : "n");
+    add(in.id);
+    add(std::string_view("\0", 1));
+    add(in.query);
+    return h;
+}
+
+std::string input_hash_hex(uint32_t h) {
+    char b[9];
+    std::snprintf(b, sizeof b, "%08x", h);
+    return b;
+}
+
 bool parse_row(std::string& text, RowInfo& r) {
     thread_local simdjson::dom::parser parser;
     simdjson::dom::element doc;
@@ -282,7 +306,14 @@ bool parse_row(std::string& text, RowInfo& r) {
     if (doc.get_object().get(obj)) return false;
     simdjson::dom::element id, line, ok, fp, msg;
     if (obj["id"].get(id) || !(id.is_string() || id.is_null())) return false;
+    r.id.assign(id.is_string() ? std::string_view(id.get_string().value_unsafe()) : std::string_view());
     if (obj["line"].get(line) || line.get_uint64().get(r.line) || r.line == 0) return false;
+    std::string_view hash;
+    if (obj["input_hash"].get_string().get(hash) || hash.size() != 8) return false;
+    char* end = nullptr;
+    std::string hex(hash);
+    r.input_hash = static_cast<uint32_t>(std::strtoul(hex.c_str(), &end, 16));
+    if (end != hex.c_str() + 8) return false;
     if (obj["ok"].get(ok) || ok.get_bool().get(r.ok)) return false;
     std::string_view s;
     if (obj["fingerprint"].get(fp) || fp.get_string().get(s)) return false;

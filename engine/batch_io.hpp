@@ -59,8 +59,15 @@ std::string format_row(const JobResult& r, const InputLine& in, const RowOptions
 struct RowInfo {
     uint64_t line = 0;
     bool ok = false;
+    uint32_t input_hash = 0;
     std::string fingerprint;
+    std::string id;  // the row's id as text, "" for null
 };
+
+// A short hash of an input line's prompt and id, written in each JSONL row
+// ("input_hash"): resume trusts a row only for an input line with the same hash.
+uint32_t input_hash(const InputLine& in);
+std::string input_hash_hex(uint32_t h);
 bool parse_row(std::string& text, RowInfo& r);
 
 // Writes the AlpacaEval list of the ok rows of a journal (JSONL rows with the

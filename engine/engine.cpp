@@ -525,7 +525,9 @@ RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResu
 }
 
 void RunStats::print(std::ostream& out) const {
-    out << "jobs: " << jobs_ok << " ok, " << jobs_failed << " failed\n";
+    out << "jobs: " << jobs_ok << " ok, " << jobs_failed - std::min(jobs_failed, jobs_cancelled) << " failed";
+    if (jobs_cancelled) out << ", " << jobs_cancelled << " cancelled, not written";
+    out << "\n";
     out << "calls: " << calls << " (" << attempts << " attempts, " << retries << " retries, " << calls_failed
         << " failed)\n";
     if (fallbacks) out << "fallbacks: " << fallbacks << " calls answered by their agent's fallback (see the nodes' fallback_from)\n";

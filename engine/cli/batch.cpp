@@ -22,6 +22,7 @@
 #include "interrupt.hpp"
 #include "log.hpp"
 #include "output_file.hpp"
+#include "output_target.hpp"
 #include "progress.hpp"
 #include "run.hpp"
 
@@ -50,10 +51,20 @@ public:
         for (;;) {
             if (stop_.load()) return std::nullopt;
             auto q = src_.next();
-            if (!q) return q;
+            if (!q) {
+                // Rows past the input's end answer lines that are gone: not answers of this input.
+                if (done_.last_line() > last_line_ && mismatch_line == 0) mismatch_line = done_.last_line();
+                return q;
+            }
             const InputLine& in = src_.last();
+            last_line_ = in.line;
             check_id(in);
             if (done_.done(in.line)) {
+                if (done_.state[in.line].input_hash != input_hash(in)) {  // the input changed under the rows
+                    mismatch_line = in.line;
+                    stop_ = true;
+                    return std::nullopt;
+                }
                 ++skipped;
                 continue;
             }
@@ -62,6 +73,7 @@ public:
             return q;
         }
     }
+    uint64_t last_line() const { return last_line_; }
     InputLine take(uint64_t seq) {
         std::lock_guard lock(mu_);
         auto it = lines_.find(seq);
@@ -70,6 +82,7 @@ public:
         return in;
     }
     size_t skipped = 0, duplicate_ids = 0;
+    uint64_t mismatch_line = 0;  // the first input line whose row answered another input
 
 private:
     void check_id(const InputLine& in) {
@@ -85,7 +98,7 @@ private:
     bool quiet_;
     std::mutex mu_;
     std::map<uint64_t, InputLine> lines_;  // bounded by the engine's reorder window
-    uint64_t seq_ = 0;
+    uint64_t seq_ = 0, last_line_ = 0;
     std::unordered_set<size_t> seen_;
 };
 
@@ -140,42 +153,82 @@ const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGT
 // Where a batch's rows go: checked against the input, locked, resumed, opened.
 struct Target {
     OutputFormat format = OutputFormat::Jsonl;
-    bool to_file = false;
+    bool to_file = false;   // a regular file (or a new one): locked, resumed, replaced
+    bool stream = false;    // stdout, a device or a FIFO: written in place, not resumed
+    std::string path;       // the output with symlinks followed
     std::string rows_path;  // the JSONL rows: the output, or AlpacaEval's journal
     OutputLock lock;
     ResumeScan scan;
     FdWriter out;
 };
 
+int usage_error(const std::string& msg) {
+    log::error(msg);
+    return 2;
+}
+
+// Everything that can fail about the output, checked before any job starts.
+int check_target(const RunArgs& a, Target& t) {
+    t.format = parse_format(a.format);
+    const bool named = !a.output.empty() && a.output != "-";
+    if (!named) return t.stream = true, 0;
+    OutputPath op;
+    std::string error;
+    if (!resolve_output(a.output, op, error)) return usage_error(error);
+    if (op.kind == TargetKind::Directory) return usage_error("--output " + a.output + " is a directory; name a file in it");
+    t.path = op.resolved;
+    t.stream = op.kind == TargetKind::Stream;
+    t.to_file = !t.stream;
+    // AlpacaEval's list is rewritten whole (temp + rename next to the target) from a journal of rows.
+    t.rows_path = !t.to_file ? "" : t.format == OutputFormat::AlpacaEval ? t.path + ".moa.jsonl" : t.path;
+    for (const auto& p : {a.output, t.rows_path})
+        if (!p.empty() && same_file(a.input, p))
+            return usage_error("--output " + p + " is the input file " + a.input +
+                               " (the same file under another name or link); writing it would destroy the input: choose another --output");
+    if (t.to_file && t.rows_path != t.path && !is_regular_or_absent(t.rows_path))
+        return usage_error("the journal " + t.rows_path + " of --output " + a.output + " is not a regular file");
+    if (t.to_file && t.format == OutputFormat::AlpacaEval) {  // the list's temp file must be creatable now, not after the run
+        std::string tmp = t.path + ".tmp";
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) return log::error("cannot write " + with_reason(tmp)), 1;
+        close(fd);
+        unlink(tmp.c_str());
+    }
+    return 0;
+}
+
 // 0, or the exit code after an error message.
 int open_target(const RunArgs& a, const std::string& fp, Target& t) {
-    t.format = parse_format(a.format);
-    t.to_file = !a.output.empty() && a.output != "-";
-    // AlpacaEval's list is rewritten whole (temp + rename) from a journal of rows.
-    t.rows_path = !t.to_file ? "" : t.format == OutputFormat::AlpacaEval ? a.output + ".moa.jsonl" : a.output;
-    for (const auto& p : {a.output, t.rows_path})
-        if (t.to_file && same_file(a.input, p)) {
-            log::error("--output " + p + " is the input file " + a.input + " (the same file under another name or link); "
-                       "writing it would destroy the input: choose another --output");
-            return 2;
-        }
-    const bool regular = t.to_file && is_regular_or_absent(a.output) && is_regular_or_absent(t.rows_path);
+    if (int rc = check_target(a, t)) return rc;
     std::string error;
     bool busy = false;
-    if (regular && !t.lock.acquire(a.output, error, busy)) {
+    const bool alpaca_file = t.to_file && t.format == OutputFormat::AlpacaEval;
+    if (t.to_file && (!t.lock.acquire(t.path, error, busy) || !t.lock.lock_file(t.rows_path, a.output, error, busy) ||
+                      (alpaca_file && !t.lock.lock_file(t.path, a.output, error, busy)))) {
         log::error(error);
         return 1;
     }
     // Resume: trusted rows of an earlier run stay; their lines are not run again.
-    const bool resumable = regular && t.format != OutputFormat::Text;
+    const bool resumable = t.to_file && t.format != OutputFormat::Text;
     if (resumable && !a.overwrite && !scan_output(t.rows_path, fp, a.keep_failed, t.scan, error)) {
         log::error(error);
         return t.scan.refused ? 2 : 1;  // a wrong --output is a usage error; I/O is not
     }
+    struct stat st{};
+    if (alpaca_file && !a.overwrite && t.scan.rows() + t.scan.failed_dropped == 0 && stat(t.path.c_str(), &st) == 0 &&
+        st.st_size > 0)
+        return usage_error(a.output + " exists and is not an AlpacaEval list of this moa run (no journal " + t.rows_path +
+                           " with its rows); use --overwrite to replace it, or choose another --output");
     if (!t.to_file) {
-        t.out.use_stdout();
+        if (t.path.empty())
+            t.out.use_stdout();
+        else if (!t.out.open_append(t.path, false))
+            return log::error("cannot write " + with_reason(a.output)), 1;
     } else if (!t.out.open_append(t.rows_path, !resumable || a.overwrite)) {
         log::error("cannot write " + with_reason(t.rows_path));
+        return 1;
+    } else if (!t.lock.lock_file(t.rows_path, a.output, error, busy)) {  // a new file: lock it as well
+        log::error(error);
         return 1;
     }
     if (!a.quiet) report_resume(t.scan, t.rows_path);
@@ -200,12 +253,13 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     const OutputFormat format = t.format;
     const bool to_file = t.to_file;
     const std::string& rows_path = t.rows_path;
+    const std::string out_name = to_file ? rows_path : t.path.empty() ? std::string("stdout") : a.output;
     const ResumeScan& scan = t.scan;
     FdWriter& out = t.out;
 
     std::atomic<bool> stop{false};
     std::string write_error;
-    size_t written = 0, failed = 0, unfinished = 0;
+    size_t written = 0, failed = 0, unfinished = 0, cancelled = 0;
     Interrupts interrupts(
         {[&](int sig) {
              stop = true;
@@ -225,7 +279,7 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     Feeder feeder(jsonl, scan, stop, a.quiet);
     RowOptions ro{format, generator, a.emit_all, fp, format == OutputFormat::AlpacaEval && to_file};
     if (ro.journal) ro.format = OutputFormat::Jsonl;
-    const bool alpaca_stdout = format == OutputFormat::AlpacaEval && !to_file;
+    const bool alpaca_stdout = format == OutputFormat::AlpacaEval && !to_file;  // stdout, a device, a FIFO
     if (alpaca_stdout) out.write("[");
     std::unique_ptr<ProgressBar> bar;
     if (a.progress && !a.quiet && isatty(STDERR_FILENO))
@@ -235,12 +289,13 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
         // After a stop, a failed job was (probably) cut short: leave it for the resume.
         if (!write_error.empty() || (stop && !r.ok)) {
             ++unfinished;
+            cancelled += !r.ok;
             return;
         }
         std::string row = format_row(r, line, ro);
         if (alpaca_stdout && !row.empty()) row = (written ? ",\n " : "\n ") + row;
         if (!row.empty() && !out.write(row)) {
-            write_error = "writing " + (to_file ? rows_path : std::string("stdout")) + " failed: " + std::strerror(errno) +
+            write_error = "writing " + out_name + " failed: " + std::strerror(errno) +
                           "; stopped at once (" + std::to_string(engine.progress().started) + " jobs started)";
             stop = true;
             interrupts.stop_now();
@@ -255,26 +310,40 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     bar.reset();
     if (alpaca_stdout && write_error.empty()) out.write(written ? "\n]\n" : "]\n");
     int sig = interrupts.signal();
+    if (feeder.mismatch_line) {
+        const uint64_t n = feeder.mismatch_line;
+        bool beyond = n > feeder.last_line();
+        log::error(rows_path + ": the row for input line " + std::to_string(n) + " (id " + row_id(rows_path, n) + ") " +
+                   (beyond ? "is past the end of " + a.input + " (" + std::to_string(feeder.last_line()) + " lines)"
+                           : "answered another input than line " + std::to_string(n) + " of " + a.input + " now holds") +
+                   ": the input changed since that run, so its rows would be attached to the wrong prompts. "
+                   "Use --overwrite to start again, or choose another --output");
+        return 2;
+    }
     size_t alpaca_entries = 0;
     if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
         std::ostringstream list;
         std::string error;
-        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(a.output, list.str(), error))
+        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(t.path, list.str(), error))
             write_error = error;
     }
     if (!write_error.empty()) {
         log::error(write_error);
         return 1;
     }
+    stats.jobs_cancelled = cancelled;
     if (!a.quiet) {
         stats.print(std::cerr);
         if (feeder.duplicate_ids)
             std::cerr << feeder.duplicate_ids << " input line(s) repeated an earlier id (each was answered)\n";
         if (format == OutputFormat::AlpacaEval && failed > 10)
             std::cerr << "... and " << failed - 10 << " more failed jobs, not written as answers\n";
-        if (format == OutputFormat::AlpacaEval && to_file)
-            std::cerr << a.output << ": " << alpaca_entries << " answers; failed jobs are not in it (their errors are in "
-                      << rows_path << "; run again to retry them)\n";
+        if (format == OutputFormat::AlpacaEval && to_file) {
+            std::cerr << a.output << ": " << alpaca_entries << " answers";
+            if (failed + scan.failed_kept)
+                std::cerr << "; failed jobs are not in it (their errors are in " << rows_path << "; run again to retry them)";
+            std::cerr << "\n";
+        }
     }
     // The cache failed: the run stopped early (results in hand are written above).
     if (std::string e = engine.cache_error(); !e.empty())

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -152,9 +154,29 @@ int cmd_fmt(const Common& c, const std::vector<std::string>& files, bool check, 
     return rc;
 }
 
+// Every command's stdout is checked once at the end: a full disk or a closed pipe is an
+// error (exit 1), not a silent truncation. Batches write with write(2) and check each row.
+int check_stdout(int rc) {
+    errno = 0;
+    std::cout.flush();  // through stdio: the first failed flush sets errno
+    int e = errno;
+    bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout;
+    if (!failed) return rc;
+    if (moa::cli::stdout_errno()) e = moa::cli::stdout_errno();
+    if (!e) e = errno ? errno : EIO;
+    std::cerr << "moa: error: writing stdout failed: " << std::strerror(e) << "\n";
+    return rc ? rc : 1;
+}
+
+int run_command(int argc, char** argv);
+
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) { return check_stdout(run_command(argc, argv)); }
+
+namespace {
+
+int run_command(int argc, char** argv) {
     CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
     app.require_subcommand(1);
     app.fallthrough();  // global flags (-v, -q, -I/--import-path) are accepted after the subcommand too
@@ -196,7 +218,8 @@ int main(int argc, char** argv) {
     run->add_option("-i,--input", run_args.input,
                     "JSONL batch input, one {\"prompt\" (or \"instruction\"), \"id\", \"dataset\"} per line; - for stdin");
     run->add_option("-o,--output", run_args.output,
-                    "Write results here instead of stdout; an existing output of the same graph is resumed");
+                    "Write results here instead of stdout; an existing output of the same graph and input is resumed "
+                    "(a symlink is followed; a device or FIFO is written in place, not resumed)");
     run->add_option("--format", run_args.format, "Result format (default: text for one question, jsonl for a batch)")
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
     run->add_option("--output-node", run_args.output_node,
@@ -204,15 +227,31 @@ int main(int argc, char** argv) {
     run->add_flag("--overwrite", run_args.overwrite, "Start --output again instead of resuming it");
     run->add_flag("--keep-failed", run_args.keep_failed, "On resume, keep failed rows instead of retrying them");
     run->add_option("--grace", run_args.grace,
-                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5)")
-        ->check(CLI::NonNegativeNumber);
+                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5; 0 to 3600)")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                char* end = nullptr;
+                double g = std::strtod(v.c_str(), &end);
+                if (end == v.c_str() || *end || !std::isfinite(g) || g < 0 || g > 3600)
+                    return "--grace takes seconds from 0 to 3600, not '" + v + "'";
+                return "";
+            },
+            "SECONDS"));
     run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output (default moa:GRAPH)");
-    run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job (for a `result = pick` node also its reply and the input it picked)");
+    run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job (for a `result = pick` node also its reply and the input it picked); "
+                  "part of the resume fingerprint");
     run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
-    run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once")->check(CLI::PositiveNumber);
+    run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                char* end = nullptr;
+                long n = std::strtol(v.c_str(), &end, 10);
+                return end == v.c_str() || *end || n < 1 || n > 1000000 ? "--max-jobs takes a whole number from 1 to 1000000, not '" + v + "'" : "";
+            },
+            "N"));
     run->add_option("--threads", run_args.threads, "Worker threads (0 = one per core)")->check(CLI::NonNegativeNumber);
     run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend");
     std::string cache_opt;
@@ -295,6 +334,10 @@ int main(int argc, char** argv) {
         }
         run_args.quiet = quiet;
         run_args.color = common.color;
+        if (run->count("--output") && run_args.output.empty()) {
+            std::cerr << "moa run: --output needs a file name (- for stdout)\n";
+            return 2;
+        }
         if (run_args.question.empty() && run_args.input.empty()) {
             std::cerr << "moa run: give a question, or --input FILE (- for stdin)\n" << run->help();
             return 2;
@@ -307,3 +350,5 @@ int main(int argc, char** argv) {
     }
     return 2;
 }
+
+}  // namespace

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <memory>
 
 #include "../batch_io.hpp"
 
@@ -23,79 +23,79 @@ bool same_file(const std::string& a, const std::string& b) {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-OutputLock::~OutputLock() {
-    if (fd_ < 0) return;
-    // Unlink while still holding the lock; a run that opened the old file re-checks
-    // the inode after locking (below) and retries on the new one.
-    unlink(path_.c_str());
-    close(fd_);
-}
-
-bool OutputLock::acquire(const std::string& output, std::string& error, bool& busy) {
-    busy = false;
-    path_ = output + ".lock";
-    for (int tries = 0; tries < 10; ++tries) {
-        int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            error = "cannot create the lock file " + with_reason(path_);
-            return false;
-        }
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            int e = errno;
-            char pid[32] = {0};
-            ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-            close(fd);
-            if (e == EWOULDBLOCK) {
-                busy = true;
-                std::string who = n > 0 ? std::string(pid, static_cast<size_t>(n)) : "";
-                while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
-                error = output + " is being written by another moa run" + (who.empty() ? "" : " (pid " + who + ")") +
-                        " holding " + path_ + "; wait for it to end, or choose another --output";
-            } else {
-                errno = e;
-                error = "cannot lock " + with_reason(path_);
-            }
-            return false;
-        }
-        struct stat held{}, now{};
-        if (fstat(fd, &held) == 0 && stat(path_.c_str(), &now) == 0 && held.st_ino == now.st_ino &&
-            held.st_dev == now.st_dev) {
-            std::string pid = std::to_string(getpid()) + "\n";
-            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-                // the pid is only for the message of a second run
-            }
-            fd_ = fd;
-            return true;
-        }
-        close(fd);  // the holder unlinked it as we opened it: lock the new one
-    }
-    error = "cannot lock " + path_ + ": it keeps changing";
-    return false;
-}
-
 namespace {
 
 constexpr uint64_t kMaxLine = uint64_t{1} << 28;  // bounds the per-line table
+constexpr size_t kMaxRowBytes = size_t{64} << 20;  // a longer "row" is not ours: skipped, not held
 
-// One pass over the rows; `keep(row_no, text, valid, info)` is called for every
-// complete line. Returns false on a read error.
+// Lines of a file through a fixed buffer; a line over kMaxRowBytes is reported as
+// `too_long` without being kept in memory.
+class LineReader {
+public:
+    explicit LineReader(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+    ~LineReader() {
+        if (fd_ >= 0) close(fd_);
+    }
+    bool ok() const { return fd_ >= 0 && !error_; }
+    // False at the end. `complete`: the line ended with a newline.
+    bool next(std::string& line, bool& complete, bool& too_long) {
+        line.clear();
+        complete = too_long = false;
+        bool any = false;
+        for (;;) {
+            if (pos_ == end_ && !fill()) return any;
+            any = true;
+            const char* start = buf_ + pos_;
+            const char* nl = static_cast<const char*>(memchr(start, '\n', end_ - pos_));
+            size_t n = nl ? static_cast<size_t>(nl - start) : end_ - pos_;
+            if (!too_long && line.size() + n > kMaxRowBytes) {
+                too_long = true;
+                std::string().swap(line);
+            }
+            if (!too_long) line.append(start, n);
+            pos_ += n + (nl ? 1 : 0);
+            if (nl) return complete = true;
+        }
+    }
+
+private:
+    bool fill() {
+        if (fd_ < 0) return false;
+        ssize_t r;
+        do r = ::read(fd_, buf_, sizeof buf_);
+        while (r < 0 && errno == EINTR);
+        if (r < 0) error_ = true;
+        pos_ = 0;
+        end_ = r > 0 ? static_cast<size_t>(r) : 0;
+        return r > 0;
+    }
+    int fd_;
+    bool error_ = false;
+    size_t pos_ = 0, end_ = 0;
+    char buf_[1 << 16];
+};
+
+// One pass over the rows; `fn(row_no, text, valid, info)` is called for every complete
+// line. A last line without a newline (a row cut off by a killed run) is not passed:
+// its length goes to `torn`. Returns false on a read error.
 template <typename Fn>
 bool each_row(const std::string& path, uint64_t& torn, Fn&& fn) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return false;
+    auto in = std::make_unique<LineReader>(path);
+    if (!in->ok()) return false;
     std::string text;
     RowInfo info;
     uint64_t row_no = 0;
-    while (std::getline(in, text)) {
+    bool complete = false, too_long = false;
+    while (in->next(text, complete, too_long)) {
         ++row_no;
-        if (in.eof()) {  // no newline: a row cut off by a killed run
+        if (!complete && !too_long) {
             torn = text.size();
             break;
         }
-        bool valid = parse_row(text, info) && info.line < kMaxLine;  // reads `text`, does not change it
+        bool valid = !too_long && parse_row(text, info) && info.line < kMaxLine;  // reads `text`, does not change it
         fn(row_no, text, valid, info);
     }
-    return !in.bad();
+    return in->ok();
 }
 
 }  // namespace
@@ -118,12 +118,12 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
             }
             return;
         }
-        if (scan.state.size() <= r.line) scan.state.resize(r.line + 1, 0);
-        uint8_t& s = scan.state[r.line];
+        if (scan.state.size() <= r.line) scan.state.resize(r.line + 1);
+        ResumeScan::Line& s = scan.state[r.line];
         uint8_t mine = r.ok ? 2 : (keep_failed ? 1 : 0);
-        if (s != 0) ++scan.duplicates;
+        if (s.state != 0) ++scan.duplicates;
         if (!r.ok && !keep_failed) ++scan.failed_dropped;
-        s = std::max(s, mine);  // an ok row beats a failed one
+        if (mine > s.state) s = {r.input_hash, mine};  // an ok row beats a failed one
     });
     if (!ok) {
         error = "cannot read " + with_reason(path);
@@ -137,13 +137,15 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
                 "); resuming would mix their answers. Use --overwrite to start it again, or choose another --output";
         return false;
     }
-    for (uint8_t s : scan.state) {
-        if (s == 2) ++scan.ok;
-        if (s == 1) ++scan.failed_kept;
+    for (const auto& s : scan.state) {
+        if (s.state == 2) ++scan.ok;
+        if (s.state == 1) ++scan.failed_kept;
     }
-    if (scan.invalid && scan.rows() == 0 && scan.failed_dropped == 0) {
+    // A file with no complete row of ours is not a moa output, even without a newline
+    // at its end (that is not a torn row of ours: nothing of ours precedes it).
+    if (scan.rows() == 0 && scan.failed_dropped == 0 && (scan.invalid || scan.torn)) {
         scan.refused = true;
-        error = path + " is not a moa result file (line " + std::to_string(scan.first_invalid_line) +
+        error = path + " is not a moa result file (line " + std::to_string(scan.invalid ? scan.first_invalid_line : 1) +
                 " is not a result row); use --overwrite to replace it, or choose another --output";
         return false;
     }
@@ -171,7 +173,8 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
     bool write_ok = true;
     ok = each_row(path, torn, [&](uint64_t, const std::string& text, bool valid, const RowInfo& r) {
         if (!valid || !write_ok || r.line >= scan.state.size() || emitted[r.line]) return;
-        if (scan.state[r.line] != (r.ok ? 2 : 1)) return;
+        const auto& kept = scan.state[r.line];
+        if (kept.state != (r.ok ? 2 : 1) || kept.input_hash != r.input_hash) return;
         emitted[r.line] = 1;
         write_ok = w.write(text + "\n");
     });
@@ -181,6 +184,21 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
         return false;
     }
     return true;
+}
+
+uint64_t ResumeScan::last_line() const {
+    for (size_t i = state.size(); i-- > 0;)
+        if (state[i].state) return i;
+    return 0;
+}
+
+std::string row_id(const std::string& path, uint64_t line) {
+    std::string id = "null";
+    uint64_t torn = 0;
+    each_row(path, torn, [&](uint64_t, const std::string&, bool valid, const RowInfo& r) {
+        if (valid && r.line == line && id == "null" && !r.id.empty()) id = "\"" + r.id + "\"";
+    });
+    return id;
 }
 
 FdWriter::~FdWriter() {

@@ -1,4 +1,4 @@
-// The batch output file: one writer at a time (a lock file), never the input itself,
+// The batch output file: never the input itself,
 // resume that trusts only rows it can verify, and writes that report why they failed.
 #pragma once
 
@@ -15,28 +15,19 @@ std::string with_reason(const std::string& path);
 // another spelling, a hard link or a symlink). "-" means stdin's file for `a`.
 bool same_file(const std::string& a, const std::string& b);
 
-// An exclusive flock on PATH.lock, held for the run: a second `moa run` on the same
-// output fails at once instead of interleaving rows. The kernel drops the lock when
-// the process dies (even by kill -9), so a stale lock file is harmless.
-class OutputLock {
-public:
-    ~OutputLock();
-    // False with `error` set; `busy` when another process holds it.
-    bool acquire(const std::string& output, std::string& error, bool& busy);
-
-private:
-    int fd_ = -1;
-    std::string path_;
-};
-
 // What an earlier output holds for resume.
 struct ResumeScan {
-    std::vector<uint8_t> state;  // by input line: 0 nothing, 1 failed row kept, 2 ok row
+    struct Line {
+        uint32_t input_hash = 0;  // of the input line the row answered
+        uint8_t state = 0;        // 0 nothing, 1 failed row kept, 2 ok row
+    };
+    std::vector<Line> state;  // by input line
     size_t ok = 0, failed_kept = 0, failed_dropped = 0, invalid = 0, duplicates = 0;
     uint64_t first_invalid_line = 0;  // line number in the output file
     bool torn = false;                // a partial last line (a killed run) was cut off
     bool refused = false;             // another graph's or not our file (not an I/O error)
-    bool done(uint64_t line) const { return line < state.size() && state[line] != 0; }
+    bool done(uint64_t line) const { return line < state.size() && state[line].state != 0; }
+    uint64_t last_line() const;  // the highest input line with a kept row (0: none)
     size_t rows() const { return ok + failed_kept; }
 };
 
@@ -62,6 +53,9 @@ private:
     int fd_ = -1;
     bool owned_ = false;
 };
+
+// The id of the row for input `line` in a result file ("null" when it has none).
+std::string row_id(const std::string& path, uint64_t line);
 
 // Writes `text` to PATH.tmp, fsyncs it and renames it over PATH: readers see the old
 // file or the new one, never a partial one.

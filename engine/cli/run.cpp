@@ -1,12 +1,14 @@
 #include "run.hpp"
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "../../dsl/source.hpp"
 #include "../batch_io.hpp"
+#include "interrupt.hpp"
 #include "log.hpp"
 #include "moa/engine.hpp"
 
@@ -49,9 +51,15 @@ OutputFormat parse_format(const std::string& f) {
 
 }  // namespace
 
-std::string fingerprint(const GraphSpec& g, uint64_t seed) {
+int& stdout_errno() {
+    static int e = 0;
+    return e;
+}
+
+std::string fingerprint(const GraphSpec& g, uint64_t seed, bool emit_all) {
     Fnv f;
     f.add("moa-results-v1").add(static_cast<int64_t>(seed));
+    if (emit_all) f.add("emit-all");  // rows with "nodes" are another format: never mixed with rows without
     for (const auto& b : g.backends) f.add(b.name).add(to_string(b.kind)).add(b.base_url);
     for (const auto& t : g.templates) f.add(t.name).add(t.text);
     for (const auto& a : g.agents) {
@@ -130,7 +138,7 @@ int run(const RunArgs& a, LoadOptions load) {
         std::cerr << missing << "\n";
         return 1;
     }
-    std::string fp = fingerprint(loaded.graph, a.seed);
+    std::string fp = fingerprint(loaded.graph, a.seed, a.emit_all);
     EngineOptions eo;
     eo.threads = a.threads;
     eo.max_jobs = a.max_jobs;
@@ -159,13 +167,29 @@ int run(const RunArgs& a, LoadOptions load) {
     // A retried stream starts over: say on stderr that the text printed so far is
     // discarded, and print the new attempt's answer on a line of its own.
     RunStats stats;
+    // The batch's contract: a first SIGINT/SIGTERM lets the answer run for --grace
+    // seconds, then cancels it; the text so far ends with a newline, the summary is
+    // printed, the exit code is 128+signal. A second signal exits at once.
+    auto name = [](int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; };
+    Interrupts interrupts({[&](int sig) {
+                               std::cerr << "\n" << name(sig) << ": waiting up to " << a.grace
+                                         << " s for the answer, then cancelling it (again to exit now)\n";
+                           },
+                           [&] { engine.cancel(); },
+                           [&](int sig) {
+                               std::cout << "\n" << std::flush;  // the answer so far still ends its line
+                               std::cerr << "\n" << name(sig) << " again: exiting now\n";
+                           }},
+                          a.grace);
     JobResult r = engine.run_one(a.question, stream ? ChunkFn([](const StreamChunk& c) {
         if (c.restart) {
             std::cout << "\n" << std::flush;
             std::cerr << "moa: the answer's stream was cut; attempt " << c.attempt
                       << " starts over (discard the partial answer above)\n";
         }
+        errno = 0;
         std::cout << c.text << std::flush;
+        note_stdout();
     })
                                                     : nullptr,
                                  stats);
@@ -183,11 +207,17 @@ int run(const RunArgs& a, LoadOptions load) {
     } else {
         std::cout << format_row(r, in, ro);
     }
+    errno = 0;
     std::cout.flush();
+    note_stdout();
     if (!a.quiet) {
         stats.print(std::cerr);  // calls, tokens and cache of this question, as for a batch
     }
     if (std::string e = engine.cache_error(); !e.empty()) return log::error(e), 1;  // the answer is printed, not stored
+    if (int sig = interrupts.signal()) {
+        std::cerr << "interrupted by " << name(sig) << (r.ok ? "" : ": the answer was cancelled") << "\n";
+        return 128 + sig;
+    }
     return r.ok ? 0 : 1;
 }
 

@@ -2,6 +2,9 @@
 // Every flag and format is documented in docs/cli.md.
 #pragma once
 
+#include <cerrno>
+#include <iostream>
+
 #include <string>
 #include <vector>
 
@@ -38,6 +41,14 @@ struct RunArgs {
 
 int run(const RunArgs& args, LoadOptions load);
 
+// The errno of the first failed write to std::cout (0: none yet). Code that flushes
+// std::cout mid-command calls note_stdout() right after, so the reason survives until
+// main() reports it; main() checks stdout once at the end of every command.
+int& stdout_errno();
+inline void note_stdout() {
+    if (!stdout_errno() && !std::cout) stdout_errno() = errno ? errno : EIO;
+}
+
 // The batch half of run(): input, output, resume, lock, signals.
 int run_batch(const RunArgs& args, Engine& engine, const std::string& fingerprint, const std::string& generator);
 
@@ -53,6 +64,6 @@ bool pick_outputs(GraphSpec& g, const std::string& graph_file, const std::string
 // URL) plus the run's seed. Operational settings (timeouts, retries, rate and
 // concurrency limits, simulated latency and faults, key variables) are left out, so a
 // run can be resumed after raising a timeout. 16 hex digits.
-std::string fingerprint(const GraphSpec& g, uint64_t seed);
+std::string fingerprint(const GraphSpec& g, uint64_t seed, bool emit_all = false);
 
 }  // namespace moa::cli

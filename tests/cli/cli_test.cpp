@@ -306,3 +306,15 @@ TEST_CASE("moa cache stats, export, import and prune") {
     CHECK(run("cache stats --cache-db " + db2).out.find("entries: 11\n") != std::string::npos);
     CHECK(run("cache prune --cache-db " + db2).code == 2);
 }
+
+TEST_CASE("a failed write to stdout is an error in every command: exit 1, 'writing stdout failed' and the reason") {
+    fs::path g = temp_file("stdout-full.moa", "backend sim {\n  kind = sim\n}\n\nagent a {\n  backend = sim\n  model = \"m\"\n}\n\nlayer ask = a\n\noutput answer = ask\n");
+    std::string f = g.string();
+    for (std::string args : {"run " + f + " --cache off hi", "run " + f + " --cache off --format jsonl hi", "graph " + f + " --format dot",
+                             "check --format json " + f, "fmt --stdout " + f, std::string("--help"), std::string("run --help")}) {
+        INFO(args);
+        auto r = run(args + " 2>&1 >/dev/full; #");  // stderr to the pipe, stdout to the full device
+        CHECK(r.code == 1);
+        CHECK(r.out.find("writing stdout failed: No space left on device") != std::string::npos);
+    }
+}

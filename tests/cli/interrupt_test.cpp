@@ -247,3 +247,39 @@ TEST_CASE("SIGINT stops a batch whose input pipe stays open") {
     CHECK(read_rows(out, rows, false, why));
     CHECK(rows.size() == static_cast<size_t>(std::count(lines.begin(), lines.end(), '\n')));  // what was sent: answered
 }
+
+TEST_CASE("a single streamed question stops cleanly on SIGINT: newline on stdout, the summary, exit 130; a second signal exits now") {
+    fs::path d = dir("one-question");
+    write(d / "g.moa", "backend sim {\n  kind = sim\n  latency {\n    first_token = 1ms\n    tokens_per_second = 20\n  }\n}\n\n"
+                       "agent a {\n  backend = sim\n  model = \"m\"\n}\n\nlayer ask = a\n\noutput answer = ask\n");
+    for (int signals : {1, 2}) {
+        INFO(signals << " signal(s)");
+        fs::path out = d / "out.txt", err = d / "err.txt";
+        fs::remove(out);
+        // stdout and stderr apart; the trailing '#' drops start_shell's own redirection
+        Child c = start_shell("exec >'" + out.string() + "' 2>'" + err.string() + "'; exec env NO_COLOR=1 " + moa_bin() + " run " +
+                                  (d / "g.moa").string() + " --cache off " + (signals == 2 ? "--grace 600 " : "--grace 0 ") +
+                                  "'a question' #",
+                              d / "log");
+        for (int i = 0; i < 2500 && (!fs::exists(out) || fs::file_size(out) == 0); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        REQUIRE(fs::file_size(out) > 0);  // mid-answer
+        kill(c.pid, SIGINT);
+        if (signals == 2) {
+            for (int i = 0; i < 500 && slurp(err).find("SIGINT: ") == std::string::npos; ++i)
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            kill(c.pid, SIGINT);
+        }
+        CHECK(c.wait() == 130);
+        std::string text = slurp(out), log = slurp(err);
+        INFO(log);
+        CHECK(log.find("SIGINT: ") != std::string::npos);
+        CHECK((!text.empty() && text.back() == '\n'));
+        if (signals == 1) {
+            CHECK(log.find("wall time") != std::string::npos);  // the summary
+            CHECK(log.find("interrupted by SIGINT") != std::string::npos);
+        } else {
+            CHECK(log.find("SIGINT again: exiting now") != std::string::npos);
+        }
+    }
+}

@@ -109,6 +109,7 @@ struct LayerStats {
 
 struct RunStats {
     size_t jobs_ok = 0, jobs_failed = 0;
+    size_t jobs_cancelled = 0;  // set by the caller: failed jobs cut short by a stop and not written
     size_t calls = 0, attempts = 0, retries = 0, calls_failed = 0;
     size_t fallbacks = 0;  // calls answered by their agent's fallback
     uint64_t tokens_in = 0, tokens_out = 0;
