@@ -268,15 +268,16 @@ int run_command(int argc, char** argv) {
     cache->footer(
         "Every command exits 1 with a message naming the path when the cache is missing (\"no cache at PATH\": "
         "nothing is created, except by import), corrupted (\"move it away\"), or unreadable; 2 on a usage error. "
-        "stats and export only read: they work on a cache in a read-only directory.");
+        "stats and export only read: they work on a cache in a read-only directory; an empty (0-byte) file is no cache for "
+        "stats, export and prune.");
     cache->require_subcommand(1);
     cache->add_option("--cache-db", cache_db, "Cache database (default .moa/cache.db)");
     auto* cstats = cache->add_subcommand("stats", "Entries, size, hit rate, entries by model");
     auto* cprune = cache->add_subcommand("prune", "Delete entries older than an age and/or of a model");
-    cprune->add_option("--older-than", prune_age, "Age: a duration of the language, like 90min, 12h, 7d or 2w (units ms, s, min, m, h, d, w)");
+    cprune->add_option("--older-than", prune_age, "Age: a duration of the language, like 90min, 12h, 7d or 2w (units ms, s, min, m, h, d, w); 0 prunes every entry");
     cprune->add_option("--model", prune_model, "Only this model");
     auto* cexport = cache->add_subcommand("export", "Write every entry to a portable JSONL file");
-    cexport->add_option("file", cache_file, "Output file")->required();
+    cexport->add_option("file", cache_file, "Output file (symlinks followed; devices and FIFOs written in place; - for stdout)")->required();
     auto* cimport = cache->add_subcommand("import", "Add the entries of an exported file");
     cimport->add_option("file", cache_file, "Input file")->required()->check(CLI::ExistingFile);
 
