@@ -67,24 +67,6 @@ bool raw_string(V&& v, std::string_view& out) {
     return true;
 }
 
-void put_utf8(std::string& out, uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
 // Overload and server errors reported inside a 200 stream are worth another try.
 bool transient_error(std::string_view type, std::string_view message) {
     for (std::string_view t : {"overloaded", "server_error", "rate_limit", "api_error", "timeout"})
@@ -97,7 +79,7 @@ bool transient_error(std::string_view type, std::string_view message) {
 void decode_json_string(std::string_view raw, std::string& out, uint16_t& high) {
     constexpr uint32_t kReplacement = 0xFFFD;
     auto flush_high = [&] {
-        if (high) put_utf8(out, kReplacement);
+        if (high) append_utf8(out, kReplacement);
         high = 0;
     };
     for (size_t i = 0; i < raw.size(); ++i) {
@@ -130,19 +112,19 @@ void decode_json_string(std::string_view raw, std::string& out, uint16_t& high) 
         for (; k < 4 && i + 1 < raw.size() && hex(raw[i + 1]) >= 0; ++k) u = u * 16 + static_cast<uint32_t>(hex(raw[++i]));
         if (k < 4) {  // a broken escape: say so in the text rather than drop it
             flush_high();
-            put_utf8(out, kReplacement);
+            append_utf8(out, kReplacement);
             continue;
         }
         if (u >= 0xD800 && u <= 0xDBFF) {
             flush_high();
             high = static_cast<uint16_t>(u);
         } else if (u >= 0xDC00 && u <= 0xDFFF) {
-            if (high) put_utf8(out, 0x10000 + ((static_cast<uint32_t>(high) - 0xD800) << 10) + (u - 0xDC00));
-            else put_utf8(out, kReplacement);
+            if (high) append_utf8(out, 0x10000 + ((static_cast<uint32_t>(high) - 0xD800) << 10) + (u - 0xDC00));
+            else append_utf8(out, kReplacement);
             high = 0;
         } else {
             flush_high();
-            put_utf8(out, u);
+            append_utf8(out, u);
         }
     }
 }

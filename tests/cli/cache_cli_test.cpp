@@ -2,6 +2,8 @@
 // full: a clear message with the path and what to do, a non-zero exit, nothing created.
 #include <catch2/catch.hpp>
 
+#include "shell.hpp"
+
 #include <sqlite3.h>
 
 #include <fcntl.h>
@@ -26,21 +28,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    std::string out;  // stdout and stderr merged
-};
+using moa::test::Run;
 
 Run run(const std::string& args, const std::string& prefix = "", const std::string& redirect = "2>&1") {
     std::string cmd = "cd " MOA_SOURCE_DIR " && " + prefix + " NO_COLOR=1 " MOA_BIN " " + args + " " + redirect;
-    Run r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    moa::test::Run r = moa::test::shell(cmd);
     return r;
 }
 

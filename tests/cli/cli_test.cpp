@@ -2,6 +2,8 @@
 // repository's own graphs.
 #include <catch2/catch.hpp>
 
+#include "shell.hpp"
+
 #include <sys/wait.h>
 
 #include <array>
@@ -15,21 +17,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    std::string out;  // stdout and stderr merged
-};
+using moa::test::Run;
 
 Run run(const std::string& args) {
     std::string cmd = "cd " MOA_SOURCE_DIR " && NO_COLOR=1 " MOA_BIN " " + args + " 2>&1";
-    Run r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    moa::test::Run r = moa::test::shell(cmd);
     return r;
 }
 

@@ -3,6 +3,8 @@
 // diagnostic quotes a file that is not a .moa source.
 #include <catch2/catch.hpp>
 
+#include "shell.hpp"
+
 #include <sys/wait.h>
 
 #include <array>
@@ -14,21 +16,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
-    int code = -1;
-    std::string out;  // stdout and stderr merged
-};
+using moa::test::Run;
 
 Run run_in(const fs::path& dir, const std::string& args) {
     std::string cmd = "cd '" + dir.string() + "' && NO_COLOR=1 " MOA_BIN " " + args + " 2>&1";
-    Run r;
-    FILE* p = popen(cmd.c_str(), "r");
-    REQUIRE(p);
-    std::array<char, 4096> buf;
-    size_t n;
-    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    int status = pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    moa::test::Run r = moa::test::shell(cmd);
     return r;
 }
 

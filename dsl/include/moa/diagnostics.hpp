@@ -78,6 +78,8 @@ std::string render_text(const Diagnostic& d, bool color = false);
 // JSON string literal (quotes included), for every JSON writer in moa.
 void append_json_string(std::string& out, std::string_view s);
 std::string json_quote(std::string_view s);
+// One code point as UTF-8 (JSON and DSL string decoders).
+void append_utf8(std::string& out, uint32_t cp);
 
 // Levenshtein-based suggestion: the closest candidate within a small distance, or "".
 std::string did_you_mean(std::string_view name, const std::vector<std::string>& candidates);
