@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "engine_impl.hpp"
+#include "run_stats.hpp"
 
 namespace moa {
 
@@ -63,12 +64,6 @@ namespace {
 
 double ms_between(TimePoint a, TimePoint b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-double cpu_ms_now() {
-    rusage ru{};
-    getrusage(RUSAGE_SELF, &ru);
-    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
 Plan make_plan(const GraphSpec& g) {
@@ -380,62 +375,6 @@ Engine::Progress Engine::progress() const {
 
 void Engine::cancel() { impl_->core.cancel_all(); }
 
-namespace {
-
-// The totals of one run (a batch, or one question): counters are read at the start
-// and subtracted at the end, so an engine that runs several times reports each run.
-class StatsWindow {
-public:
-    explicit StatsWindow(EngineCore& core) : core_(core) {
-        {
-            std::lock_guard lock(core.stats_mu);
-            core.totals = RunStats{};
-            for (auto& h : core.layer_latency) h = LatencyHistogram{};
-        }
-        attempts0_ = core.scheduler->attempts.load();
-        retries0_ = core.scheduler->retries.load();
-        if (core.cache) {
-            hits0_ = core.cache->hits.load();
-            misses0_ = core.cache->misses.load();
-            shared0_ = core.cache->shared.load();
-            sin0_ = core.cache->saved_tokens_in.load();
-            sout0_ = core.cache->saved_tokens_out.load();
-        }
-    }
-    RunStats close() const {
-        RunStats s;
-        {
-            std::lock_guard lock(core_.stats_mu);
-            s = core_.totals;
-            for (size_t l = 0; l < core_.layer_latency.size(); ++l) {
-                const auto& h = core_.layer_latency[l];
-                s.layers.push_back({core_.plan.layers[l], h.count(), h.percentile(0.5), h.percentile(0.95)});
-            }
-        }
-        s.attempts = core_.scheduler->attempts.load() - attempts0_;
-        s.retries = core_.scheduler->retries.load() - retries0_;
-        s.wall_ms = ms_between(t0_, Clock::now());
-        s.cpu_ms = cpu_ms_now() - cpu0_;
-        if (core_.cache) {
-            s.cache_hits = core_.cache->hits.load() - hits0_;
-            s.cache_misses = core_.cache->misses.load() - misses0_;
-            s.cache_shared = core_.cache->shared.load() - shared0_;
-            s.saved_tokens_in = core_.cache->saved_tokens_in.load() - sin0_;
-            s.saved_tokens_out = core_.cache->saved_tokens_out.load() - sout0_;
-        }
-        return s;
-    }
-
-private:
-    EngineCore& core_;
-    size_t attempts0_ = 0, retries0_ = 0;
-    uint64_t hits0_ = 0, misses0_ = 0, shared0_ = 0, sin0_ = 0, sout0_ = 0;
-    TimePoint t0_ = Clock::now();
-    double cpu0_ = cpu_ms_now();
-};
-
-}  // namespace
-
 JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk) {
     RunStats ignored;
     return run_one(query, std::move(on_chunk), ignored);
@@ -524,24 +463,5 @@ RunStats Engine::run_batch(QuerySource& source, const std::function<void(JobResu
     return totals.close();
 }
 
-void RunStats::print(std::ostream& out) const {
-    out << "jobs: " << jobs_ok << " ok, " << jobs_failed - std::min(jobs_failed, jobs_cancelled) << " failed";
-    if (jobs_cancelled) out << ", " << jobs_cancelled << " cancelled, not written";
-    out << "\n";
-    out << "calls: " << calls << " (" << attempts << " attempts, " << retries << " retries, " << calls_failed
-        << " failed)\n";
-    if (fallbacks) out << "fallbacks: " << fallbacks << " calls answered by their agent's fallback (see the nodes' fallback_from)\n";
-    out << "tokens: " << tokens_in << " in, " << tokens_out << " out\n";
-    if (cache_hits + cache_misses > 0)
-        out << "cache: " << cache_hits << " hits, " << cache_misses << " misses, " << cache_shared
-            << " answered by an identical call in flight; saved " << cache_hits + cache_shared << " calls ("
-            << saved_tokens_in << " tokens in, " << saved_tokens_out << " out)\n";
-    out << std::fixed << std::setprecision(1);
-    for (const auto& l : layers)
-        out << "layer " << l.layer << ": " << l.calls << " calls, p50 " << l.p50_ms << " ms, p95 " << l.p95_ms << " ms\n";
-    out << "wall time: " << wall_ms << " ms; critical path of the slowest job: " << critical_path_ms << " ms; cpu: "
-        << cpu_ms << " ms\n";
-    out.unsetf(std::ios::fixed);
-}
 
 }  // namespace moa
