@@ -10,23 +10,6 @@ using namespace batch_test;
 
 namespace {
 
-const char* kGraph = R"(backend sim {
-  kind = sim
-  latency {
-    first_token = 10ms
-  }
-}
-
-agent a {
-  backend = sim
-  model = "m-a"
-}
-
-layer ask = a
-
-output answer = ask
-)";
-
 std::string prompts(int n, int ids) {
     std::string s;
     for (int i = 1; i <= n; ++i)
@@ -42,7 +25,7 @@ std::string moa_run(const fs::path& d, const std::string& more) {
 
 TEST_CASE("an --output naming the input (same path, another spelling, a hard link, a symlink) is refused, the input is kept") {
     fs::path d = dir("same-file");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     std::string text = prompts(3, 0);
     write(d / "in.jsonl", text);
     fs::create_hard_link(d / "in.jsonl", d / "hard.jsonl");
@@ -67,7 +50,7 @@ TEST_CASE("an --output naming the input (same path, another spelling, a hard lin
 
 TEST_CASE("rows are keyed by input line: duplicate ids are warned about and each answered, a row without an id has a null id") {
     fs::path d = dir("ids");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "in.jsonl", "{\"id\":3,\"prompt\":\"a\"}\n\n{\"prompt\":\"b\"}\n{\"id\":\"3\",\"prompt\":\"c\"}\n");
     auto r = run(moa_run(d, "--input " + (d / "in.jsonl").string() + " --output " + (d / "out.jsonl").string()), d / "log");
     CHECK(r.code == 0);
@@ -83,7 +66,7 @@ TEST_CASE("rows are keyed by input line: duplicate ids are warned about and each
 
 TEST_CASE("a second moa run on the same --output fails at once and the first one's file stays valid") {
     fs::path d = dir("lock");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "in.jsonl", prompts(60, 0));
     std::string args = moa_run(d, "--max-jobs 2 --input " + (d / "in.jsonl").string() + " --output " + (d / "out.jsonl").string());
     Child first = start(args, d / "first.log");
@@ -102,7 +85,7 @@ TEST_CASE("a second moa run on the same --output fails at once and the first one
 
 TEST_CASE("resume runs again the lines whose rows are torn, not valid JSON, or only start like a result") {
     fs::path d = dir("validate");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "in.jsonl", prompts(6, 0));
     std::string args = moa_run(d, "--input " + (d / "in.jsonl").string() + " --output " + (d / "out.jsonl").string());
     REQUIRE(run(args, d / "log").code == 0);
@@ -137,8 +120,8 @@ TEST_CASE("resume runs again the lines whose rows are torn, not valid JSON, or o
 
 TEST_CASE("resume refuses an output written by another graph or settings, --overwrite starts it again") {
     fs::path d = dir("fingerprint");
-    write(d / "g.moa", kGraph);
-    std::string other = kGraph;
+    write(d / "g.moa", kOneAgentGraph);
+    std::string other = kOneAgentGraph;
     other.replace(other.find("\"m-a\""), 5, "\"m-z\"");
     write(d / "other.moa", other);
     write(d / "in.jsonl", prompts(4, 0));
@@ -173,7 +156,7 @@ TEST_CASE("resume refuses an output written by another graph or settings, --over
 
 TEST_CASE("a failed write stops the batch at once, naming the path and the reason") {
     fs::path d = dir("write-error");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "in.jsonl", prompts(200, 0));
     auto r = run(moa_run(d, "--max-jobs 2 --input " + (d / "in.jsonl").string() + " --output /dev/full"), d / "log");
     CHECK(r.code == 1);
@@ -191,7 +174,7 @@ TEST_CASE("a failed write stops the batch at once, naming the path and the reaso
 
 TEST_CASE("alpaca-eval output holds only answers, keeps the input's dataset, and is valid JSON") {
     fs::path d = dir("alpaca");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "in.jsonl", "{\"instruction\":\"a\",\"dataset\":\"helpful_base\"}\n{\"instruction\":\"b\"}\n{\"instruction\":\"\"}\n");
     auto r = run(moa_run(d, "--format alpaca-eval --generator g1 --input " + (d / "in.jsonl").string() + " --output " +
                                 (d / "out.json").string()),
@@ -215,7 +198,7 @@ TEST_CASE("alpaca-eval output holds only answers, keeps the input's dataset, and
 
 TEST_CASE("with several outputs the graph file's own answers first, --output-node picks, a note names the choice") {
     fs::path d = dir("outputs");
-    std::string g = kGraph;
+    std::string g = kOneAgentGraph;
     g.replace(g.find("output answer = ask"), 19, "agent b {\n  backend = sim\n  model = \"m-b\"\n}\n\nlayer two = b\n\n"
                                                    "output zeta = ask\noutput alpha = two");
     write(d / "g.moa", g);
@@ -230,7 +213,7 @@ TEST_CASE("with several outputs the graph file's own answers first, --output-nod
     CHECK(u.code == 2);
     CHECK(u.out.find("its outputs are: zeta alpha") != std::string::npos);
     // an imported topology's output comes after the file's own
-    write(d / "lite.moa", "import \"moa.moa\"\n\n" + std::string(kGraph).substr(0, std::string(kGraph).find("layer ask")) +
+    write(d / "lite.moa", "import \"moa.moa\"\n\n" + std::string(kOneAgentGraph).substr(0, std::string(kOneAgentGraph).find("layer ask")) +
                               "agent b {\n  backend = sim\n  model = \"m-b\"\n}\n\n"
                               "use moa_lite(proposers = [a, b], aggregator = a) as lite\n\nlayer mine = b\n\noutput result = mine\n");
     auto l = run("run " + (d / "lite.moa").string() + " --cache off --format jsonl \"q\"", d / "log");
@@ -241,7 +224,7 @@ TEST_CASE("with several outputs the graph file's own answers first, --output-nod
 
 TEST_CASE("resume streams the output: a large output file is not held in memory") {
     fs::path d = dir("big");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     const int n = 200000;
     {
         std::ofstream in(d / "in.jsonl");
@@ -270,7 +253,7 @@ TEST_CASE("resume streams the output: a large output file is not held in memory"
 
 TEST_CASE("a question with --input is a usage error, an empty prompt in a batch is a row error naming its line") {
     fs::path d = dir("usage");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "in.jsonl", "{\"prompt\":\"a\"}\n\n   \n{\"prompt\":\"  \"}\n");
     auto both = run(moa_run(d, "\"hi\" --input " + (d / "in.jsonl").string()), d / "log");
     CHECK(both.code == 2);
@@ -309,7 +292,7 @@ TEST_CASE("the progress bar counts non-blank lines, starts a resumed run at the 
         return;
     }
     fs::path d = dir("progress");
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "one.jsonl", "{\"prompt\":\"a\"}\n");
     std::string in;
     for (int i = 0; i < 30; ++i) in += "{\"prompt\":\"q" + std::to_string(i) + "\"}\n\n";

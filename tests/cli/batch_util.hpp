@@ -22,6 +22,24 @@ namespace batch_test {
 
 namespace fs = std::filesystem;
 
+// One agent on a fast simulated backend: the graph most batch tests run.
+inline const char* kOneAgentGraph = R"(backend sim {
+  kind = sim
+  latency {
+    first_token = 10ms
+  }
+}
+
+agent a {
+  backend = sim
+  model = "m-a"
+}
+
+layer ask = a
+
+output answer = ask
+)";
+
 inline fs::path dir(const std::string& name) {
     fs::path d = fs::temp_directory_path() / "moa-batch-test" / name;
     fs::remove_all(d);

@@ -15,23 +15,6 @@ using namespace batch_test;
 
 namespace {
 
-const char* kGraph = R"(backend sim {
-  kind = sim
-  latency {
-    first_token = 10ms
-  }
-}
-
-agent a {
-  backend = sim
-  model = "m-a"
-}
-
-layer ask = a
-
-output answer = ask
-)";
-
 std::string prompts(int n) {
     std::string s;
     for (int i = 1; i <= n; ++i) s += "{\"id\":" + std::to_string(i) + ",\"prompt\":\"q" + std::to_string(i) + "\"}\n";
@@ -44,7 +27,7 @@ std::string moa_run(const fs::path& d, const std::string& more) {
 
 fs::path setup(const std::string& name, int n) {
     fs::path d = dir(name);
-    write(d / "g.moa", kGraph);
+    write(d / "g.moa", kOneAgentGraph);
     write(d / "in.jsonl", prompts(n));
     return d;
 }
