@@ -65,8 +65,10 @@ std::string leaked_piece(const std::string& text, const std::string& secret) {
 
 const std::string kPassword = "pw-HUNTER2-77aa";
 
-// Proposers on both key-carrying APIs hit every echoing fault; `ok` answers so the
-// aggregator succeeds and something is cached. `host` varies to force replay misses.
+// Proposers on both key-carrying APIs hit every echoing fault; `delay-400` answers so
+// the aggregator succeeds and something is cached, and answers late: at_least(1)
+// cancels the proposers still running once one answer is in, so the echoing faults
+// must have replied by then. `host` varies to force replay misses.
 std::string graph(const std::string& tag, const std::string& host) {
     std::string u = "http://moauser:" + kPassword + "@" + host + ":" + std::to_string(server().port());
     std::string retry = " retry { attempts = 2  base_delay = 1ms  max_delay = 2ms } ";
@@ -76,7 +78,7 @@ std::string graph(const std::string& tag, const std::string& host) {
     std::string layer;
     int n = 0;
     for (const char* b : {"oa", "an"})
-        for (const char* m : {"echo-json-400", "echo-json-503", "echo-text-401", "echo-text-500", "echo-key", "ok"}) {
+        for (const char* m : {"echo-json-400", "echo-json-503", "echo-text-401", "echo-text-500", "echo-key", "delay-400"}) {
             std::string name = "p" + std::to_string(n++);
             g += "agent " + name + " { backend = " + b + "  model = \"" + m + ":" + tag + "\" }\n";
             layer += (layer.empty() ? "" : ", ") + name;
