@@ -18,7 +18,7 @@
 #include <streambuf>
 #include <unordered_set>
 
-#include "../batch_io.hpp"
+#include "moa/batch_io.hpp"
 #include "interrupt.hpp"
 #include "log.hpp"
 #include "output_file.hpp"

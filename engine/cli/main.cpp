@@ -13,10 +13,10 @@
 #include <iostream>
 #include <sstream>
 
-#include "../../dsl/source.hpp"
+#include "moa/diagnostics.hpp"
 #include "log.hpp"
 #include "run.hpp"
-#include "../cache_tools.hpp"
+#include "moa/cache_admin.hpp"
 #include "moa/dsl.hpp"
 #include "moa/duration.hpp"
 

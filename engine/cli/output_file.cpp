@@ -10,7 +10,7 @@
 #include <cstring>
 #include <memory>
 
-#include "../batch_io.hpp"
+#include "moa/batch_io.hpp"
 
 namespace moa::cli {
 

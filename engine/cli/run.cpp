@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "../../dsl/source.hpp"
-#include "../batch_io.hpp"
+#include "moa/diagnostics.hpp"
+#include "moa/batch_io.hpp"
 #include "interrupt.hpp"
 #include "log.hpp"
 #include "moa/engine.hpp"

@@ -10,10 +10,10 @@
 #include <filesystem>
 #include <string>
 
-#include "cache.hpp"
+#include "cache/cache.hpp"
 #include "moa/dsl.hpp"
 #include "moa/engine.hpp"
-#include "scheduler.hpp"
+#include "runtime/scheduler.hpp"
 
 using namespace moa;
 namespace fs = std::filesystem;

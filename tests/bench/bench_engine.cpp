@@ -17,7 +17,7 @@
 
 #include "moa/dsl.hpp"
 #include "moa/engine.hpp"
-#include "scheduler.hpp"
+#include "runtime/scheduler.hpp"
 #include "source.hpp"
 
 using namespace moa;

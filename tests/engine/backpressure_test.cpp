@@ -7,8 +7,8 @@
 #include <map>
 #include <mutex>
 
-#include "../../engine/batch_io.hpp"
-#include "../../engine/scheduler.hpp"
+#include "moa/batch_io.hpp"
+#include "runtime/scheduler.hpp"
 #include "engine_test_util.hpp"
 
 using namespace moa;

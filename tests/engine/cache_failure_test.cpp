@@ -14,8 +14,8 @@
 #include <random>
 #include <set>
 
-#include "../../engine/cache.hpp"
-#include "../../engine/scheduler.hpp"
+#include "cache/cache.hpp"
+#include "runtime/scheduler.hpp"
 #include "engine_test_util.hpp"
 
 using namespace moa;

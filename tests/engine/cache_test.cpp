@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <set>
 
-#include "../../engine/cache.hpp"
-#include "../../engine/scheduler.hpp"
+#include "cache/cache.hpp"
+#include "runtime/scheduler.hpp"
 #include "engine_test_util.hpp"
 
 using namespace moa;

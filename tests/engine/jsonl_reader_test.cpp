@@ -4,7 +4,7 @@
 
 #include <sstream>
 
-#include "batch_io.hpp"
+#include "moa/batch_io.hpp"
 
 using namespace moa;
 

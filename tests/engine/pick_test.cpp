@@ -7,8 +7,8 @@
 #include <set>
 #include <sstream>
 
-#include "../../engine/batch_io.hpp"
-#include "../../engine/prompt.hpp"
+#include "moa/batch_io.hpp"
+#include "runtime/prompt.hpp"
 #include "engine_test_util.hpp"
 
 using namespace moa;

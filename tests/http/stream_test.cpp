@@ -9,8 +9,8 @@
 
 #include "../engine/engine_test_util.hpp"
 #include "fake_server.hpp"
-#include "http.hpp"
-#include "providers.hpp"
+#include "backends/http_transport.hpp"
+#include "backends/providers.hpp"
 
 using namespace moa;
 using moa::test::FakeServer;

@@ -14,10 +14,10 @@
 #include <set>
 #include <string>
 
-#include "call.hpp"
+#include "runtime/call.hpp"
 #include "moa/engine.hpp"
-#include "http.hpp"
-#include "reactor.hpp"
+#include "backends/http_transport.hpp"
+#include "runtime/reactor.hpp"
 
 namespace moa {
 

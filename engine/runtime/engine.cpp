@@ -11,8 +11,8 @@
 #include <ostream>
 #include <stdexcept>
 
-#include "engine_impl.hpp"
-#include "run_stats.hpp"
+#include "runtime/engine_impl.hpp"
+#include "runtime/run_stats.hpp"
 
 namespace moa {
 

@@ -1,4 +1,4 @@
-#include "run_stats.hpp"
+#include "runtime/run_stats.hpp"
 
 #include <sys/resource.h>
 

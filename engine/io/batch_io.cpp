@@ -1,4 +1,4 @@
-#include "batch_io.hpp"
+#include "moa/batch_io.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -389,7 +389,7 @@ bool render_alpaca(const std::string& journal, const std::string& fingerprint, c
 
 }  // namespace moa
 
-#include "cache_tools.hpp"
+#include "cache/cache_tools.hpp"
 
 namespace moa {
 

@@ -1,10 +1,10 @@
-#include "cache.hpp"
+#include "cache/cache.hpp"
 
 #include <chrono>
 #include <cstdio>
 #include <sstream>
 
-#include "sim.hpp"
+#include "backends/sim.hpp"
 
 namespace moa {
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "call.hpp"
+#include "runtime/call.hpp"
 #include "moa/graph_spec.hpp"
 
 namespace moa {

@@ -1,4 +1,4 @@
-#include "prompt.hpp"
+#include "runtime/prompt.hpp"
 
 #include <cctype>
 #include <optional>

@@ -1,8 +1,8 @@
-#include "providers.hpp"
+#include "backends/providers.hpp"
 
 #include <simdjson.h>
 
-#include "batch_io.hpp"  // append_json_string
+#include "moa/batch_io.hpp"  // append_json_string
 
 namespace moa {
 

@@ -1,4 +1,4 @@
-#include "export_file.hpp"
+#include "io/export_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

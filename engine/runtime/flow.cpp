@@ -13,8 +13,8 @@
 #include <condition_variable>
 #include <map>
 
-#include "engine_impl.hpp"
-#include "sim.hpp"
+#include "runtime/engine_impl.hpp"
+#include "backends/sim.hpp"
 
 namespace moa {
 

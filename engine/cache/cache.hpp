@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "call.hpp"
+#include "runtime/call.hpp"
 
 namespace moa {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "moa/engine.hpp"
-#include "reactor.hpp"
+#include "runtime/reactor.hpp"
 
 namespace moa {
 

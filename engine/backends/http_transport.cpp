@@ -1,4 +1,4 @@
-#include "http.hpp"
+#include "backends/http_transport.hpp"
 
 #include <curl/curl.h>
 
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <mutex>
 
-#include "batch_io.hpp"  // append_json_string
-#include "providers.hpp"
+#include "moa/batch_io.hpp"  // append_json_string
+#include "backends/providers.hpp"
 
 namespace moa {
 

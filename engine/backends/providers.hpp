@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "call.hpp"
+#include "runtime/call.hpp"
 
 namespace moa {
 

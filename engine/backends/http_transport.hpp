@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "call.hpp"
-#include "reactor.hpp"
+#include "runtime/call.hpp"
+#include "runtime/reactor.hpp"
 
 namespace moa {
 

@@ -11,14 +11,14 @@
 #include <mutex>
 #include <vector>
 
-#include "cache.hpp"
-#include "call.hpp"
+#include "cache/cache.hpp"
+#include "runtime/call.hpp"
 #include "moa/engine.hpp"
-#include "prompt.hpp"
-#include "http.hpp"
-#include "reactor.hpp"
-#include "scheduler.hpp"
-#include "stats.hpp"
+#include "runtime/prompt.hpp"
+#include "backends/http_transport.hpp"
+#include "runtime/reactor.hpp"
+#include "runtime/scheduler.hpp"
+#include "runtime/stats.hpp"
 
 namespace moa {
 

@@ -1,10 +1,10 @@
-#include "scheduler.hpp"
+#include "runtime/scheduler.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
-#include "sim.hpp"
+#include "backends/sim.hpp"
 
 namespace moa {
 

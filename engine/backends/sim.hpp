@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "call.hpp"
+#include "runtime/call.hpp"
 
 namespace moa::sim {
 

@@ -1,4 +1,4 @@
-#include "sim.hpp"
+#include "backends/sim.hpp"
 
 #include <array>
 #include <cstring>

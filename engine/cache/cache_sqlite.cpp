@@ -12,10 +12,10 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "batch_io.hpp"
-#include "cache.hpp"
-#include "cache_tools.hpp"
-#include "export_file.hpp"
+#include "moa/batch_io.hpp"
+#include "cache/cache.hpp"
+#include "cache/cache_tools.hpp"
+#include "io/export_file.hpp"
 
 namespace moa {
 
