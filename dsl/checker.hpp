@@ -104,7 +104,10 @@ private:
     bool check_shape(const DeclRef& r);
     Fields read_fields(const DeclRef& r, const ast::Block* b, const std::shared_ptr<const Env>& env,
                        const std::string& what, const std::vector<std::string>& allowed);
-    void check_backends();
+    void check_backends();  // checker_backends.cpp
+    void read_backend_endpoint(const DeclRef& r, Fields& f, BackendSpec& b);
+    void read_backend_limits(const DeclRef& r, Fields& f, BackendSpec& b);
+    void read_sim_fields(const DeclRef& r, Fields& f, BackendSpec& b);
     void check_templates();
     void check_agents();
     void read_timeouts(const FieldVal& fv, Timeouts& t);
@@ -118,12 +121,16 @@ private:
     bool over_limit(const DeclRef& r, const char* what, size_t added, size_t total, size_t limit,
                     const std::string& how);
     void read_layer(LayerDraft& l);
+    void read_members(LayerDraft& l);
+    void read_fan_in(LayerDraft& l, const Val& x);
     void read_result(LayerDraft& l, const Val& v);
     void resolve_inputs();
     std::vector<std::string> resolve_ref(const InputRef& in, const std::string& field, bool single,
                                          std::set<std::string>& visiting);
     std::vector<std::string> layer_outputs(const std::string& layer, std::set<std::string>& visiting);
-    void build_routes();
+    void build_routes();  // checker_routes.cpp
+    bool read_route_on(const DeclRef& r, const ast::Field& f, RouteSpec& rs);
+    void read_route_arm(const DeclRef& r, const ast::Arm& a, RouteSpec& rs, bool& has_otherwise);
     void build_outputs();
     void check_cycles_and_order();
     void check_placeholders();

@@ -1,4 +1,4 @@
-// Checker, part 2: layers (members, replicas, repeat, inputs, fan-in), routes,
+// Checker, part 2: layers (members, replicas, repeat, inputs, fan-in),
 // outputs, and the whole-graph checks (cycles, placeholders, reachability).
 #include <algorithm>
 #include <cstdlib>
@@ -20,6 +20,45 @@ uint32_t len(const Origin& o) { return o.span.end - o.span.begin; }
 }  // namespace
 
 void Checker::read_layer(LayerDraft& l) {
+    read_members(l);
+    const DeclRef& r = l.ref;
+    const ast::Block* body = r.decl->body ? &*r.decl->body : nullptr;
+    Fields f = read_fields(r, body, r.env, "layer " + quote(r.name), {"inputs", "prompt", "fan_in", "repeat", "result"});
+    if (auto* v = f.get("inputs")) {
+        l.has_inputs_field = true;
+        std::vector<Val> ins = v->val.kind == Val::Kind::List ? v->val.items : std::vector<Val>{v->val};
+        for (const auto& in : ins) {
+            if (in.kind == Val::Kind::Invalid) continue;
+            if (in.kind != Val::Kind::Ref || in.replicas != 1) {
+                diags_.error(in.origin.file, in.origin.span.begin,
+                             "'inputs' lists layers or layer.agent names, found " + std::string(kind_name(in.kind)),
+                             len(in.origin));
+                continue;
+            }
+            l.inputs.push_back({in.scoped_ref(), in.origin});
+        }
+    }
+    if (auto* v = f.get("prompt"); v && expect_name(*v, l.prompt)) {
+        l.prompt_origin = v->val.origin;
+        if (!templates_.count(l.prompt)) {
+            std::vector<std::string> names;
+            for (auto& [n, _] : templates_) names.push_back(n);
+            unknown_name(v->val.origin, "template", l.prompt, names);
+            l.prompt.clear();
+            l.prompt_failed = true;
+        } else {
+            used_templates_.insert(l.prompt);
+        }
+    }
+    if (auto* v = f.get("fan_in")) read_fan_in(l, v->val);
+    if (auto* v = f.get("result")) read_result(l, v->val);
+    double rep = 1;
+    if (auto* v = f.get("repeat"); v && expect_number(*v, 0, 100, true, rep, "an integer in [0, 100]"))
+        l.repeat = static_cast<int>(rep);
+}
+
+// `layer NAME = [a, b * 3]`: the agents and their replica counts.
+void Checker::read_members(LayerDraft& l) {
     const DeclRef& r = l.ref;
     Val members = ev_.eval(*r.decl->value, r.env);
     std::vector<Val> items;
@@ -59,74 +98,43 @@ void Checker::read_layer(LayerDraft& l) {
         used_agents_.insert(a);
         l.members.push_back({a, m.replicas, m.origin});
     }
-    const ast::Block* body = r.decl->body ? &*r.decl->body : nullptr;
-    Fields f = read_fields(r, body, r.env, "layer " + quote(r.name), {"inputs", "prompt", "fan_in", "repeat", "result"});
-    if (auto* v = f.get("inputs")) {
-        l.has_inputs_field = true;
-        std::vector<Val> ins = v->val.kind == Val::Kind::List ? v->val.items : std::vector<Val>{v->val};
-        for (const auto& in : ins) {
-            if (in.kind == Val::Kind::Invalid) continue;
-            if (in.kind != Val::Kind::Ref || in.replicas != 1) {
-                diags_.error(in.origin.file, in.origin.span.begin,
-                             "'inputs' lists layers or layer.agent names, found " + std::string(kind_name(in.kind)),
-                             len(in.origin));
-                continue;
-            }
-            l.inputs.push_back({in.scoped_ref(), in.origin});
+}
+
+// `fan_in = all | at_least(k) | deadline(d)`.
+void Checker::read_fan_in(LayerDraft& l, const Val& x) {
+    l.has_fan_in = true;
+    l.fan_in_origin = x.origin;
+    static const std::vector<std::string> forms = {"all", "at_least", "deadline"};
+    auto bad_form = [&] {
+        diags_.error(x.origin.file, x.origin.span.begin,
+                     "'fan_in' is `all`, `at_least(k)` or `deadline(30s)`", len(x.origin));
+    };
+    if (x.kind == Val::Kind::Ref && x.ref.size() == 1 && x.ref[0] == "all") {
+        l.fan_in.kind = FanInKind::All;
+    } else if (x.kind == Val::Kind::Call && x.str == "at_least") {
+        if (x.items.size() != 1 || x.items[0].kind != Val::Kind::Number || !x.items[0].integral ||
+            x.items[0].number < 1)
+            diags_.error(x.origin.file, x.origin.span.begin, "at_least(k) takes one integer k >= 1", len(x.origin));
+        else {
+            l.fan_in.kind = FanInKind::AtLeast;
+            l.fan_in.k = static_cast<int>(std::min(x.items[0].number, 1e6));
         }
-    }
-    if (auto* v = f.get("prompt"); v && expect_name(*v, l.prompt)) {
-        l.prompt_origin = v->val.origin;
-        if (!templates_.count(l.prompt)) {
-            std::vector<std::string> names;
-            for (auto& [n, _] : templates_) names.push_back(n);
-            unknown_name(v->val.origin, "template", l.prompt, names);
-            l.prompt.clear();
-            l.prompt_failed = true;
-        } else {
-            used_templates_.insert(l.prompt);
+    } else if (x.kind == Val::Kind::Call && x.str == "deadline") {
+        if (x.items.size() != 1 || x.items[0].kind != Val::Kind::Duration || x.items[0].ms <= 0)
+            diags_.error(x.origin.file, x.origin.span.begin, "deadline(d) takes one positive duration, like deadline(30s)", len(x.origin));
+        else {
+            l.fan_in.kind = FanInKind::Deadline;
+            l.fan_in.deadline_ms = x.items[0].ms;
         }
-    }
-    if (auto* v = f.get("fan_in")) {
-        const Val& x = v->val;
-        l.has_fan_in = true;
-        l.fan_in_origin = x.origin;
-        static const std::vector<std::string> forms = {"all", "at_least", "deadline"};
-        auto bad_form = [&] {
+    } else if (x.kind == Val::Kind::Call || (x.kind == Val::Kind::Ref && x.ref.size() == 1)) {
+        std::string n = x.kind == Val::Kind::Call ? x.str : x.ref[0];
+        if (auto s = did_you_mean(n, forms); !s.empty())
             diags_.error(x.origin.file, x.origin.span.begin,
-                         "'fan_in' is `all`, `at_least(k)` or `deadline(30s)`", len(x.origin));
-        };
-        if (x.kind == Val::Kind::Ref && x.ref.size() == 1 && x.ref[0] == "all") {
-            l.fan_in.kind = FanInKind::All;
-        } else if (x.kind == Val::Kind::Call && x.str == "at_least") {
-            if (x.items.size() != 1 || x.items[0].kind != Val::Kind::Number || !x.items[0].integral ||
-                x.items[0].number < 1)
-                diags_.error(x.origin.file, x.origin.span.begin, "at_least(k) takes one integer k >= 1", len(x.origin));
-            else {
-                l.fan_in.kind = FanInKind::AtLeast;
-                l.fan_in.k = static_cast<int>(std::min(x.items[0].number, 1e6));
-            }
-        } else if (x.kind == Val::Kind::Call && x.str == "deadline") {
-            if (x.items.size() != 1 || x.items[0].kind != Val::Kind::Duration || x.items[0].ms <= 0)
-                diags_.error(x.origin.file, x.origin.span.begin, "deadline(d) takes one positive duration, like deadline(30s)", len(x.origin));
-            else {
-                l.fan_in.kind = FanInKind::Deadline;
-                l.fan_in.deadline_ms = x.items[0].ms;
-            }
-        } else if (x.kind == Val::Kind::Call || (x.kind == Val::Kind::Ref && x.ref.size() == 1)) {
-            std::string n = x.kind == Val::Kind::Call ? x.str : x.ref[0];
-            if (auto s = did_you_mean(n, forms); !s.empty())
-                diags_.error(x.origin.file, x.origin.span.begin,
-                             "unknown fan-in rule " + quote(n) + "; did you mean " + quote(s) + "?", static_cast<uint32_t>(n.size()));
-            else bad_form();
-        } else if (x.kind != Val::Kind::Invalid) {
-            bad_form();
-        }
+                         "unknown fan-in rule " + quote(n) + "; did you mean " + quote(s) + "?", static_cast<uint32_t>(n.size()));
+        else bad_form();
+    } else if (x.kind != Val::Kind::Invalid) {
+        bad_form();
     }
-    if (auto* v = f.get("result")) read_result(l, v->val);
-    double rep = 1;
-    if (auto* v = f.get("repeat"); v && expect_number(*v, 0, 100, true, rep, "an integer in [0, 100]"))
-        l.repeat = static_cast<int>(rep);
 }
 
 // `result = reply` (the default: the model's answer) or `result = pick` (the answer
@@ -365,101 +373,6 @@ void Checker::resolve_inputs() {
                          "at_least(" + std::to_string(l.fan_in.k) + ") but layer " + quote(l.ref.name) +
                              " has only " + std::to_string(n_in) + " input" + (n_in == 1 ? "" : "s"),
                          len(l.fan_in_origin));
-    }
-}
-
-void Checker::build_routes() {
-    for (auto& [name, r] : routes_decl_) {
-        NoteScope notes(*this, r);
-        RouteSpec rs;
-        rs.name = name;
-        rs.loc = loc(r.file(), r.decl->name_span.begin);
-        const ast::Block& body = *r.decl->body;
-        bool has_on = false, has_otherwise = false;
-        for (const auto& item : body.items) {
-            if (item.kind == ast::Item::Kind::Decl) {
-                diags_.error(r.file(), item.span().begin, "a declaration is not allowed in route " + quote(name));
-                continue;
-            }
-            if (item.kind == ast::Item::Kind::Field) {
-                const ast::Field& f = item.field;
-                if (f.key != "on") {
-                    std::string msg = "unknown field " + quote(f.key) + " in route " + quote(name);
-                    msg += f.key.size() <= 3 ? "; did you mean 'on'?" : " (a route has `on = ...` and `when ... -> layer` arms)";
-                    diags_.error(r.file(), f.key_span.begin, msg, f.key_span.end - f.key_span.begin);
-                    continue;
-                }
-                has_on = true;
-                Val v = ev_.eval(f.value, r.env);
-                if (v.kind != Val::Kind::Ref) {
-                    if (v.kind != Val::Kind::Invalid)
-                        diags_.error(r.file(), v.origin.span.begin, "'on' is `query` or a layer whose answer classifies the query");
-                    continue;
-                }
-                std::set<std::string> visiting;
-                InputRef in{v.scoped_ref(), v.origin};
-                auto ids = resolve_ref(in, "on", true, visiting);
-                if (v.ref.size() == 1 && v.ref[0] == "query") rs.on = "query";
-                else if (ids.size() == 1) rs.on = ids[0];
-                else if (ids.size() > 1)
-                    diags_.error(r.file(), v.origin.span.begin,
-                                 "'on' needs one answer, but " + quote(v.ref_text()) + " has " +
-                                     std::to_string(ids.size()) + "; name one agent (layer.agent)",
-                                 len(v.origin));
-                continue;
-            }
-            const ast::Arm& a = item.arm;
-            RouteArm arm;
-            if (a.otherwise) {
-                if (has_otherwise) diags_.error(r.file(), a.span.begin, "route " + quote(name) + " has two 'otherwise' arms");
-                has_otherwise = true;
-            }
-            for (const auto& p : a.patterns) {
-                Val v = ev_.eval(p, r.env);
-                if (v.kind == Val::Kind::String && !v.str.empty()) arm.patterns.push_back(v.str);
-                else if (v.kind != Val::Kind::Invalid)
-                    diags_.error(r.file(), v.origin.span.begin, "a `when` pattern is a non-empty string", len(v.origin));
-            }
-            std::string target = a.target.joined();
-            for (const auto& local : r.env->local_names)
-                if (!r.env->prefix.empty() && local == a.target.parts[0]) target = r.env->prefix + target;
-            auto it = layer_by_name_.find(target);
-            if (size_t b = target.find('['); it == layer_by_name_.end() && b != std::string::npos &&
-                                              layer_by_name_.count(target.substr(0, b))) {
-                diags_.error(r.file(), a.target_span.begin,
-                             "a route branch is a whole layer, not one copy: " + quote(target) + " is a copy of layer " +
-                                 quote(target.substr(0, b)) + " (repeat); route to " + quote(target.substr(0, b)),
-                             a.target_span.end - a.target_span.begin);
-                continue;
-            }
-            if (it == layer_by_name_.end()) {
-                std::vector<std::string> names;
-                for (auto& [n, _] : layer_by_name_) names.push_back(n);
-                unknown_name({r.file(), a.target_span}, "layer", target, names);
-                continue;
-            }
-            arm.target = target;
-            if (it->second->instances.empty())
-                diags_.error(r.file(), a.target_span.begin,
-                             "layer " + quote(target) + " has repeat = 0: there is no layer for this branch to run",
-                             a.target_span.end - a.target_span.begin);
-            for (const auto& inst : it->second->instances) {
-                if (auto g = gate_of_.find(inst); g != gate_of_.end() && g->second != name)
-                    diags_.error(r.file(), a.target_span.begin,
-                                 "layer " + quote(target) + " is already a branch of route " + quote(g->second),
-                                 a.target_span.end - a.target_span.begin);
-                gate_of_[inst] = name;
-            }
-            rs.arms.push_back(std::move(arm));
-        }
-        if (!has_on)
-            diags_.error(r.file(), r.decl->name_span.begin, "route " + quote(name) + " has no 'on' (query, or a classifier layer)",
-                         r.decl->name_span.end - r.decl->name_span.begin);
-        if (!has_otherwise)
-            diags_.error(r.file(), r.decl->name_span.begin,
-                         "route " + quote(name) + " has no 'otherwise' arm; a query matching no pattern would have nowhere to go",
-                         r.decl->name_span.end - r.decl->name_span.begin);
-        g_.routes.push_back(std::move(rs));
     }
 }
 

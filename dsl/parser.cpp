@@ -358,6 +358,69 @@ BOOST_SPIRIT_DEFINE(name_inner, path_inner, path_part, string_operand_inner, ope
 
 using namespace prescan;
 
+// An X3 expectation failure at `at` in the declaration starting at `pos`, as one
+// diagnostic saying what was expected and found; returns where parsing resumes.
+size_t report_expectation(const std::shared_ptr<const SourceFile>& src, size_t pos, size_t at, const std::string& which,
+                          RecoveryPoints& recovery, size_t next, Diagnostics& diags) {
+    const std::string& s = src->text();
+    size_t shown = skip_blank(s, at);
+    std::string found = describe_found(s, shown);
+    std::string what = "expected " + which;
+    if (which == "nesting") {
+        shown = at;
+        what = "nesting deeper than " + std::to_string(kMaxNesting) + " levels";
+        found = describe_found(s, at);
+    }
+    if (which == grammar::close_quote.name) {
+        // A string stops at the end of its line: report there, not on the next line.
+        shown = at;
+        found = at < s.size() ? "end of line" : "end of file";
+        what = "unterminated string: " + what;
+    } else if (which == grammar::close_text.name) {
+        size_t open = s.rfind("\"\"\"", at > 3 ? at - 3 : 0);
+        if (open != std::string::npos && open >= pos) shown = open;
+        what = "unterminated text block: " + what;
+        found = "end of file";
+    } else if (shown >= s.size()) {  // report just after the last token, not past EOF
+        shown = std::min(at, s.size());
+        while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;
+    }
+    std::string msg = which == "nesting" ? what : what + ", found " + found;
+    if (which == grammar::close_paren.name && s.compare(pos, 4, "use ") == 0 && shown > 0) {
+        size_t prev = s.find_last_not_of(" \t\r\n", shown - 1);
+        if (prev != std::string::npos && (s[prev] == '(' || s[prev] == ','))
+            msg = "expected a named argument, found " + found +
+                  "; topology arguments are named: `use moa(proposers = [a, b], aggregator = a)`";
+    }
+    size_t nb = 0, ne = 0;
+    bool bad_name = which != grammar::close_quote.name && which != grammar::close_text.name &&
+                    non_ascii_name(s, shown, nb, ne);
+    if (bad_name) {
+        shown = nb;
+        while (static_cast<unsigned char>(s[shown]) < 0x80) ++shown;
+        msg = "non-ASCII character in name '" + s.substr(nb, ne - nb) +
+              "'; names are ASCII letters, digits and '_'";
+    }
+    auto& diag = diags.error(src, static_cast<uint32_t>(shown), msg);
+    // A block that runs to the end of the file, or into the next declaration:
+    // show where it was opened.
+    if (which == grammar::close_brace.name &&
+        (found == "end of file" || recovery.after(shown > 0 ? shown - 1 : 0) == shown)) {
+        if (size_t open = unclosed_brace(s, pos, shown); open != std::string::npos)
+            diag.notes.push_back(Diagnostics::note(src, static_cast<uint32_t>(open), "this '{' is never closed"));
+    }
+    // Resume after the error, never before it: lines the failed declaration
+    // already consumed must not be parsed (and reported) twice. If the error
+    // is at a declaration in column 1 (a missing '}'), resume right there.
+    size_t line_start = shown > 0 ? s.rfind('\n', shown - 1) : std::string::npos;
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    if (line_start > pos && line_start == shown && recovery.after(line_start - 1) == line_start)
+        next = line_start;
+    else if (at > pos)
+        next = recovery.after(std::min(at, s.size()));
+    return next;
+}
+
 ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& diags) {
     ast::File file;
     const std::string& s = src->text();
@@ -409,64 +472,9 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
                 ++errors;
             }
         } catch (const x3::expectation_failure<It>& e) {
-            size_t at = static_cast<size_t>(e.where() - begin);
-            size_t shown = skip_blank(s, at);
-            std::string found = describe_found(s, shown);
-            std::string what = "expected " + e.which();
-            if (e.which() == "nesting") {
-                shown = at;
-                what = "nesting deeper than " + std::to_string(kMaxNesting) + " levels";
-                found = describe_found(s, at);
-            }
-            if (e.which() == grammar::close_quote.name) {
-                // A string stops at the end of its line: report there, not on the next line.
-                shown = at;
-                found = at < s.size() ? "end of line" : "end of file";
-                what = "unterminated string: " + what;
-            } else if (e.which() == grammar::close_text.name) {
-                size_t open = s.rfind("\"\"\"", at > 3 ? at - 3 : 0);
-                if (open != std::string::npos && open >= pos) shown = open;
-                what = "unterminated text block: " + what;
-                found = "end of file";
-            } else if (shown >= s.size()) {  // report just after the last token, not past EOF
-                shown = std::min(at, s.size());
-                while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;
-            }
-            std::string msg = e.which() == "nesting" ? what : what + ", found " + found;
-            if (e.which() == grammar::close_paren.name && s.compare(pos, 4, "use ") == 0 && shown > 0) {
-                size_t prev = s.find_last_not_of(" \t\r\n", shown - 1);
-                if (prev != std::string::npos && (s[prev] == '(' || s[prev] == ','))
-                    msg = "expected a named argument, found " + found +
-                          "; topology arguments are named: `use moa(proposers = [a, b], aggregator = a)`";
-            }
-            size_t nb = 0, ne = 0;
-            bool bad_name = e.which() != grammar::close_quote.name && e.which() != grammar::close_text.name &&
-                            non_ascii_name(s, shown, nb, ne);
-            if (bad_name) {
-                shown = nb;
-                while (static_cast<unsigned char>(s[shown]) < 0x80) ++shown;
-                msg = "non-ASCII character in name '" + s.substr(nb, ne - nb) +
-                      "'; names are ASCII letters, digits and '_'";
-            }
-            auto& diag = diags.error(src, static_cast<uint32_t>(shown), msg);
-            // A block that runs to the end of the file, or into the next declaration:
-            // show where it was opened.
-            if (e.which() == grammar::close_brace.name &&
-                (found == "end of file" || recovery.after(shown > 0 ? shown - 1 : 0) == shown)) {
-                if (size_t open = unclosed_brace(s, pos, shown); open != std::string::npos)
-                    diag.notes.push_back(Diagnostics::note(src, static_cast<uint32_t>(open), "this '{' is never closed"));
-            }
+            next = report_expectation(src, pos, static_cast<size_t>(e.where() - begin), e.which(), recovery, next, diags);
             ++errors;
             ok = false;
-            // Resume after the error, never before it: lines the failed declaration
-            // already consumed must not be parsed (and reported) twice. If the error
-            // is at a declaration in column 1 (a missing '}'), resume right there.
-            size_t line_start = shown > 0 ? s.rfind('\n', shown - 1) : std::string::npos;
-            line_start = line_start == std::string::npos ? 0 : line_start + 1;
-            if (line_start > pos && line_start == shown && recovery.after(line_start - 1) == line_start)
-                next = line_start;
-            else if (at > pos)
-                next = recovery.after(std::min(at, s.size()));
         }
         if (!ok) file.broken_names.push_back(declared_name(s, pos));
         if (ok) {
