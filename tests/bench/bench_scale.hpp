@@ -1,0 +1,14 @@
+// `bench_http scale`: the HTTP-at-scale figures of issue 12 (see bench_scale.cpp).
+#pragma once
+
+namespace moa::bench {
+
+struct ScaleOptions {
+    bool capacity = true;  // 0. the loopback server's own capacity
+    bool paper = true;     // a. and b. (805 x paper MoA)
+    int n = 20000;         // c. one-call jobs at once (0: skip)
+};
+
+int scale_main(const ScaleOptions& o);
+
+}  // namespace moa::bench
