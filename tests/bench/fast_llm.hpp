@@ -30,6 +30,8 @@ struct LoadOptions {
     int delay_ms = 0;
     int server_threads = 1;
     bool stream = false;
+    int port = 0;   // drive this server instead of starting one (its CPU from /proc/pid)
+    pid_t pid = 0;
 };
 
 // Starts a server child (this executable), drives it with `connections` keep-alive

@@ -138,7 +138,13 @@ bool send_all(int fd, const std::string& s) {
 int run_load(const char* self, const LoadOptions& o) {
     signal(SIGPIPE, SIG_IGN);
     long nofile = raise_nofile(o.connections + 64L);
-    Child server = spawn_server(self, o.delay_ms, o.server_threads, o.seconds + 60);
+    Child server;
+    if (o.port > 0) {  // someone else's server (e.g. tests/http/fake_llm.py), not our child
+        server.port = o.port;
+        server.pid = o.pid;
+    } else {
+        server = spawn_server(self, o.delay_ms, o.server_threads, o.seconds + 60);
+    }
     if (server.port == 0) {
         std::fprintf(stderr, "load: the server did not start\n");
         return 1;
@@ -154,7 +160,7 @@ int run_load(const char* self, const LoadOptions& o) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             std::fprintf(stderr, "load: socket %zu: %s (nofile %ld)\n", i, std::strerror(errno), nofile);
-            stop_server(server);
+            if (o.port == 0) stop_server(server);
             return 1;
         }
         int one = 1;
@@ -218,10 +224,11 @@ int run_load(const char* self, const LoadOptions& o) {
     }
     double srv = process_cpu_ms(server.pid) - srv0, cli = self_cpu_ms() - cli0;
     for (auto& c : clients) close(c.fd);
-    stop_server(server);
+    if (o.port == 0) stop_server(server);
     std::sort(lat_ms.begin(), lat_ms.end());
     auto pct = [&](double p) { return lat_ms.empty() ? 0.0 : lat_ms[static_cast<size_t>(p * (lat_ms.size() - 1))]; };
     double rps = done / o.seconds;
+    if (o.port > 0) std::printf("(server on port %d, pid %d) ", o.port, int(o.pid));
     std::printf("server capacity: %d connections, delay %d ms, %d server thread(s)%s: %.0f requests/s over %.1f s "
                 "(%zu answers, %zu errors); server CPU %.2f us/request (%.0f%% of a core), load generator CPU "
                 "%.2f us/request; latency p50 %.2f ms p99 %.2f ms\n",

@@ -6,6 +6,7 @@
 //                   [--port-file F] [--ignore-stdin]
 //   fast_llm_server --load [--connections C] [--seconds S] [--delay-ms MS]
 //                   [--threads N] [--stream]     (measures the server's own capacity)
+//                   [--port P --pid PID]         (or that of a server already running)
 //
 // Binds 127.0.0.1 on a free port and prints "PORT n" on stdout. POST .../chat/completions
 // (body by Content-Length) gets an OpenAI chat completion with usage after the delay;
@@ -433,7 +434,8 @@ namespace {
 
 [[noreturn]] void usage() {
     std::fputs("usage: fast_llm_server [--delay-ms MS] [--threads N] [--processes N] [--max-seconds S] [--port-file F] [--ignore-stdin]\n"
-               "       fast_llm_server --load [--connections C] [--seconds S] [--delay-ms MS] [--threads N] [--stream]\n",
+               "       fast_llm_server --load [--connections C] [--seconds S] [--delay-ms MS] [--threads N] [--stream]\n"
+               "                      [--port P --pid PID]\n",
                stderr);
     std::exit(2);
 }
@@ -457,6 +459,8 @@ int main(int argc, char** argv) {
         else if (a == "--connections") l.connections = std::atoi(value());
         else if (a == "--seconds") l.seconds = std::atof(value());
         else if (a == "--stream") l.stream = true;
+        else if (a == "--port") l.port = std::atoi(value());
+        else if (a == "--pid") l.pid = std::atoi(value());
         else usage();
     }
     if (load) return fastllm::run_load(argv[0], l);
