@@ -157,13 +157,14 @@ void report(const Measured& m, int depth, int k) {
                 "wall/ideal %.2f (fluid bound C*L/K %.0f ms, wall/fluid %.2f)\n"
                 "  reactor CPU %.1f us/call (%d I/O thread(s): %s; %.0f ms), client CPU %.1f us/call (process, %.0f ms), "
                 "other threads %.0f ms\n"
-                "  client max RSS so far %.0f MB; server: CPU %.1f us/call, max requests in flight %.0f, max connections "
-                "open %.0f; %s\n",
+                "  client max RSS so far %.0f MB; server: CPU %.1f us/call (%.0f ms, %.0f%% of the wall time), max requests "
+                "in flight %.0f, max connections open %.0f; %s\n",
                 m.st.jobs_ok, m.st.jobs_failed,
                 m.st.calls, m.st.retries, m.st.calls_failed, m.st.wall_ms, ideal, m.st.wall_ms / ideal, fluid,
                 m.st.wall_ms / fluid, m.threads.io_ms * 1e3 / calls, m.threads.io_threads,
                 m.threads.io_names.empty() ? "none seen" : m.threads.io_names.c_str(), m.threads.io_ms,
-                m.cpu_ms * 1e3 / calls, m.cpu_ms, m.threads.other_ms, ru.ru_maxrss / 1024.0, m.server_cpu_ms * 1e3 / calls, m.max_in_flight,
+                m.cpu_ms * 1e3 / calls, m.cpu_ms, m.threads.other_ms, ru.ru_maxrss / 1024.0, m.server_cpu_ms * 1e3 / calls, m.server_cpu_ms,
+                100 * m.server_cpu_ms / std::max(1.0, m.st.wall_ms), m.max_in_flight,
                 m.max_open, uptime_load().c_str());
     std::fflush(stdout);
 }
@@ -191,9 +192,12 @@ int scale_main(const ScaleOptions& o) {
                 long(before.rlim_cur), long(before.rlim_max), nofile, read_long("/proc/sys/net/core/somaxconn"),
                 read_long("/proc/sys/net/ipv4/ip_local_port_range"), sysconf(_SC_NPROCESSORS_ONLN), uptime_load().c_str());
     if (o.capacity) capacity();
-    // Two server processes: one fd table cannot hold 20,000 connections plus its own
-    // files when the hard limit is 20,000.
-    fastllm::Child server = fastllm::spawn_server(FAST_LLM_SERVER, kLatencyMs, 1, 600, 2);
+    // Two server processes by default: one fd table cannot hold 20,000 connections plus
+    // its own files when the hard limit is 20,000.
+    fastllm::Child server =
+        fastllm::spawn_server(FAST_LLM_SERVER, kLatencyMs, o.server_threads, 600, o.server_processes);
+    std::printf("== server: fast_llm_server, %d process(es) x %d thread(s), 200 ms per answer\n", o.server_processes,
+                o.server_threads);
     if (server.port == 0) {
         std::fprintf(stderr, "bench_http scale: fast_llm_server did not start\n");
         return 1;
