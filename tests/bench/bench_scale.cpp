@@ -16,6 +16,7 @@
 // at most floor(T / L) calls by time T, and a job needs D calls in sequence. The
 // fluid bound C x L / K (no rounding) is printed too.
 #include <curl/curl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -184,6 +185,14 @@ void capacity() {
 }  // namespace
 
 int scale_main(const ScaleOptions& o) {
+    // The last resort if a run hangs where the watchdog cannot reach (e.g. in an
+    // engine's teardown): the bench always ends, and the server follows its stdin.
+    signal(SIGALRM, +[](int) {
+        const char m[] = "bench_http scale: still running after 400 s, giving up\n";
+        (void)!write(2, m, sizeof m - 1);
+        _exit(3);
+    });
+    alarm(400);
     rlimit before{};
     getrlimit(RLIMIT_NOFILE, &before);
     long nofile = fastllm::raise_nofile(o.n + 1024L);
