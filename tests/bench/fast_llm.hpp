@@ -48,7 +48,7 @@ struct Child {
 };
 Child spawn_server(const char* self, int delay_ms, int threads, double max_seconds, int processes = 1);
 void stop_server(Child& c);
-// utime + stime of a process, in milliseconds (from /proc/PID/stat).
+// CPU time of a live process's threads so far, in milliseconds (/proc/PID/task/*/schedstat).
 double process_cpu_ms(pid_t pid);
 
 }  // namespace fastllm
