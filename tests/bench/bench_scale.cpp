@@ -108,14 +108,15 @@ std::string one_agent_graph(int port, int max_concurrent) {
 struct Measured {
     RunStats st;
     ThreadCpu::Result threads;
-    double cpu_ms = 0, server_cpu_ms = 0, max_in_flight = 0, max_open = 0;
+    double cpu_ms = 0, server_cpu_ms = 0, max_in_flight = 0, max_open = 0, server_answered = 0;
     bool timed_out = false;
 };
 
 Measured measure(Engine& e, size_t queries, int port, double limit_s) {
     Measured m;
     server_stats(port, true);
-    double srv0 = stat_field(server_stats(port, false), "cpu_ms");
+    std::string s0 = server_stats(port, false);
+    double srv0 = stat_field(s0, "cpu_ms"), answered0 = stat_field(s0, "answered");
     ThreadCpu tc;
     tc.start();
     double c0 = cpu_ms();
@@ -144,6 +145,7 @@ Measured measure(Engine& e, size_t queries, int port, double limit_s) {
     m.server_cpu_ms = stat_field(s, "cpu_ms") - srv0;
     m.max_in_flight = stat_field(s, "max_pending");
     m.max_open = stat_field(s, "max_open");
+    m.server_answered = stat_field(s, "answered") - answered0;
     return m;
 }
 
@@ -158,13 +160,13 @@ void report(const Measured& m, int depth, int k) {
                 "wall/ideal %.2f (fluid bound C*L/K %.0f ms, wall/fluid %.2f)\n"
                 "  reactor CPU %.1f us/call (%d I/O thread(s): %s; %.0f ms), client CPU %.1f us/call (process, %.0f ms), "
                 "other threads %.0f ms\n"
-                "  client max RSS so far %.0f MB; server: CPU %.1f us/call (%.0f ms, %.0f%% of the wall time), max requests "
-                "in flight %.0f, max connections open %.0f; %s\n",
+                "  client max RSS so far %.0f MB; server: %.0f answers, CPU %.1f us/call (%.0f ms, %.0f%% of the wall time), "
+                "max requests in flight %.0f, max connections open %.0f; %s\n",
                 m.st.jobs_ok, m.st.jobs_failed,
                 m.st.calls, m.st.retries, m.st.calls_failed, m.st.wall_ms, ideal, m.st.wall_ms / ideal, fluid,
                 m.st.wall_ms / fluid, m.threads.io_ms * 1e3 / calls, m.threads.io_threads,
                 m.threads.io_names.empty() ? "none seen" : m.threads.io_names.c_str(), m.threads.io_ms,
-                m.cpu_ms * 1e3 / calls, m.cpu_ms, m.threads.other_ms, ru.ru_maxrss / 1024.0, m.server_cpu_ms * 1e3 / calls, m.server_cpu_ms,
+                m.cpu_ms * 1e3 / calls, m.cpu_ms, m.threads.other_ms, ru.ru_maxrss / 1024.0, m.server_answered, m.server_cpu_ms * 1e3 / calls, m.server_cpu_ms,
                 100 * m.server_cpu_ms / std::max(1.0, m.st.wall_ms), m.max_in_flight,
                 m.max_open, uptime_load().c_str());
     std::fflush(stdout);
