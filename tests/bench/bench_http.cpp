@@ -2,6 +2,11 @@
 //
 //   bench_http concurrent   2,000 requests at once, 500 ms server latency, one reactor thread
 //   bench_http paper        805 prompts through the paper's MoA over HTTP vs the sim backend
+//   bench_http stream       time to the first streamed token, three providers
+//   bench_http scale [--n N] [--skip-capacity] [--skip-paper] [--server-processes N] [--server-threads N]
+//                           issue 12: server capacity, reactor/client CPU per call at 256 and
+//                           2,048 in flight, wall/ideal with default flags, N (20,000) at once;
+//                           against fast_llm_server (bench_scale.cpp)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -16,6 +21,7 @@
 
 using namespace moa;
 
+#include "bench_scale.hpp"
 #include "bench_util.hpp"
 
 using moa::bench::Counted;
@@ -113,6 +119,23 @@ void first_token(test::FakeServer& s) {
 
 int main(int argc, char** argv) {
     std::string what = argc > 1 ? argv[1] : "all";
+    if (what == "scale") {
+        moa::bench::ScaleOptions o;
+        for (int i = 2; i < argc; ++i) {
+            std::string a = argv[i];
+            if (a == "--n" && i + 1 < argc) o.n = std::atoi(argv[++i]);
+            else if (a == "--skip-capacity") o.capacity = false;
+            else if (a == "--skip-paper") o.paper = false;
+            else if (a == "--server-processes" && i + 1 < argc) o.server_processes = std::atoi(argv[++i]);
+            else if (a == "--server-threads" && i + 1 < argc) o.server_threads = std::atoi(argv[++i]);
+            else {
+                std::fprintf(stderr, "usage: bench_http scale [--n N] [--skip-capacity] [--skip-paper] [--server-processes N] "
+                             "[--server-threads N]\n");
+                return 2;
+            }
+        }
+        return moa::bench::scale_main(o);
+    }
     test::FakeServer server;
     if (what == "concurrent" || what == "all") concurrent(server);
     if (what == "paper" || what == "all") paper_moa(server);
