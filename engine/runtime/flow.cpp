@@ -13,8 +13,9 @@
 #include <condition_variable>
 #include <map>
 
-#include "runtime/engine_impl.hpp"
 #include "backends/sim.hpp"
+#include "runtime/engine_core.hpp"
+#include "runtime/flow_graph.hpp"
 
 namespace moa {
 

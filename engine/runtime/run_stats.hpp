@@ -2,7 +2,7 @@
 // shared by Engine::run_batch and Engine::run_one. Internal to the engine.
 #pragma once
 
-#include "runtime/engine_impl.hpp"
+#include "runtime/engine_core.hpp"
 
 namespace moa {
 

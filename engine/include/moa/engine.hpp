@@ -145,6 +145,8 @@ public:
 
     // Runs every query of `source`; `sink` gets the results in input order, on the
     // calling thread. Memory stays bounded by max_jobs whatever the input size.
+    // If `source` or `sink` throws, no job starts after that, the jobs in flight
+    // finish (their results are dropped) and the exception propagates.
     RunStats run_batch(QuerySource& source, const std::function<void(JobResult&&)>& sink);
 
     // Per-node events as they happen (called from engine threads; keep it cheap).

@@ -1,0 +1,218 @@
+// EngineCore: building the engine's parts from a GraphSpec, handing calls to the
+// cache or the scheduler, resolving node results and assembling job results.
+#include "runtime/engine_core.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace moa {
+
+namespace {
+
+double ms_between(TimePoint a, TimePoint b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
+
+EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
+    plan = make_plan(graph);
+    layer_latency.resize(plan.layers.size());
+    scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
+    scheduler->set_observer(options.observer);
+    CacheMode mode = CacheMode::Off;
+    if (!parse_cache_mode(options.cache_mode, mode)) throw std::runtime_error("unknown cache mode '" + options.cache_mode + "'");
+    if (mode != CacheMode::Off) {
+        std::string error;
+        // Modes that only read never create or write the file (a read-only cache works).
+        bool reads_only = mode == CacheMode::Read || mode == CacheMode::Replay;
+        auto store = open_sqlite_store(options.cache_path, error, reads_only ? CacheAccess::Read : CacheAccess::Write);
+        if (!store) throw std::runtime_error(error);
+        cache = std::make_unique<ResponseCache>(std::move(store), mode);
+    }
+    bool remote = std::any_of(graph.backends.begin(), graph.backends.end(),
+                              [](const BackendSpec& b) { return b.kind != BackendKind::Sim; });
+    if (remote) {
+        if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
+        std::map<std::string, std::string> keys;
+        std::vector<std::string> secrets;  // every form a key or URL password may take
+        for (const auto& b : graph.backends) {
+            if (std::string k = api_key_value(b); !k.empty()) {
+                keys[b.name] = k;
+                secrets.push_back(k);
+                secrets.push_back(std::getenv(b.api_key_env.c_str()));  // untrimmed
+            }
+            if (std::string info = url_userinfo(b.base_url); !info.empty()) {
+                secrets.push_back(info);
+                if (size_t colon = info.find(':'); colon != std::string::npos) secrets.push_back(info.substr(colon + 1));
+            }
+        }
+        // Nothing after this may throw: once installed as the poller, the transport is
+        // called by the reactor thread until Engine::Impl::shutdown stops it.
+        http = std::make_unique<HttpTransport>(reactor, std::move(keys), std::move(secrets));
+        scheduler->set_http(http.get());
+        reactor.set_poller(http.get());
+    }
+}
+
+void EngineCore::submit(const CallPtr& c, const std::string& node) {
+    // After cancel_all(): the scheduler completes it as cancelled on arrival.
+    if (cancelled.load()) c->cancel_requested = true;
+    if (!cache) return scheduler->submit(c);
+    cache->submit(c, node, [this](const CallPtr& miss) { scheduler->submit(miss); });
+}
+
+JobPtr EngineCore::make_job(uint64_t seq, std::string id, std::string query) {
+    auto job = std::make_shared<JobState>();
+    job->seq = seq;
+    job->id = std::move(id);
+    job->query = std::move(query);
+    job->started = Clock::now();
+    job->nodes.resize(plan.nodes.size());
+    for (size_t i = 0; i < plan.nodes.size(); ++i)
+        job->nodes[i].want = static_cast<int>(plan.nodes[i].consumers.size()) + plan.nodes[i].consumers_plus;
+    job->remaining = static_cast<int>(plan.nodes.size());
+    jobs_started.fetch_add(1, std::memory_order_relaxed);
+    {
+        std::lock_guard lock(live_mu);
+        live.emplace(job.get(), job);
+    }
+    return job;
+}
+
+void EngineCore::cancel_all() {
+    cancelled.store(true);  // before collecting: a call stored after this sees the flag at submit
+    std::vector<CallPtr> calls;
+    {
+        std::lock_guard lock(live_mu);
+        for (auto& [_, weak] : live)
+            if (JobPtr job = weak.lock()) {
+                std::lock_guard jl(job->mu);
+                for (auto& ns : job->nodes)
+                    if (ns.call && !ns.resolved) calls.push_back(ns.call);
+            }
+    }
+    for (auto& c : calls) scheduler->cancel(c);
+}
+
+void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) {
+    {
+        std::lock_guard lock(job->mu);
+        NodeState& ns = job->nodes[static_cast<size_t>(i)];
+        ns.resolved = true;
+        ns.status = r.status;
+        ns.text = std::move(r.text);
+        ns.error_kind = std::move(r.error_kind);
+        ns.tokens_in = r.tokens_in;
+        ns.tokens_out = r.tokens_out;
+        ns.call.reset();
+        if (call) {
+            ns.attempts = call->attempts + call->attempts_before_fallback;
+            ns.agent = call->agent ? call->agent->name : "";
+            ns.fallback_from = call->fallback_from;
+            ns.start = ns.attempts > 0 ? call->first_start : call->submitted;
+            ns.end = call->finished;
+        } else {
+            ns.start = ns.end = Clock::now();
+        }
+    }
+    if (on_event) on_event(event_of(*job, i));
+    if (job->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        {
+            std::lock_guard lock(live_mu);
+            live.erase(job.get());
+        }
+        JobResult res = result_of(*job);
+        jobs_done.fetch_add(1, std::memory_order_relaxed);
+        if (job->finished) job->finished(std::move(res));
+    }
+}
+
+NodeEvent EngineCore::event_of(const JobState& job, int i) const {
+    const NodeState& ns = job.nodes[static_cast<size_t>(i)];
+    const PlanNode& pn = plan.nodes[static_cast<size_t>(i)];
+    NodeEvent e;
+    e.job_id = job.id;
+    e.node = pn.id;
+    e.layer = plan.layers[static_cast<size_t>(pn.layer)];
+    e.status = ns.status;
+    e.text = ns.text;
+    e.error_kind = ns.error_kind;
+    e.attempts = ns.attempts;
+    e.fallback_from = ns.fallback_from;
+    e.reply = ns.reply;
+    e.picked = ns.picked;
+    e.agent = ns.agent.empty() ? plan.nodes[static_cast<size_t>(i)].agent->name : ns.agent;
+    e.tokens_in = ns.tokens_in;
+    e.tokens_out = ns.tokens_out;
+    e.start_ms = ms_between(job.started, ns.start);
+    e.end_ms = ms_between(job.started, ns.end);
+    return e;
+}
+
+JobResult EngineCore::result_of(JobState& job) {
+    std::lock_guard lock(job.mu);
+    JobResult res;
+    res.seq = job.seq;
+    res.id = job.id;
+    res.wall_ms = ms_between(job.started, Clock::now());
+    bool any_ok = false, failed = false;
+    for (const auto& [name, i] : plan.outputs) {
+        const NodeState& ns = job.nodes[static_cast<size_t>(i)];
+        if (ns.status == CallStatus::Ok) {
+            res.outputs.emplace_back(name, ns.text);
+            any_ok = true;
+        } else if (ns.status != CallStatus::Skipped) {
+            failed = true;
+        }
+    }
+    res.ok = any_ok && !failed;
+    if (!res.ok) {
+        // The root cause: the first node (in dependency order) that failed on its own.
+        for (size_t i = 0; i < plan.nodes.size(); ++i) {
+            const NodeState& ns = job.nodes[i];
+            if (ns.status == CallStatus::Error && ns.error_kind != "input") {
+                res.error_node = plan.nodes[i].id;
+                res.error = ns.text;
+                break;
+            }
+        }
+        if (res.error.empty()) {
+            if (!job.input_error.empty()) res.error = job.input_error;
+            else if (!plan.outputs.empty()) {
+                const auto& [name, i] = plan.outputs.front();
+                res.error_node = plan.nodes[static_cast<size_t>(i)].id;
+                res.error = job.nodes[static_cast<size_t>(i)].text;
+            }
+        }
+    }
+    // Critical path: the longest chain of call service times through the graph.
+    std::vector<double> cp(plan.nodes.size(), 0);
+    std::lock_guard stats(stats_mu);
+    for (size_t i = 0; i < plan.nodes.size(); ++i) {
+        const NodeState& ns = job.nodes[i];
+        double own = ns.attempts > 0 ? ms_between(ns.start, ns.end) : 0;
+        double before = 0;
+        for (int in : plan.nodes[i].inputs) before = std::max(before, cp[static_cast<size_t>(in)]);
+        cp[i] = before + own;
+        res.critical_path_ms = std::max(res.critical_path_ms, cp[i]);
+        if (ns.attempts > 0) {
+            totals.calls++;
+            totals.attempts += static_cast<size_t>(ns.attempts);
+            if (ns.status == CallStatus::Error) totals.calls_failed++;
+            if (!ns.fallback_from.empty()) totals.fallbacks++;
+            totals.tokens_in += ns.tokens_in;
+            totals.tokens_out += ns.tokens_out;
+            layer_latency[static_cast<size_t>(plan.nodes[i].layer)].add(own);
+        }
+    }
+    if (res.ok) totals.jobs_ok++;
+    else totals.jobs_failed++;
+    totals.critical_path_ms = std::max(totals.critical_path_ms, res.critical_path_ms);
+    if (options.emit_all)
+        for (size_t i = 0; i < plan.nodes.size(); ++i) res.nodes.push_back(event_of(job, static_cast<int>(i)));
+    return res;
+}
+
+}  // namespace moa

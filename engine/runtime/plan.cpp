@@ -1,0 +1,82 @@
+// The plan compiler: a checked GraphSpec resolved to indices (inputs, consumers, route
+// gates, outputs) with every prompt template compiled once.
+#include "runtime/plan.hpp"
+
+#include <cctype>
+#include <map>
+
+namespace moa {
+
+Plan make_plan(const GraphSpec& g) {
+    Plan plan;
+    std::map<std::string, int> index, layer_index;
+    for (const auto& l : g.layers) {
+        layer_index[l.name] = static_cast<int>(plan.layers.size());
+        plan.layers.push_back(l.name);
+    }
+    std::map<std::string, const TemplateSpec*> templates;
+    for (const auto& t : g.templates) templates[t.name] = &t;
+    auto compile = [&](const std::string& name) {
+        return name.empty() || !templates.count(name) ? CompiledTemplate() : CompiledTemplate(templates[name]->text);
+    };
+    for (const auto& n : g.nodes) {
+        index[n.id] = static_cast<int>(plan.nodes.size());
+        PlanNode pn;
+        pn.id = n.id;
+        pn.layer = layer_index[n.layer];
+        pn.agent = g.agent(n.agent);
+        pn.backend = g.backend(pn.agent->backend);
+        pn.replica = n.replica;
+        pn.fan_in = n.fan_in;
+        pn.result = n.result;
+        for (const auto& in : n.inputs) pn.inputs.push_back(index.at(in));
+        pn.prompt.system = compile(pn.agent->system);
+        pn.prompt.user = compile(pn.agent->user);
+        pn.prompt.prompt = compile(n.prompt);
+        pn.prompt.agent = pn.agent->name;
+        pn.prompt.model = pn.agent->model;
+        pn.prompt.layer = n.layer;
+        plan.nodes.push_back(std::move(pn));
+    }
+    for (auto& pn : plan.nodes)
+        for (int in : pn.inputs) plan.nodes[static_cast<size_t>(in)].consumers.push_back(index.at(pn.id));
+    std::map<std::string, std::vector<int>> layer_nodes;
+    for (const auto& l : g.layers)
+        for (const auto& id : l.nodes) layer_nodes[l.name].push_back(index.at(id));
+    for (const auto& r : g.routes) {
+        PlanRoute pr;
+        int ridx = static_cast<int>(plan.routes.size());
+        if (r.on != "query") {
+            pr.on = index.at(r.on);
+            plan.nodes[static_cast<size_t>(pr.on)].consumers_plus++;
+        }
+        for (const auto& a : r.arms) {
+            PlanRoute::Arm arm;
+            for (auto p : a.patterns) {
+                for (auto& c : p) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                arm.patterns.push_back(p);
+            }
+            // A target with `repeat` has instances name[1]..name[n]; all are gated.
+            for (const auto& l : g.layers)
+                if (l.name == a.target || l.name.rfind(a.target + "[", 0) == 0)
+                    for (int node : layer_nodes[l.name]) arm.nodes.push_back(node);
+            if (a.patterns.empty()) pr.otherwise = static_cast<int>(pr.arms.size());
+            pr.arms.push_back(std::move(arm));
+        }
+        for (const auto& arm : pr.arms)
+            for (int node : arm.nodes) {
+                pr.gated.push_back(node);
+                plan.nodes[static_cast<size_t>(node)].gate = ridx;
+            }
+        plan.routes.push_back(std::move(pr));
+    }
+    for (const auto& o : g.outputs) {
+        int i = index.at(o.node);
+        plan.outputs.emplace_back(o.name, i);
+        plan.nodes[static_cast<size_t>(i)].consumers_plus++;
+    }
+    if (!plan.outputs.empty()) plan.streamed = plan.outputs.front().second;
+    return plan;
+}
+
+}  // namespace moa
