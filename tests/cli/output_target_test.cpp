@@ -125,7 +125,9 @@ TEST_CASE("alpaca-eval refuses to replace a file that is not its own list unless
 }
 
 TEST_CASE("the one-writer lock holds through a symlink and a hard link to the same output") {
-    fs::path d = setup("out-lock-links", 60);
+    // 400 jobs two at a time (about 2 s): the first run must still hold the lock when
+    // the two slower runs under ASan start (60 jobs finished first there, once in 4).
+    fs::path d = setup("out-lock-links", 400);
     for (const char* fmt : {"jsonl", "alpaca-eval"}) {
         INFO(fmt);
         fs::remove(d / "out");
