@@ -11,6 +11,7 @@
 #include <ostream>
 #include <stdexcept>
 
+#include "backends/backend.hpp"
 #include "runtime/engine_impl.hpp"
 #include "runtime/run_stats.hpp"
 
@@ -29,7 +30,7 @@ const char* to_string(CallStatus s) {
 std::string missing_api_keys(const GraphSpec& g) {
     std::string msg;
     for (const auto& b : g.backends) {
-        if (b.kind == BackendKind::Sim || b.api_key_env.empty()) continue;
+        if (!provider_of(b.kind).remote || b.api_key_env.empty()) continue;
         const char* v = std::getenv(b.api_key_env.c_str());
         if (!v || !*v) {
             msg += (msg.empty() ? "" : "\n") + std::string("backend '") + b.name +
@@ -47,7 +48,7 @@ std::string missing_api_keys(const GraphSpec& g) {
 }
 
 std::string api_key_value(const BackendSpec& b) {
-    if (b.kind == BackendKind::Sim || b.api_key_env.empty()) return "";
+    if (!provider_of(b.kind).remote || b.api_key_env.empty()) return "";
     const char* v = std::getenv(b.api_key_env.c_str());
     std::string_view key(v ? v : "");
     while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
@@ -142,8 +143,6 @@ Plan make_plan(const GraphSpec& g) {
 
 EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
     plan = make_plan(graph);
-    scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
-    scheduler->set_observer(options.observer);
     CacheMode mode = CacheMode::Off;
     if (!parse_cache_mode(options.cache_mode, mode)) throw std::runtime_error("unknown cache mode '" + options.cache_mode + "'");
     if (mode != CacheMode::Off) {
@@ -154,27 +153,24 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
         if (!store) throw std::runtime_error(error);
         cache = std::make_unique<ResponseCache>(std::move(store), mode);
     }
-    bool remote = std::any_of(graph.backends.begin(), graph.backends.end(),
-                              [](const BackendSpec& b) { return b.kind != BackendKind::Sim; });
-    if (remote) {
-        if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
-        std::map<std::string, std::string> keys;
-        std::vector<std::string> secrets;  // every form a key or URL password may take
-        for (const auto& b : graph.backends) {
-            if (std::string k = api_key_value(b); !k.empty()) {
-                keys[b.name] = k;
-                secrets.push_back(k);
-                secrets.push_back(std::getenv(b.api_key_env.c_str()));  // untrimmed
-            }
-            if (std::string info = url_userinfo(b.base_url); !info.empty()) {
-                secrets.push_back(info);
-                if (size_t colon = info.find(':'); colon != std::string::npos) secrets.push_back(info.substr(colon + 1));
-            }
+    if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
+    std::map<std::string, std::string> keys;
+    std::vector<std::string> secrets;  // every form a key or URL password may take
+    for (const auto& b : graph.backends) {
+        if (std::string k = api_key_value(b); !k.empty()) {
+            keys[b.name] = k;
+            secrets.push_back(k);
+            secrets.push_back(std::getenv(b.api_key_env.c_str()));  // untrimmed
         }
-        http = std::make_unique<HttpTransport>(reactor, std::move(keys), std::move(secrets));
-        scheduler->set_http(http.get());
-        reactor.set_poller(http.get());
+        if (std::string info = url_userinfo(b.base_url); !info.empty()) {
+            secrets.push_back(info);
+            if (size_t colon = info.find(':'); colon != std::string::npos) secrets.push_back(info.substr(colon + 1));
+        }
     }
+    backends = std::make_unique<BackendSet>(graph, reactor, std::move(keys), std::move(secrets));
+    scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls,
+                                            [this](const BackendSpec& b) -> Backend& { return backends->at(b); });
+    scheduler->set_observer(options.observer);
     layer_latency.resize(plan.layers.size());
 }
 
@@ -225,7 +221,7 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
         ns.resolved = true;
         ns.status = r.status;
         ns.text = std::move(r.text);
-        ns.error_kind = std::move(r.error_kind);
+        ns.error_kind = to_string(r.error_kind, r.http_status);
         ns.tokens_in = r.tokens_in;
         ns.tokens_out = r.tokens_out;
         ns.call.reset();

@@ -15,7 +15,7 @@
 #include "runtime/call.hpp"
 #include "moa/engine.hpp"
 #include "runtime/prompt.hpp"
-#include "backends/http_transport.hpp"
+#include "backends/backend.hpp"
 #include "runtime/reactor.hpp"
 #include "runtime/scheduler.hpp"
 #include "runtime/stats.hpp"
@@ -125,7 +125,7 @@ struct EngineCore {
     GraphSpec graph;
     EngineOptions options;
     Plan plan;
-    std::unique_ptr<HttpTransport> http;  // destroyed after the reactor thread stops
+    std::unique_ptr<BackendSet> backends;  // destroyed after the reactor thread stops
     Reactor reactor;
     std::unique_ptr<Scheduler> scheduler;
     std::unique_ptr<ResponseCache> cache;  // null when off
