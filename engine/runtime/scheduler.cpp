@@ -142,7 +142,11 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
     running.fetch_add(1, std::memory_order_relaxed);
     attempts.fetch_add(1, std::memory_order_relaxed);
     if (observer_) observer_->attempt_started(p.spec->name, p.running, now);
-    p.backend->start(c, [this, &p, c](Reply&& r) { attempt_done(p, c, std::move(r)); });
+    // Two pointers fit std::function's inline buffer (no allocation per attempt); the
+    // backend holds the call while the attempt runs, and the pool is the call's.
+    p.backend->start(c, [this, call = c.get()](Reply&& r) {
+        attempt_done(pools_.at(call->backend->name), call->shared_from_this(), std::move(r));
+    });
 }
 
 int64_t Scheduler::backoff_ms(const Call& c, const Reply& r) const {
