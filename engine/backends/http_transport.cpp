@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "moa/batch_io.hpp"  // append_json_string
-#include "backends/providers.hpp"
+#include "backends/wire.hpp"
 
 namespace moa {
 
@@ -20,7 +20,8 @@ struct HttpTransport::Transfer {
     std::map<std::string, std::string> resp_headers;
     bool stream = false;
     bool stream_checked = false;  // the response's Content-Type was looked at
-    StreamParser parser{BackendKind::OpenAI};
+    const WireFormat* wire = nullptr;
+    StreamParser parser;
     bool stream_failed = false;
     bool too_big = false;
     bool first_byte = false;
@@ -113,21 +114,6 @@ int64_t parse_go_duration_ms(const std::string& v) {  // "1s", "6m0s", "20ms", "
 
 }  // namespace
 
-Timeouts effective_timeouts(const BackendSpec& b, const AgentSpec& a) {
-    auto pick = [](int64_t agent, int64_t backend, int64_t dflt) { return agent > 0 ? agent : backend > 0 ? backend : dflt; };
-    const Timeouts& d = kDefaultTimeouts;
-    return {pick(a.timeouts.connect_ms, b.timeouts.connect_ms, d.connect_ms),
-            pick(a.timeouts.first_token_ms, b.timeouts.first_token_ms, d.first_token_ms),
-            pick(a.timeouts.idle_ms, b.timeouts.idle_ms, d.idle_ms), pick(a.timeouts.total_ms, b.timeouts.total_ms, d.total_ms)};
-}
-
-std::string timeout_name(const char* field, int64_t ms) {
-    char v[32];
-    if (ms % 1000 == 0) std::snprintf(v, sizeof v, "%lld s", static_cast<long long>(ms / 1000));
-    else std::snprintf(v, sizeof v, "%lld ms", static_cast<long long>(ms));
-    return std::string(field) + " timeout (" + v + ")";
-}
-
 int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
     if (auto it = h.find("retry-after-ms"); it != h.end()) {
         char* end = nullptr;
@@ -193,16 +179,17 @@ HttpTransport::~HttpTransport() {
     curl_multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
-void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
+void HttpTransport::start(const CallPtr& c, const WireFormat& wire, std::function<void(Reply&&)> done) {
     auto t = std::make_unique<Transfer>();
     t->owner = this;
     t->call = c;
     t->done = std::move(done);
     t->stream = static_cast<bool>(c->on_chunk);
     if (t->stream) t->emit = [call = c.get()](std::string_view s) { call->stream(s); };
-    t->parser = StreamParser(c->backend->kind);
+    t->wire = &wire;
+    t->parser = StreamParser(wire);
     auto k = keys_.find(c->backend->name);
-    t->req = build_request(*c, k == keys_.end() ? "" : k->second, t->stream);
+    t->req = wire.request(*c, k == keys_.end() ? "" : k->second, t->stream);
     CURL* e = curl_easy_init();
     t->easy = e;
     for (const auto& h : t->req.headers) t->headers = curl_slist_append(t->headers, h.c_str());
@@ -264,7 +251,7 @@ void HttpTransport::check_timeouts(Transfer* t) {
     TimePoint now = Clock::now();
     Reply r;
     r.status = CallStatus::Error;
-    r.error_kind = "timeout";
+    r.error_kind = ErrorKind::Timeout;
     r.transient = true;
     if (!t->first_byte && t->first_token_ms > 0) {
         if (now - t->started >= std::chrono::milliseconds(t->first_token_ms)) {
@@ -322,21 +309,20 @@ void HttpTransport::process() {
         CURLcode rc = m->data.result;
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-        BackendKind kind = t->call->backend->kind;
         Reply r;
         r.status = CallStatus::Error;
         if (t->too_big) {
-            r.error_kind = "response too large";
+            r.error_kind = ErrorKind::ResponseTooLarge;
             r.text = "response larger than " + std::to_string(kMaxResponseBytes >> 20) + " MiB";
         } else if (t->stream_failed) {
-            r.error_kind = "stream error";
+            r.error_kind = ErrorKind::StreamError;
             r.text = "error in the stream: " + t->parser.error();
             r.transient = t->parser.error_transient();
         } else if (rc == CURLE_OPERATION_TIMEDOUT) {
             // curl's own timeouts are connect and total; name the one that fired.
             curl_off_t connected = 0;
             curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
-            r.error_kind = "timeout";
+            r.error_kind = ErrorKind::Timeout;
             auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->started).count();
             if (connected == 0 && elapsed + 50 >= t->connect_ms) {  // else `total` ran out first
                 r.text = timeout_name("connect", t->connect_ms) + ": no connection to the server";
@@ -347,31 +333,32 @@ void HttpTransport::process() {
             }
         } else if (rc != CURLE_OK) {
             // Connection-level failures are worth another try; TLS and URL problems are not.
-            r.error_kind = "connection error";
+            r.error_kind = ErrorKind::ConnectionError;
             r.text = std::string("connection error: ") + curl_easy_strerror(rc);
             r.transient = rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR ||
                           rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
                           rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM || rc == CURLE_COULDNT_RESOLVE_HOST;
             if (t->stream && status >= 200 && status < 300 && t->first_byte) {
-                r.error_kind = "truncated stream";
+                r.error_kind = ErrorKind::TruncatedStream;
                 r.text = "stream cut before its end (" + std::string(curl_easy_strerror(rc)) + ")";
                 r.transient = true;
             }
         } else if (status < 200 || status >= 300) {
-            r.error_kind = "http " + std::to_string(status);
+            r.error_kind = ErrorKind::Http;
+            r.http_status = static_cast<int>(status);
             // Scrubbed before provider_error_message cuts it: a key straddling the cut
             // would otherwise leak all but its tail.
-            r.text = "http " + std::to_string(status) + ": " + provider_error_message(kind, scrub_secrets(t->body, secrets_));
+            r.text = "http " + std::to_string(status) + ": " + t->wire->error_message(scrub_secrets(t->body, secrets_));
             r.transient = transient_status(status);
             r.retry_after_ms = retry_after_ms(t->resp_headers);
         } else if (t->stream) {
             t->parser.finish(t->emit);
             if (!t->parser.complete()) {
-                r.error_kind = "truncated stream";
+                r.error_kind = ErrorKind::TruncatedStream;
                 r.text = "stream ended without its end marker";
                 r.transient = true;
             } else if (t->parser.text().empty()) {
-                r.error_kind = "empty answer";
+                r.error_kind = ErrorKind::EmptyAnswer;
                 r.text = "the provider returned an empty answer";
             } else {
                 r.status = CallStatus::Ok;
@@ -380,7 +367,7 @@ void HttpTransport::process() {
                 r.tokens_out = t->parser.tokens_out();
             }
         } else {
-            r = parse_response(kind, t->body);
+            r = t->wire->parse_response(t->body);
             // A stream request answered with a whole body: the answer arrives in one piece.
             if (r.status == CallStatus::Ok) t->call->stream(r.text);
         }

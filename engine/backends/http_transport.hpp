@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.hpp"
 #include "runtime/call.hpp"
 #include "runtime/reactor.hpp"
 
@@ -24,8 +25,8 @@ public:
     HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets = {});
     ~HttpTransport() override;
 
-    // Reactor thread only.
-    void start(const CallPtr& c, std::function<void(Reply&&)> done);
+    // Reactor thread only. `wire` builds the request and reads the answer.
+    void start(const CallPtr& c, const WireFormat& wire, std::function<void(Reply&&)> done);
     void cancel(const CallPtr& c);  // ends the attempt without calling `done`
 
     void wait(int timeout_ms) override;
@@ -47,14 +48,6 @@ private:
     std::map<void*, std::unique_ptr<Transfer>> transfers_;  // by CURL* easy handle
     std::map<const Call*, void*> by_call_;
 };
-
-// Every wait of an HTTP call is bounded, even when the .moa file sets no timeouts.
-// `total` covers the whole call: every attempt and the waits between them.
-constexpr Timeouts kDefaultTimeouts{10'000, 120'000, 60'000, 600'000};
-// The agent's timeouts, else the backend's, else kDefaultTimeouts, field by field.
-Timeouts effective_timeouts(const BackendSpec& b, const AgentSpec& a);
-// "connect timeout (10 s)" etc.: names the timeout as the .moa file does, with its value.
-std::string timeout_name(const char* field, int64_t ms);
 
 // Replaces every occurrence of each secret (and of its JSON-escaped form) with "***".
 std::string scrub_secrets(std::string text, const std::vector<std::string>& secrets);

@@ -1,18 +1,20 @@
-#include "backends/sim.hpp"
-
+// The simulated backend (`kind = sim`): in-process, deterministic, for trying
+// topologies, tests and benchmarks. It is a simulator, not a model: its text is
+// built from a hash of (model, messages, seed, sample index) and says what the
+// agent received (an aggregator cites the tags of the responses it was shown), so
+// topology bugs show in the output. Latency, streaming and faults (timeouts, 429s,
+// 503s) are reactor timers drawn from the same hash and the attempt number.
 #include <array>
+#include <cstdio>
 #include <cstring>
 
-namespace moa::sim {
+#include "backends/backend.hpp"
+#include "runtime/hash.hpp"
+#include "runtime/reactor.hpp"
+
+namespace moa {
 
 namespace {
-
-inline uint64_t mix(uint64_t x) {  // splitmix64 finaliser
-    x += 0x9E3779B97F4A7C15ULL;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-    return x ^ (x >> 31);
-}
 
 inline double unit(uint64_t x) { return static_cast<double>(mix(x) >> 11) * 0x1.0p-53; }
 
@@ -31,68 +33,56 @@ std::string short_model(const std::string& model) {
     return s;
 }
 
-}  // namespace
-
-uint64_t hash_bytes(std::string_view s, uint64_t seed) {
-    // 8 bytes at a time: prompts of aggregators run to tens of kilobytes.
-    uint64_t h = mix(seed ^ s.size());
-    size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-        uint64_t w;
-        std::memcpy(&w, s.data() + i, 8);
-        h = (h ^ mix(w)) * 0x9FB21C651E98DF25ULL;
-    }
-    uint64_t tail = 0;
-    std::memcpy(&tail, s.data() + i, s.size() - i);
-    return mix(h ^ tail ^ (s.size() - i));
-}
+// The character each role was hashed with before roles were an enum (keeps answers,
+// and so recorded runs, the same).
+uint64_t role_char(Role r) { return r == Role::System ? 's' : 'u'; }
 
 uint64_t request_hash(const Call& c) {
     uint64_t h = hash_bytes(c.agent->model, 0x6d6f61);
-    for (const auto& m : c.messages) h = hash_bytes(m.content, h ^ static_cast<uint64_t>(m.role[0]));
+    for (const auto& m : c.messages) h = hash_bytes(m.content, h ^ role_char(m.role));
     h = mix(h ^ (c.agent->seed ? static_cast<uint64_t>(*c.agent->seed) : 0) ^ c.seed);
     return mix(h + static_cast<uint64_t>(c.replica) * 0x51ED27ULL);
 }
 
-std::string tag_of(std::string_view answer) {
-    if (answer.empty() || answer[0] != '[') return "";
-    size_t close = answer.find(']');
-    return close == std::string_view::npos ? "" : std::string(answer.substr(0, close + 1));
+// A scripted backend (`reply = "..."`) says exactly that; a picking call (`result =
+// pick`) gets the number of one of its responses, as a ranker model would reply.
+Reply scripted_answer(const Call& c, uint64_t hash) {
+    Reply r;
+    size_t chars = 0;
+    for (const auto& m : c.messages) chars += m.content.size();
+    r.text = !c.backend->sim_reply.empty() ? c.backend->sim_reply : std::to_string(1 + mix(hash ^ 0x9c4) % c.choices);
+    r.tokens_in = static_cast<uint32_t>(chars / 4 + 4 * c.messages.size());
+    r.tokens_out = static_cast<uint32_t>(r.text.size() / 4 + 1);
+    return r;
 }
 
-Reply answer(const Call& c, uint64_t hash) {
-    Reply r;
-    // A scripted backend (`reply = "..."`) says exactly that; a picking call (`result =
-    // pick`) gets the number of one of its responses, as a ranker model would reply.
-    if (!c.backend->sim_reply.empty() || c.choices > 0) {
-        size_t chars = 0;
-        for (const auto& m : c.messages) chars += m.content.size();
-        r.text = !c.backend->sim_reply.empty() ? c.backend->sim_reply : std::to_string(1 + mix(hash ^ 0x9c4) % c.choices);
-        r.tokens_in = static_cast<uint32_t>(chars / 4 + 4 * c.messages.size());
-        r.tokens_out = static_cast<uint32_t>(r.text.size() / 4 + 1);
-        return r;
+// The tags of the numbered responses ("N. [tag] ...") a system message shows.
+void cited_tags(std::string_view s, std::vector<std::string_view>& tags) {
+    for (size_t pos = 0; pos < s.size();) {
+        size_t eol = s.find('\n', pos);
+        if (eol == std::string_view::npos) eol = s.size();
+        std::string_view line = s.substr(pos, eol - pos);
+        size_t d = 0;
+        while (d < line.size() && std::isdigit(static_cast<unsigned char>(line[d]))) ++d;
+        if (d > 0 && line.compare(d, 3, ". [") == 0) {
+            size_t close = line.find(']', d + 3);
+            if (close != std::string_view::npos) tags.push_back(line.substr(d + 2, close - d - 1));
+        }
+        pos = eol + 1;
     }
+}
+
+// The answer to a call (text and token counts); a pure function of the request.
+Reply answer(const Call& c, uint64_t hash) {
+    if (!c.backend->sim_reply.empty() || c.choices > 0) return scripted_answer(c, hash);
+    Reply r;
     std::string query;
     std::vector<std::string_view> tags;
     size_t chars_in = 0;
     for (const auto& m : c.messages) {
         chars_in += m.content.size();
-        if (m.role[0] == 'u') query = m.content;
-        if (m.role[0] != 's') continue;
-        // Numbered responses: lines "N. [tag] ..."
-        std::string_view s = m.content;
-        for (size_t pos = 0; pos < s.size();) {
-            size_t eol = s.find('\n', pos);
-            if (eol == std::string_view::npos) eol = s.size();
-            std::string_view line = s.substr(pos, eol - pos);
-            size_t d = 0;
-            while (d < line.size() && std::isdigit(static_cast<unsigned char>(line[d]))) ++d;
-            if (d > 0 && line.compare(d, 3, ". [") == 0) {
-                size_t close = line.find(']', d + 3);
-                if (close != std::string_view::npos) tags.push_back(line.substr(d + 2, close - d - 1));
-            }
-            pos = eol + 1;
-        }
+        if (m.role == Role::User) query = m.content;
+        else cited_tags(m.content, tags);
     }
     char hex[8];
     std::snprintf(hex, sizeof hex, "%06llx", static_cast<unsigned long long>(hash & 0xFFFFFF));
@@ -125,6 +115,14 @@ Reply answer(const Call& c, uint64_t hash) {
     r.tokens_in = static_cast<uint32_t>(chars_in / 4 + 4 * c.messages.size());
     return r;
 }
+
+// Outcome of one attempt: a fault, or the latency until the full answer.
+struct Attempt {
+    enum class Kind { Ok, Timeout, RateLimited, ServerError } kind = Kind::Ok;
+    int64_t latency_us = 0;  // Ok: time to the last token; faults: time to the failure
+    int64_t first_token_us = 0;
+    int64_t retry_after_ms = -1;
+};
 
 Attempt attempt(const BackendSpec& b, uint64_t hash, int attempt_no, uint32_t tokens_out) {
     Attempt a;
@@ -159,4 +157,119 @@ Attempt attempt(const BackendSpec& b, uint64_t hash, int attempt_no, uint32_t to
     return a;
 }
 
-}  // namespace moa::sim
+Reply fault_reply(const Attempt& a) {
+    Reply r;
+    r.status = CallStatus::Error;
+    r.transient = true;
+    switch (a.kind) {
+        case Attempt::Kind::Ok: break;
+        case Attempt::Kind::Timeout:
+            r.error_kind = ErrorKind::Timeout;
+            r.text = "timed out (simulated)";
+            break;
+        case Attempt::Kind::RateLimited:
+            r.error_kind = ErrorKind::Http;
+            r.http_status = 429;
+            r.text = "rate limited (simulated 429)";
+            r.retry_after_ms = a.retry_after_ms;
+            break;
+        case Attempt::Kind::ServerError:
+            r.error_kind = ErrorKind::Http;
+            r.http_status = 503;
+            r.text = "server error (simulated 503)";
+            break;
+    }
+    return r;
+}
+
+// Per call: the answer (computed off the reactor) and the running attempt's timers.
+struct SimCall : BackendState {
+    uint64_t hash = 0;
+    Reply reply;
+    uint64_t finish_timer = 0;
+    std::vector<uint64_t> chunk_timers;
+};
+
+class SimBackend final : public Backend {
+public:
+    SimBackend(const BackendSpec& spec, Reactor& reactor) : spec_(spec), reactor_(reactor) {}
+
+    void prepare(Call& c) override {
+        auto s = std::make_unique<SimCall>();
+        s->hash = request_hash(c);
+        s->reply = answer(c, s->hash);
+        c.jitter_seed = s->hash;  // a rerun retries after the same delays
+        c.backend_state = std::move(s);
+    }
+
+    void start(const CallPtr& c, AttemptDone done) override {
+        SimCall& s = state(*c);
+        Attempt a = attempt(spec_, s.hash, c->attempts, s.reply.tokens_out);
+        TimePoint now = Clock::now();
+        s.chunk_timers.clear();
+        if (c->on_chunk && a.kind == Attempt::Kind::Ok) stream(c, s, a, now);
+        s.finish_timer = reactor_.at(now + std::chrono::microseconds(a.latency_us), [c, a, done = std::move(done)] {
+            SimCall& st = state(*c);
+            st.finish_timer = 0;
+            st.chunk_timers.clear();  // all fired: they were due no later than this
+            done(a.kind == Attempt::Kind::Ok ? st.reply : fault_reply(a));
+        });
+    }
+
+    void cancel(const CallPtr& c) override {
+        SimCall& s = state(*c);
+        if (s.finish_timer) reactor_.cancel(s.finish_timer);
+        for (uint64_t t : s.chunk_timers) reactor_.cancel(t);
+        s.finish_timer = 0;
+        s.chunk_timers.clear();
+    }
+
+    // A simulated call takes the time its latency says; no deadline applies.
+    bool uses_deadline() const override { return false; }
+
+private:
+    static SimCall& state(Call& c) { return static_cast<SimCall&>(*c.backend_state); }
+
+    // Streams the answer in word-sized chunks spread over the generation time.
+    void stream(const CallPtr& c, SimCall& s, const Attempt& a, TimePoint now) {
+        const std::string& text = s.reply.text;
+        std::vector<size_t> cuts;
+        for (size_t i = text.find(' '); i != std::string::npos; i = text.find(' ', i + 1)) cuts.push_back(i);
+        cuts.push_back(text.size());
+        size_t prev = 0;
+        int64_t span = std::max<int64_t>(0, a.latency_us - a.first_token_us);
+        for (size_t k = 0; k < cuts.size(); ++k) {
+            auto when = now + std::chrono::microseconds(a.first_token_us + span * static_cast<int64_t>(k) /
+                                                                               static_cast<int64_t>(cuts.size()));
+            std::string_view piece(text.data() + prev, cuts[k] - prev);
+            prev = cuts[k];
+            s.chunk_timers.push_back(reactor_.at(when, [c, piece] { c->stream(piece); }));
+        }
+    }
+
+    const BackendSpec& spec_;
+    Reactor& reactor_;
+};
+
+// The run seed, a scripted reply and a pick's number of choices decide a simulated
+// answer too. (Each line is absent when it does not apply, so older keys still match.)
+void cache_identity(const Call& c, std::string& s) {
+    const BackendSpec& b = *c.backend;
+    s += "sim_seed: " + std::to_string(c.seed) + "\n";
+    if (!b.sim_reply.empty()) s += "sim_reply: " + std::to_string(b.sim_reply.size()) + ":" + b.sim_reply + "\n";
+    if (c.choices > 0) s += "sim_choices: " + std::to_string(c.choices) + "\n";
+}
+
+}  // namespace
+
+extern const Provider kSimProvider{
+    .kind = BackendKind::Sim,
+    .remote = false,
+    .make = [](const BackendSpec& spec, BackendContext& ctx) -> std::unique_ptr<Backend> {
+        return std::make_unique<SimBackend>(spec, ctx.reactor);
+    },
+    .cache_identity = cache_identity,
+    .wire = nullptr,
+};
+
+}  // namespace moa

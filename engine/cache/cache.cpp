@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
-#include "backends/sim.hpp"
+#include "backends/backend.hpp"
+#include "runtime/hash.hpp"
 
 namespace moa {
 
@@ -58,14 +59,11 @@ std::string canonical_request(const Call& c) {
     s += "stop:";
     for (const auto& st : a.stop) s += " " + std::to_string(st.size()) + ":" + st;
     s += "\nreplica: " + std::to_string(c.replica) + "\n";
-    if (b.kind == BackendKind::Sim) s += "sim_seed: " + std::to_string(c.seed) + "\n";
-    // What else decides a simulated answer (absent otherwise, so older keys still match).
-    if (b.kind == BackendKind::Sim && !b.sim_reply.empty())
-        s += "sim_reply: " + std::to_string(b.sim_reply.size()) + ":" + b.sim_reply + "\n";
-    if (b.kind == BackendKind::Sim && c.choices > 0) s += "sim_choices: " + std::to_string(c.choices) + "\n";
+    // What else decides this backend's answers (absent for most, so their keys stay short).
+    if (auto identity = provider_of(b.kind).cache_identity) identity(c, s);
     for (const auto& m : c.messages) {
         s += "message ";
-        s += m.role;
+        s += to_string(m.role);
         s += " " + std::to_string(m.content.size()) + "\n" + m.content + "\n";
     }
     return s;
@@ -74,8 +72,8 @@ std::string canonical_request(const Call& c) {
 std::string cache_key(const std::string& canonical) {
     char buf[40];
     std::snprintf(buf, sizeof buf, "%016llx%016llx",
-                  static_cast<unsigned long long>(sim::hash_bytes(canonical, 0x6361636865317631ULL)),
-                  static_cast<unsigned long long>(sim::hash_bytes(canonical, 0x2545F4914F6CDD1DULL)));
+                  static_cast<unsigned long long>(hash_bytes(canonical, 0x6361636865317631ULL)),
+                  static_cast<unsigned long long>(hash_bytes(canonical, 0x2545F4914F6CDD1DULL)));
     return buf;
 }
 
@@ -110,7 +108,7 @@ bool ResponseCache::fail_call(const CallPtr& c) {
     if (!failed_.load(std::memory_order_relaxed) || mode_ != CacheMode::Replay) return false;
     Reply r;
     r.status = CallStatus::Error;
-    r.error_kind = "cache";
+    r.error_kind = ErrorKind::Cache;
     r.text = "not called: " + failure_;
     c->submitted = c->finished = Clock::now();
     auto done = std::move(c->done);
@@ -170,7 +168,7 @@ void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::funct
             r.text = std::move(e->text);
             r.tokens_in = e->tokens_in;
             r.tokens_out = e->tokens_out;
-            r.error_kind = "cache hit";
+            r.error_kind = ErrorKind::CacheHit;
             c->submitted = c->finished = Clock::now();
             c->stream(r.text);  // a streamed answer arrives in one piece
             auto done = std::move(c->done);
@@ -184,7 +182,7 @@ void ResponseCache::lookup(const CallPtr& c, const std::string& node, std::funct
     if (mode_ == CacheMode::Replay) {
         Reply r;
         r.status = CallStatus::Error;
-        r.error_kind = "cache miss";
+        r.error_kind = ErrorKind::CacheMiss;
         r.text = explain_miss(node, canonical);
         c->submitted = c->finished = Clock::now();
         auto done = std::move(c->done);

@@ -11,10 +11,17 @@
 #include "interrupt.hpp"
 #include "log.hpp"
 #include "moa/engine.hpp"
+#include "moa/observer.hpp"
 
 namespace moa::cli {
 
 namespace {
+
+// The engine's notices (a long rate-limit cooldown) go to stderr, one line each, so a
+// batch that waits says why. One fprintf per line: stderr writes it whole.
+struct StderrNotices : CallObserver {
+    void notice(const Notice& n) override { std::fprintf(stderr, "moa: %s\n", n.text.c_str()); }
+};
 
 struct Fnv {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -139,7 +146,9 @@ int run(const RunArgs& a, LoadOptions load) {
         return 1;
     }
     std::string fp = fingerprint(loaded.graph, a.seed, a.emit_all);
+    static StderrNotices notices;  // outlives the engine, whose I/O thread calls it
     EngineOptions eo;
+    eo.observer = &notices;
     eo.threads = a.threads;
     eo.max_jobs = a.max_jobs;
     eo.max_calls = a.concurrency;

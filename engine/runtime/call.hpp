@@ -14,19 +14,51 @@
 
 namespace moa {
 
+enum class Role { System, User };
+inline const char* to_string(Role r) { return r == Role::System ? "system" : "user"; }
+
 struct Message {
-    const char* role;  // "system" | "user"
+    Role role;
     std::string content;
 };
 
+// What kind of result a reply is, beyond its status: the reason of an error, or where
+// an answer came from (a cache hit). Shown as NodeEvent::error_kind.
+enum class ErrorKind {
+    None,
+    Timeout,
+    Http,  // Reply::http_status says which
+    ConnectionError,
+    TruncatedStream,
+    StreamError,
+    MalformedResponse,
+    EmptyAnswer,
+    ResponseTooLarge,
+    Cancelled,
+    Skipped,
+    Input,  // the node's input failed (or the input line was malformed)
+    Pick,   // `result = pick`: the reply named none of the responses
+    Cache,  // the cache failed: not called
+    CacheHit,
+    CacheMiss,  // replay: nothing recorded
+};
+// "timeout", "http 429", "cache hit", ... ("" for None): the text users and files see.
+std::string to_string(ErrorKind kind, int http_status = 0);
+
 struct Reply {
     CallStatus status = CallStatus::Ok;
-    std::string text;        // answer, or error message
-    std::string error_kind;  // "timeout", "http 429", "http 503", "cancelled", ...
+    std::string text;  // answer, or error message
+    ErrorKind error_kind = ErrorKind::None;
+    int http_status = 0;     // the HTTP status of an ErrorKind::Http error
     bool transient = false;  // worth retrying
     int64_t retry_after_ms = -1;
     uint32_t tokens_in = 0;
     uint32_t tokens_out = 0;
+};
+
+// What a backend keeps per call (computed in Backend::prepare): it owns the subclass.
+struct BackendState {
+    virtual ~BackendState() = default;
 };
 
 // Shared (CallPtr) because the cache completes a call on its own thread, later.
@@ -38,8 +70,8 @@ struct Call : std::enable_shared_from_this<Call> {
     int replica = 0;
     uint64_t seed = 0;
     uint32_t est_tokens = 0;  // for the tokens-per-minute bucket
-    // `result = pick`: the reply must name one of this many numbered responses (the
-    // simulator answers such a call with a number). 0 for an ordinary call.
+    // `result = pick`: the reply must name one of this many numbered responses. 0 for
+    // an ordinary call.
     uint32_t choices = 0;
     // Scheduling: lower first (earlier jobs finish first, freeing their slots).
     uint64_t priority = 0;
@@ -53,11 +85,15 @@ struct Call : std::enable_shared_from_this<Call> {
     TimePoint deadline = TimePoint::max();  // the `total` timeout: set when the first attempt starts
     std::function<void(Call&, Reply&&)> done;  // exactly once (reactor or cache thread)
 
+    // Set by the backend (Backend::prepare), dropped when a fallback agent takes over.
+    std::unique_ptr<BackendState> backend_state;
+    // Seeds the retry jitter: a backend that answers reproducibly sets it from the
+    // request, so a rerun waits the same delays. 0 otherwise.
+    uint64_t jitter_seed = 0;
+
     // Scheduler-private state.
     enum class State { New, Queued, Running, Backoff, Done } state = State::New;
-    uint64_t timer = 0;         // running (sim completion) or backoff timer
-    uint64_t sim_hash = 0;      // identity of the request for the simulator
-    Reply sim_reply;            // the simulated answer, computed off the reactor
+    uint64_t timer = 0;         // backoff timer
     uint64_t seq = 0;           // FIFO tie-break
     std::string fallback_from;  // "agent: error" when the agent's fallback took over
     int attempts_before_fallback = 0;  // the original agent's attempts

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "backends/backend.hpp"
 #include "runtime/engine_core.hpp"
 #include "runtime/flow_graph.hpp"
 #include "runtime/run_stats.hpp"
@@ -30,7 +31,7 @@ const char* to_string(CallStatus s) {
 std::string missing_api_keys(const GraphSpec& g) {
     std::string msg;
     for (const auto& b : g.backends) {
-        if (b.kind == BackendKind::Sim || b.api_key_env.empty()) continue;
+        if (!provider_of(b.kind).remote || b.api_key_env.empty()) continue;
         const char* v = std::getenv(b.api_key_env.c_str());
         if (!v || !*v) {
             msg += (msg.empty() ? "" : "\n") + std::string("backend '") + b.name +
@@ -48,7 +49,7 @@ std::string missing_api_keys(const GraphSpec& g) {
 }
 
 std::string api_key_value(const BackendSpec& b) {
-    if (b.kind == BackendKind::Sim || b.api_key_env.empty()) return "";
+    if (!provider_of(b.kind).remote || b.api_key_env.empty()) return "";
     const char* v = std::getenv(b.api_key_env.c_str());
     std::string_view key(v ? v : "");
     while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
@@ -116,7 +117,7 @@ struct Engine::Impl {
         //    wake it once more).
         core.scheduler.reset();
         core.reactor.set_poller(nullptr);
-        core.http.reset();
+        core.backends.reset();
     }
 
     tbb::global_control control;  // lets an arena of N threads have N workers

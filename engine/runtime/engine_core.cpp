@@ -19,8 +19,6 @@ double ms_between(TimePoint a, TimePoint b) {
 EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
     plan = make_plan(graph);
     layer_latency.resize(plan.layers.size());
-    scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
-    scheduler->set_observer(options.observer);
     CacheMode mode = CacheMode::Off;
     if (!parse_cache_mode(options.cache_mode, mode)) throw std::runtime_error("unknown cache mode '" + options.cache_mode + "'");
     if (mode != CacheMode::Off) {
@@ -31,29 +29,26 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
         if (!store) throw std::runtime_error(error);
         cache = std::make_unique<ResponseCache>(std::move(store), mode);
     }
-    bool remote = std::any_of(graph.backends.begin(), graph.backends.end(),
-                              [](const BackendSpec& b) { return b.kind != BackendKind::Sim; });
-    if (remote) {
-        if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
-        std::map<std::string, std::string> keys;
-        std::vector<std::string> secrets;  // every form a key or URL password may take
-        for (const auto& b : graph.backends) {
-            if (std::string k = api_key_value(b); !k.empty()) {
-                keys[b.name] = k;
-                secrets.push_back(k);
-                secrets.push_back(std::getenv(b.api_key_env.c_str()));  // untrimmed
-            }
-            if (std::string info = url_userinfo(b.base_url); !info.empty()) {
-                secrets.push_back(info);
-                if (size_t colon = info.find(':'); colon != std::string::npos) secrets.push_back(info.substr(colon + 1));
-            }
+    if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
+    std::map<std::string, std::string> keys;
+    std::vector<std::string> secrets;  // every form a key or URL password may take
+    for (const auto& b : graph.backends) {
+        if (std::string k = api_key_value(b); !k.empty()) {
+            keys[b.name] = k;
+            secrets.push_back(k);
+            secrets.push_back(std::getenv(b.api_key_env.c_str()));  // untrimmed
         }
-        // Nothing after this may throw: once installed as the poller, the transport is
-        // called by the reactor thread until Engine::Impl::shutdown stops it.
-        http = std::make_unique<HttpTransport>(reactor, std::move(keys), std::move(secrets));
-        scheduler->set_http(http.get());
-        reactor.set_poller(http.get());
+        if (std::string info = url_userinfo(b.base_url); !info.empty()) {
+            secrets.push_back(info);
+            if (size_t colon = info.find(':'); colon != std::string::npos) secrets.push_back(info.substr(colon + 1));
+        }
     }
+    // Nothing after this may throw: a remote backend installs the shared transport as
+    // the reactor's poller, called by the reactor thread until Engine::Impl::shutdown.
+    backends = std::make_unique<BackendSet>(graph, reactor, std::move(keys), std::move(secrets));
+    scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls,
+                                            [this](const BackendSpec& b) -> Backend& { return backends->at(b); });
+    scheduler->set_observer(options.observer);
 }
 
 void EngineCore::submit(const CallPtr& c, const std::string& node) {
@@ -103,7 +98,7 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
         ns.resolved = true;
         ns.status = r.status;
         ns.text = std::move(r.text);
-        ns.error_kind = std::move(r.error_kind);
+        ns.error_kind = to_string(r.error_kind, r.http_status);
         ns.tokens_in = r.tokens_in;
         ns.tokens_out = r.tokens_out;
         ns.call.reset();

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "backends/http_transport.hpp"
+#include "backends/backend.hpp"
 #include "cache/cache.hpp"
 #include "moa/engine.hpp"
 #include "runtime/call.hpp"
@@ -34,7 +34,7 @@ struct EngineCore {
     GraphSpec graph;
     EngineOptions options;
     Plan plan;  // points into `graph`
-    std::unique_ptr<HttpTransport> http;  // null when every backend is simulated
+    std::unique_ptr<BackendSet> backends;  // every backend of the graph, and their transport
     Reactor reactor;
     std::unique_ptr<Scheduler> scheduler;
     std::unique_ptr<ResponseCache> cache;  // null when off

@@ -13,7 +13,6 @@
 #include <condition_variable>
 #include <map>
 
-#include "backends/sim.hpp"
 #include "runtime/engine_core.hpp"
 #include "runtime/flow_graph.hpp"
 
@@ -247,7 +246,7 @@ void FlowGraph::pick(JobState& job, int i, const std::vector<int>& shown, Reply&
     ns.reply = r.text;
     if (k < 0) {
         r.status = CallStatus::Error;
-        r.error_kind = "pick";
+        r.error_kind = ErrorKind::Pick;
         r.text = std::move(why);
         return;
     }
@@ -263,7 +262,9 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
         Reply r;
         r.status = f.skip_status;
         r.text = f.skip_reason;
-        r.error_kind = f.skip_status == CallStatus::Error ? "input" : to_string(f.skip_status);
+        r.error_kind = f.skip_status == CallStatus::Error       ? ErrorKind::Input
+                       : f.skip_status == CallStatus::Cancelled ? ErrorKind::Cancelled
+                                                                : ErrorKind::Skipped;
         core_.resolve(f.job, i, std::move(r), nullptr);
         gw.try_put(Token{f.job, i});
         gw.release_wait();
@@ -285,10 +286,7 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     // A picking node's reply is a number: the answer streamed is the picked text.
     if (streamed && !picks) c->on_chunk = f.job->on_chunk;
     if (picks) c->choices = static_cast<uint32_t>(f.responses.size());
-    if (pn.backend->kind == BackendKind::Sim) {
-        c->sim_hash = sim::request_hash(*c);
-        c->sim_reply = sim::answer(*c, c->sim_hash);
-    }
+    core_.backends->at(*pn.backend).prepare(*c);  // here, on a worker: off the reactor
     JobPtr job = f.job;
     std::vector<int> shown = picks ? f.from : std::vector<int>{};
     c->done = [this, job, i, &gw, picks, streamed, shown = std::move(shown)](Call& call, Reply&& r) {
@@ -314,7 +312,7 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     if (released) {
         Reply r;
         r.status = CallStatus::Cancelled;
-        r.error_kind = "cancelled";
+        r.error_kind = ErrorKind::Cancelled;
         r.text = "cancelled: no longer needed";
         c->submitted = c->finished = Clock::now();
         auto done = std::move(c->done);

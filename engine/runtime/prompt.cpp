@@ -81,7 +81,7 @@ std::vector<Message> NodePrompt::render(std::string_view query,
             if (!sys.empty()) sys += "\n\n";
             prompt.render(ctx, sys);
         }
-        msgs.push_back({"system", std::move(sys)});
+        msgs.push_back({Role::System, std::move(sys)});
     }
     std::string u;
     if (user.empty()) u = query;
@@ -89,7 +89,7 @@ std::vector<Message> NodePrompt::render(std::string_view query,
         u.reserve(user.size_hint(ctx));
         user.render(ctx, u);
     }
-    msgs.push_back({"user", std::move(u)});
+    msgs.push_back({Role::User, std::move(u)});
     return msgs;
 }
 

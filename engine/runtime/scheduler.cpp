@@ -2,15 +2,22 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
-#include "backends/sim.hpp"
+#include "runtime/hash.hpp"
 
 namespace moa {
 
 namespace {
 int64_t us_between(TimePoint a, TimePoint b) {
     return std::chrono::duration_cast<std::chrono::microseconds>(b - a).count();
+}
+
+Reply cancelled_reply() {
+    Reply r;
+    r.status = CallStatus::Cancelled;
+    r.error_kind = ErrorKind::Cancelled;
+    r.text = "cancelled: no longer needed";
+    return r;
 }
 }  // namespace
 
@@ -33,11 +40,12 @@ int64_t Scheduler::Bucket::wait_us(double n) const {
     return static_cast<int64_t>(std::ceil((n - tokens) / per_us));
 }
 
-Scheduler::Scheduler(Reactor& reactor, const GraphSpec& graph, int max_calls)
+Scheduler::Scheduler(Reactor& reactor, const GraphSpec& graph, int max_calls, const BackendOf& backend_of)
     : reactor_(reactor), max_calls_(max_calls), graph_(graph) {
     for (const auto& b : graph.backends) {
         Pool& p = pools_[b.name];
         p.spec = &b;
+        p.backend = &backend_of(b);
         // A burst of one second's worth keeps every window of W seconds under
         // rate * W + 1 s of traffic, the way providers' per-minute limits expect.
         p.requests.init(b.requests_per_minute, b.requests_per_minute / 60);
@@ -52,13 +60,7 @@ void Scheduler::submit(CallPtr call) {
     reactor_.post([this, call = std::move(call)]() mutable {
         call->submitted = Clock::now();
         ++submitted_;
-        if (call->cancel_requested) {
-            Reply r;
-            r.status = CallStatus::Cancelled;
-            r.error_kind = "cancelled";
-            r.text = "cancelled: no longer needed";
-            return complete(call, std::move(r));
-        }
+        if (call->cancel_requested) return complete(call, cancelled_reply());
         enqueue(call);
     });
 }
@@ -74,18 +76,13 @@ void Scheduler::cancel(CallPtr call) {
         if (call->state == Call::State::Queued) p.queue.erase(call);
         if (call->state == Call::State::Backoff) reactor_.cancel(call->timer);
         if (call->state == Call::State::Running) {
-            if (call->backend->kind == BackendKind::Sim) reactor_.cancel(call->timer);
-            else if (http_) http_->cancel(call);
+            p.backend->cancel(call);
             --p.running;
             --running_total_;
             running.fetch_sub(1, std::memory_order_relaxed);
             if (observer_) observer_->attempt_ended(p.spec->name, p.running, Clock::now());
         }
-        Reply r;
-        r.status = CallStatus::Cancelled;
-        r.error_kind = "cancelled";
-        r.text = "cancelled: no longer needed";
-        complete(call, std::move(r));
+        complete(call, cancelled_reply());
         pump_all();
     });
 }
@@ -135,78 +132,31 @@ void Scheduler::pump(Pool& p) {
 
 void Scheduler::start(Pool& p, const CallPtr& c) {
     c->state = Call::State::Running;
-    if (++c->serial == 1) c->first_start = Clock::now();
-    if (++c->attempts == 1) {
-        // `total` bounds the whole call, retries and the waits between them included.
-        if (p.spec->kind != BackendKind::Sim)
-            c->deadline = Clock::now() + std::chrono::milliseconds(effective_timeouts(*c->backend, *c->agent).total_ms);
-    }
+    TimePoint now = Clock::now();
+    if (++c->serial == 1) c->first_start = now;
+    // `total` bounds the whole call, retries and the waits between them included.
+    if (++c->attempts == 1 && p.backend->uses_deadline())
+        c->deadline = now + std::chrono::milliseconds(effective_timeouts(*c->backend, *c->agent).total_ms);
     ++p.running;
     ++running_total_;
     running.fetch_add(1, std::memory_order_relaxed);
     attempts.fetch_add(1, std::memory_order_relaxed);
-    TimePoint now = Clock::now();
     if (observer_) observer_->attempt_started(p.spec->name, p.running, now);
-    if (p.spec->kind != BackendKind::Sim) {
-        http_->start(c, [this, &p, c](Reply&& r) { attempt_done(p, c, std::move(r)); });
-        return;
-    }
-    sim::Attempt a = sim::attempt(*p.spec, c->sim_hash, c->attempts, c->sim_reply.tokens_out);
-    auto finish = [this, &p, c, a] {
-        Reply r;
-        switch (a.kind) {
-            case sim::Attempt::Kind::Ok: r = c->sim_reply; break;
-            case sim::Attempt::Kind::Timeout:
-                r.status = CallStatus::Error;
-                r.error_kind = "timeout";
-                r.text = "timed out (simulated)";
-                r.transient = true;
-                break;
-            case sim::Attempt::Kind::RateLimited:
-                r.status = CallStatus::Error;
-                r.error_kind = "http 429";
-                r.text = "rate limited (simulated 429)";
-                r.transient = true;
-                r.retry_after_ms = a.retry_after_ms;
-                break;
-            case sim::Attempt::Kind::ServerError:
-                r.status = CallStatus::Error;
-                r.error_kind = "http 503";
-                r.text = "server error (simulated 503)";
-                r.transient = true;
-                break;
-        }
-        attempt_done(p, c, std::move(r));
-    };
-    if (c->on_chunk && a.kind == sim::Attempt::Kind::Ok) {
-        // Stream the answer in word-sized chunks spread over the generation time.
-        const std::string& text = c->sim_reply.text;
-        std::vector<size_t> cuts;
-        for (size_t i = text.find(' '); i != std::string::npos; i = text.find(' ', i + 1)) cuts.push_back(i);
-        cuts.push_back(text.size());
-        size_t prev = 0;
-        int64_t span = std::max<int64_t>(0, a.latency_us - a.first_token_us);
-        for (size_t k = 0; k < cuts.size(); ++k) {
-            auto when = now + std::chrono::microseconds(a.first_token_us + span * static_cast<int64_t>(k) /
-                                                                               static_cast<int64_t>(cuts.size()));
-            std::string_view piece(text.data() + prev, cuts[k] - prev);
-            prev = cuts[k];
-            reactor_.at(when, [c, piece] {
-                if (c->state == Call::State::Running) c->stream(piece);
-            });
-        }
-    }
-    c->timer = reactor_.at(now + std::chrono::microseconds(a.latency_us), finish);
+    // Two pointers fit std::function's inline buffer (no allocation per attempt); the
+    // backend holds the call while the attempt runs, and the pool is the call's.
+    p.backend->start(c, [this, call = c.get()](Reply&& r) {
+        attempt_done(pools_.at(call->backend->name), call->shared_from_this(), std::move(r));
+    });
 }
 
 int64_t Scheduler::backoff_ms(const Call& c, const Reply& r) const {
     const RetryPolicy& rp = c.backend->retry;
     double cap = std::min<double>(static_cast<double>(rp.max_delay_ms),
                                   static_cast<double>(rp.base_delay_ms) * std::pow(2.0, c.attempts - 1));
-    // Full jitter, drawn deterministically from the request and the attempt.
-    // Simulated calls draw it from the request (reproducible runs); real calls from
-    // their sequence number too, so calls failing together do not retry together.
-    uint64_t h = sim::hash_bytes("backoff", c.sim_hash + c.seq * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(c.attempts));
+    // Full jitter, drawn deterministically from the request and the attempt: from the
+    // backend's jitter seed (reproducible runs), and from the call's sequence number,
+    // so calls failing together do not retry together.
+    uint64_t h = hash_bytes("backoff", c.jitter_seed + c.seq * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(c.attempts));
     double u = static_cast<double>(h >> 11) * 0x1.0p-53;
     int64_t d = static_cast<int64_t>(u * cap);
     if (r.retry_after_ms >= 0) d = std::max(d, r.retry_after_ms);
@@ -245,13 +195,7 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     if (retry) {
         ++retries_used_;
         int64_t d = backoff_ms(*c, r);
-        if (r.error_kind == "http 429" && r.retry_after_ms >= 0) {  // the whole backend waits
-            auto until = now + std::chrono::milliseconds(r.retry_after_ms);
-            if (until > p.cooldown_until && r.retry_after_ms >= kLongCooldownMs)  // a batch is not silent for long
-                std::fprintf(stderr, "moa: backend '%s' is rate limited: waiting %lld s (the server's Retry-After)\n",
-                             p.spec->name.c_str(), static_cast<long long>((r.retry_after_ms + 999) / 1000));
-            p.cooldown_until = std::max(p.cooldown_until, until);
-        }
+        cool_down(p, r, now);
         retries.fetch_add(1, std::memory_order_relaxed);
         c->state = Call::State::Backoff;
         c->timer = reactor_.at(now + std::chrono::milliseconds(d), [this, c] { enqueue(c); });
@@ -266,10 +210,11 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
                 c->agent = fb;
                 c->backend = graph_.backend(fb->backend);
                 c->attempts = 0;
-                if (c->backend->kind == BackendKind::Sim) {
-                    c->sim_hash = sim::request_hash(*c);
-                    c->sim_reply = sim::answer(*c, c->sim_hash);
-                }
+                // The new backend's own view of the request (here, on the reactor: a
+                // fallback is rare, and its state must be ready before it is queued).
+                c->backend_state.reset();
+                c->jitter_seed = 0;
+                pools_.at(c->backend->name).backend->prepare(*c);
                 enqueue(c);
                 pump_all();
                 return;
@@ -278,6 +223,23 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
         complete(c, std::move(r));
     }
     pump_all();
+}
+
+// A 429 with Retry-After: every agent on the backend waits (one shared cooldown). A
+// long wait is announced, so a batch is not silent for long.
+void Scheduler::cool_down(Pool& p, const Reply& r, TimePoint now) {
+    if (r.error_kind != ErrorKind::Http || r.http_status != 429 || r.retry_after_ms < 0) return;
+    auto until = now + std::chrono::milliseconds(r.retry_after_ms);
+    if (until > p.cooldown_until && r.retry_after_ms >= kLongCooldownMs && observer_) {
+        Notice n;
+        n.kind = Notice::Kind::RateLimitCooldown;
+        n.backend = p.spec->name;
+        n.wait_ms = r.retry_after_ms;
+        n.text = "backend '" + p.spec->name + "' is rate limited: waiting " +
+                 std::to_string((r.retry_after_ms + 999) / 1000) + " s (the server's Retry-After)";
+        observer_->notice(n);
+    }
+    p.cooldown_until = std::max(p.cooldown_until, until);
 }
 
 void Scheduler::complete(const CallPtr& c, Reply&& r) {

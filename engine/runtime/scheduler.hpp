@@ -5,37 +5,34 @@
 // all shared by every agent on that backend. Queued calls start in priority order
 // (earlier jobs first). Transient failures are retried here, with exponential
 // backoff and full jitter, honouring Retry-After. Every call gets exactly one
-// completion.
+// completion. Backends are known only through the Backend interface: the scheduler
+// starts and cancels attempts; each attempt reports back once, to attempt_done().
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 
-#include "runtime/call.hpp"
+#include "backends/backend.hpp"
 #include "moa/engine.hpp"
-#include "backends/http_transport.hpp"
+#include "moa/observer.hpp"
+#include "runtime/call.hpp"
 #include "runtime/reactor.hpp"
 
 namespace moa {
 
-// Test and stats hook: a call attempt started or ended on `backend`.
-struct CallObserver {
-    virtual ~CallObserver() = default;
-    virtual void attempt_started(const std::string& backend, int in_flight, TimePoint at) = 0;
-    virtual void attempt_ended(const std::string& backend, int in_flight, TimePoint at) = 0;
-};
-
 class Scheduler {
 public:
-    Scheduler(Reactor& reactor, const GraphSpec& graph, int max_calls);
+    // `backend_of` gives the Backend of each of the graph's backends (asked once each).
+    using BackendOf = std::function<Backend&(const BackendSpec&)>;
+    Scheduler(Reactor& reactor, const GraphSpec& graph, int max_calls, const BackendOf& backend_of);
     ~Scheduler();
     void submit(CallPtr call);  // any thread
     void cancel(CallPtr call);  // any thread; completes the call with Cancelled if not done
     void set_observer(CallObserver* o) { observer_ = o; }
-    void set_http(HttpTransport* h) { http_ = h; }
 
     std::atomic<size_t> in_flight{0};   // submitted, not completed
     std::atomic<size_t> running{0};     // attempts talking to a backend now (not queued)
@@ -61,6 +58,7 @@ private:
     };
     struct Pool {
         const BackendSpec* spec = nullptr;
+        Backend* backend = nullptr;
         int running = 0;
         Bucket requests, tokens;
         TimePoint cooldown_until{};
@@ -76,7 +74,8 @@ private:
     void complete(const CallPtr& c, Reply&& r);
     int64_t backoff_ms(const Call& c, const Reply& r) const;
     bool too_long_to_wait(const Pool& p, const Call& c, Reply& r, TimePoint now) const;
-    static constexpr int64_t kLongCooldownMs = 10'000;  // a cooldown this long is announced on stderr
+    void cool_down(Pool& p, const Reply& r, TimePoint now);
+    static constexpr int64_t kLongCooldownMs = 10'000;  // a cooldown this long is a Notice
 
     Reactor& reactor_;
     std::map<std::string, Pool> pools_;
@@ -84,7 +83,6 @@ private:
     int running_total_ = 0;
     uint64_t seq_ = 0;
     CallObserver* observer_ = nullptr;
-    HttpTransport* http_ = nullptr;
     const GraphSpec& graph_;
     size_t submitted_ = 0;      // reactor thread: calls seen, for the retry budget
     size_t retries_used_ = 0;

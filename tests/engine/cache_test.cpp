@@ -56,7 +56,7 @@ TEST_CASE("every component of the request changes the key and nothing else does"
     Call c;
     c.backend = &b;
     c.agent = &a;
-    c.messages = {{"system", "sys"}, {"user", "hello"}};
+    c.messages = {{Role::System, "sys"}, {Role::User, "hello"}};
     const std::string base = cache_key(canonical_request(c));
     CHECK(base.size() == 32);
     auto changes = [&](const char* what, auto&& mutate, auto&& undo) {
@@ -77,7 +77,7 @@ TEST_CASE("every component of the request changes the key and nothing else does"
     changes("replica", [&] { c.replica = 1; }, [&] { c.replica = 0; });
     changes("system message", [&] { c.messages[0].content = "sys!"; }, [&] { c.messages[0].content = "sys"; });
     changes("user message", [&] { c.messages[1].content = "hello!"; }, [&] { c.messages[1].content = "hello"; });
-    changes("role", [&] { c.messages[0].role = "user"; }, [&] { c.messages[0].role = "system"; });
+    changes("role", [&] { c.messages[0].role = Role::User; }, [&] { c.messages[0].role = Role::System; });
     // Not part of the key: names, the key's variable, timeouts, retries, priority.
     b.name = "other";
     a.name = "other";

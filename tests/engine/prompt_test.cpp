@@ -34,7 +34,7 @@ NodePrompt node_prompt(const std::string& system, const std::string& user, const
     return p;
 }
 
-bool is(const Message& m, const char* role) { return std::strcmp(m.role, role) == 0; }
+bool is(const Message& m, const char* role) { return std::strcmp(to_string(m.role), role) == 0; }
 
 }  // namespace
 

@@ -10,7 +10,7 @@
 #include "../engine/engine_test_util.hpp"
 #include "fake_server.hpp"
 #include "backends/http_transport.hpp"
-#include "backends/providers.hpp"
+#include "backends/wire.hpp"
 
 using namespace moa;
 using moa::test::FakeServer;

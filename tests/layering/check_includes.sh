@@ -3,7 +3,9 @@
 #  - no `#include "../..."` in dsl/ or engine/ (a relative path dodges the target's
 #    include directories, which are the layer contract);
 #  - dsl/ includes nothing of the engine;
-#  - the CLI (engine/cli) includes only public headers ("moa/...") and its own files.
+#  - the CLI (engine/cli) includes only public headers ("moa/...") and its own files;
+#  - no engine code outside the simulated backend's file names it: the scheduler, flow
+#    graph and cache know backends only through backends/backend.hpp.
 # Prints every offending line; exits 1 if there is one.
 set -u
 cd "$(dirname "$0")/../.."
@@ -18,4 +20,6 @@ report "the CLI may include only public headers and its own" < <(for f in engine
     [ -f "engine/cli/$h" ] || echo "$f:$l"
   done
 done)
+report "only the simulated backend's own file may name it" < <(grep -rnE \
+  '\bsim\b|sim::|sim_|BackendKind::Sim' engine --include=*.cpp --include=*.hpp | grep -v '^engine/backends/sim\.')
 exit $bad

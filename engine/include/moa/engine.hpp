@@ -1,7 +1,7 @@
 // The public face of engine/: run a checked GraphSpec on its backends.
 //
 //   moa::Diagnostics diags;
-//   auto loaded = moa::load_graph("graphs/paper-moa-sim.moa", {}, diags);
+//   auto loaded = moa::load_graph("graphs/paper-moa.moa", {}, diags);
 //   moa::Engine engine(loaded.graph, {});
 //   moa::JobResult r = engine.run_one("What is MoA?");
 //   std::cout << r.output() << "\n";
@@ -21,10 +21,9 @@
 #include <vector>
 
 #include "moa/graph_spec.hpp"
+#include "moa/observer.hpp"
 
 namespace moa {
-
-struct CallObserver;  // engine/scheduler.hpp: sees every call attempt start and end
 
 // A piece of a streamed answer. `attempt` counts the call's attempts from 1 (a cached
 // answer is attempt 0). When an attempt is abandoned after it streamed text (its
@@ -81,7 +80,7 @@ struct EngineOptions {
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
-    CallObserver* observer = nullptr;  // instrumentation (tests, stats); called on the reactor thread
+    CallObserver* observer = nullptr;  // attempts and notices (moa/observer.hpp); called on the I/O thread
     // Response cache: "off", "rw", "read", "replay" (a miss fails the call, explaining
     // what differs from the recorded request) or "refresh"; SQLite file at cache_path.
     std::string cache_mode = "off";
@@ -127,7 +126,7 @@ struct RunStats {
 // Checked before any call is made (Engine's constructor throws with this text).
 std::string missing_api_keys(const GraphSpec& graph);
 // The key sent for backend `b`: its variable's value without surrounding spaces
-// ("" for sim backends and backends without api_key_env).
+// ("" for in-process backends and backends without api_key_env).
 std::string api_key_value(const BackendSpec& b);
 
 class Engine {

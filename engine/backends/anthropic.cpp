@@ -1,0 +1,138 @@
+// Anthropic Messages API (POST {base_url}/v1/messages): the system prompt is a field of
+// its own, max_tokens is required, and a stream is a sequence of typed SSE events.
+#include <algorithm>
+
+#include "backends/backend.hpp"
+#include "backends/http_backend.hpp"
+#include "backends/wire.hpp"
+#include "backends/wire_json.hpp"
+#include "moa/batch_io.hpp"  // append_json_string
+
+namespace moa {
+
+namespace {
+
+using namespace wire;
+
+class AnthropicWire final : public WireFormat {
+public:
+    HttpRequest request(const Call& c, const std::string& key, bool stream) const override;
+    Reply parse_response(const std::string& body) const override;
+    std::string error_message(const std::string& body) const override;
+    bool event(std::string_view json, StreamParser& p) const override;
+};
+
+HttpRequest AnthropicWire::request(const Call& c, const std::string& key, bool stream) const {
+    const BackendSpec& b = *c.backend;
+    const AgentSpec& a = *c.agent;
+    HttpRequest r;
+    r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
+    std::string& body = r.body;
+    body.reserve(256);
+    for (const auto& m : c.messages) body.reserve(body.capacity() + m.content.size() + 32);
+    body += "{\"model\":";
+    append_json_string(body, a.model);
+    r.url = b.base_url + "/v1/messages";
+    r.headers.push_back("x-api-key: " + key);
+    r.headers.push_back("anthropic-version: 2023-06-01");
+    field(body, "max_tokens");
+    body += std::to_string(a.max_tokens ? *a.max_tokens : 1024);
+    std::string system;
+    for (const auto& m : c.messages)
+        if (m.role == Role::System) system += m.content;
+    if (!system.empty()) {
+        field(body, "system");
+        append_json_string(body, system);
+    }
+    field(body, "messages");
+    body += '[';
+    bool first = true;
+    for (const auto& m : c.messages) {
+        if (m.role == Role::System) continue;
+        body += first ? "" : ",";
+        first = false;
+        body += "{\"role\":\"user\",\"content\":";
+        append_json_string(body, m.content);
+        body += '}';
+    }
+    body += ']';
+    if (a.temperature) field(body, "temperature"), body += number(std::min(*a.temperature, 1.0));
+    if (a.top_p) field(body, "top_p"), body += number(*a.top_p);
+    if (!a.stop.empty()) field(body, "stop_sequences"), stop_list(body, a.stop);
+    field(body, "stream");
+    body += stream ? "true" : "false";
+    body += '}';
+    return r;
+}
+
+Reply AnthropicWire::parse_response(const std::string& body) const {
+    Reply r;
+    if (!whole_json(body, r)) return r;
+    std::string copy = body;
+    od::document doc;
+    if (!parse(copy, doc)) return malformed("not JSON");
+    std::string_view s;
+    uint64_t n = 0;
+    od::array content;
+    if (doc["content"].get_array().get(content)) return malformed("no content");
+    for (auto block : content) {
+        od::object o;
+        if (block.get_object().get(o)) return malformed("bad content block");
+        if (o["text"].get_string().get(s) == simdjson::SUCCESS) r.text += s;
+    }
+    od::object usage;
+    if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+        if (usage["input_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_in = static_cast<uint32_t>(n);
+        if (usage["output_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_out = static_cast<uint32_t>(n);
+    }
+    return require_text(std::move(r));
+}
+
+std::string AnthropicWire::error_message(const std::string& body) const {
+    std::string copy = body;
+    od::document doc;
+    std::string_view s;
+    od::object err;
+    if (parse(copy, doc) && doc["error"].get_object().get(err) == simdjson::SUCCESS &&
+        err["message"].get_string().get(s) == simdjson::SUCCESS)
+        return std::string(s);
+    return trimmed_body(body);
+}
+
+bool AnthropicWire::event(std::string_view json, StreamParser& p) const {
+    std::string buf(json);
+    od::document doc;
+    if (!parse(buf, doc)) return p.fail("malformed stream event");
+    std::string_view s, type;
+    uint64_t n = 0;
+    if (doc["type"].get_string().get(type)) return true;
+    if (type == "content_block_delta") {
+        if (raw_string(doc["delta"]["text"], s)) p.text_piece(s);
+    } else if (type == "message_start") {
+        if (doc["message"]["usage"]["input_tokens"].get_uint64().get(n) == simdjson::SUCCESS) p.set_tokens_in(n);
+    } else if (type == "message_delta") {
+        if (doc["usage"]["output_tokens"].get_uint64().get(n) == simdjson::SUCCESS) p.set_tokens_out(n);
+    } else if (type == "message_stop") {
+        p.mark_complete();
+    } else if (type == "error") {
+        std::string_view m, et;
+        std::string msg = doc["error"]["message"].get_string().get(m) == simdjson::SUCCESS ? std::string(m) : "stream error";
+        if (doc["error"]["type"].get_string().get(et) != simdjson::SUCCESS) et = "";
+        return p.fail(msg, transient_error(et, msg));
+    }
+    return true;
+}
+
+const AnthropicWire kWire;
+
+}  // namespace
+
+extern const Provider kAnthropicProvider{
+    .kind = BackendKind::Anthropic,
+    .remote = true,
+    .make = [](const BackendSpec&, BackendContext& ctx) { return make_http_backend(ctx, kWire); },
+    .cache_identity = nullptr,
+    .wire = &kWire,
+};
+
+}  // namespace moa

@@ -1,0 +1,127 @@
+// OpenAI-compatible chat completions (POST {base_url}/chat/completions): OpenAI, and
+// the many servers that speak its API (vLLM, llama.cpp, Together, Groq, ...).
+#include "backends/backend.hpp"
+#include "backends/http_backend.hpp"
+#include "backends/wire.hpp"
+#include "backends/wire_json.hpp"
+#include "moa/batch_io.hpp"  // append_json_string
+
+namespace moa {
+
+namespace {
+
+using namespace wire;
+
+class OpenAIWire final : public WireFormat {
+public:
+    HttpRequest request(const Call& c, const std::string& key, bool stream) const override;
+    Reply parse_response(const std::string& body) const override;
+    std::string error_message(const std::string& body) const override;
+    bool event(std::string_view json, StreamParser& p) const override;
+};
+
+HttpRequest OpenAIWire::request(const Call& c, const std::string& key, bool stream) const {
+    const BackendSpec& b = *c.backend;
+    const AgentSpec& a = *c.agent;
+    HttpRequest r;
+    r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
+    std::string& body = r.body;
+    body.reserve(256);
+    for (const auto& m : c.messages) body.reserve(body.capacity() + m.content.size() + 32);
+    body += "{\"model\":";
+    append_json_string(body, a.model);
+    r.url = b.base_url + "/chat/completions";
+    if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
+    messages(body, c.messages);
+    if (a.temperature) field(body, "temperature"), body += number(*a.temperature);
+    if (a.top_p) field(body, "top_p"), body += number(*a.top_p);
+    if (a.max_tokens) field(body, "max_tokens"), body += std::to_string(*a.max_tokens);
+    if (a.seed) field(body, "seed"), body += std::to_string(*a.seed);
+    if (!a.stop.empty()) field(body, "stop"), stop_list(body, a.stop);
+    if (stream) body += ",\"stream_options\":{\"include_usage\":true}";
+    field(body, "stream");
+    body += stream ? "true" : "false";
+    body += '}';
+    return r;
+}
+
+void read_usage(od::document& doc, uint32_t& in, uint32_t& out) {
+    od::object usage;
+    uint64_t n = 0;
+    if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+        if (usage["prompt_tokens"].get_uint64().get(n) == simdjson::SUCCESS) in = static_cast<uint32_t>(n);
+        if (usage["completion_tokens"].get_uint64().get(n) == simdjson::SUCCESS) out = static_cast<uint32_t>(n);
+    }
+}
+
+Reply OpenAIWire::parse_response(const std::string& body) const {
+    Reply r;
+    if (!whole_json(body, r)) return r;
+    std::string copy = body;
+    od::document doc;
+    if (!parse(copy, doc)) return malformed("not JSON");
+    std::string_view s;
+    od::array choices;
+    if (doc["choices"].get_array().get(choices)) return malformed("no choices");
+    for (auto ch : choices) {
+        if (ch["message"]["content"].get_string().get(s)) return malformed("no message.content");
+        r.text = s;
+        break;
+    }
+    read_usage(doc, r.tokens_in, r.tokens_out);
+    return require_text(std::move(r));
+}
+
+std::string OpenAIWire::error_message(const std::string& body) const {
+    std::string copy = body;
+    od::document doc;
+    std::string_view s;
+    od::object err;
+    if (parse(copy, doc) && doc["error"].get_object().get(err) == simdjson::SUCCESS &&
+        err["message"].get_string().get(s) == simdjson::SUCCESS)
+        return std::string(s);
+    return trimmed_body(body);
+}
+
+bool OpenAIWire::event(std::string_view json, StreamParser& p) const {
+    std::string buf(json);
+    od::document doc;
+    if (!parse(buf, doc)) return p.fail("malformed stream event");
+    // An error sent as an event of a 200 stream: the provider's message, not a
+    // "truncated stream" retried until the attempts run out.
+    od::object err;
+    std::string_view m, s;
+    if (doc["error"].get_object().get(err) == simdjson::SUCCESS) {
+        std::string_view et;
+        std::string msg = err["message"].get_string().get(m) == simdjson::SUCCESS ? std::string(m) : "error event in the stream";
+        if (err["type"].get_string().get(et) != simdjson::SUCCESS) et = "";
+        return p.fail(msg, transient_error(et, msg));
+    }
+    if (doc["error"].get_string().get(m) == simdjson::SUCCESS) return p.fail(std::string(m), transient_error("", m));
+    od::array choices;
+    if (doc["choices"].get_array().get(choices) == simdjson::SUCCESS) {
+        for (auto ch : choices) {
+            if (raw_string(ch["delta"]["content"], s)) p.text_piece(s);
+            break;
+        }
+    }
+    uint32_t in = p.tokens_in(), out = p.tokens_out();
+    read_usage(doc, in, out);
+    p.set_tokens_in(in);
+    p.set_tokens_out(out);
+    return true;
+}
+
+const OpenAIWire kWire;
+
+}  // namespace
+
+extern const Provider kOpenAIProvider{
+    .kind = BackendKind::OpenAI,
+    .remote = true,
+    .make = [](const BackendSpec&, BackendContext& ctx) { return make_http_backend(ctx, kWire); },
+    .cache_identity = nullptr,
+    .wire = &kWire,
+};
+
+}  // namespace moa
