@@ -324,8 +324,12 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
         std::ostringstream list;
         std::string error;
-        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(t.path, list.str(), error))
-            write_error = error;
+        try {
+            alpaca_entries = render_alpaca(rows_path, fp, generator, list);
+            if (!replace_file(t.path, list.str(), error)) write_error = error;
+        } catch (const Error& e) {
+            write_error = e.what();
+        }
     }
     if (!write_error.empty()) {
         log::error(write_error);

@@ -16,9 +16,8 @@
 #include "moa/diagnostics.hpp"
 #include "log.hpp"
 #include "run.hpp"
-#include "moa/cache_admin.hpp"
+#include "cache_cmd.hpp"
 #include "moa/dsl.hpp"
-#include "moa/duration.hpp"
 
 #ifndef MOA_VERSION
 #define MOA_VERSION "0.0.0"
@@ -302,28 +301,10 @@ int run_command(int argc, char** argv) {
     if (*graph) return cmd_graph(common, graph_file, graph_format, graph_out);
     if (*fmt) return cmd_fmt(common, fmt_files, fmt_check, fmt_stdout);
     if (*cache) {
-        if (*cstats) return moa::cache_stats(cache_db, std::cout);
-        if (*cexport) return moa::cache_export(cache_db, cache_file, std::cout);
-        if (*cimport) return moa::cache_import(cache_db, cache_file, std::cout);
-        if (*cprune) {
-            int64_t age = -1;
-            if (!prune_age.empty()) {
-                // The language's own duration literal: "h" or "5days" is a usage error, never age 0.
-                std::string why;
-                auto ms = moa::parse_duration_ms(prune_age, &why);
-                if (!ms || *ms < 0) {
-                    std::cerr << "moa cache prune: --older-than " << prune_age << ": "
-                              << (ms ? "the age cannot be negative" : why) << "; an age is written like 90min, 12h, 7d or 2w\n";
-                    return 2;
-                }
-                age = *ms / 1000;
-            }
-            if (age < 0 && prune_model.empty()) {
-                std::cerr << "moa cache prune: give --older-than and/or --model\n";
-                return 2;
-            }
-            return moa::cache_prune(cache_db, age, prune_model, std::cout);
-        }
+        if (*cstats) return moa::cli::cache_stats(cache_db);
+        if (*cexport) return moa::cli::cache_export(cache_db, cache_file);
+        if (*cimport) return moa::cli::cache_import(cache_db, cache_file);
+        if (*cprune) return moa::cli::cache_prune(cache_db, prune_age, prune_model);
     }
     if (*run) {
         run_args.progress = !no_progress;

@@ -332,13 +332,10 @@ std::string reason(const std::string& path) { return path + ": " + std::strerror
 
 }  // namespace
 
-bool render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
-                   std::ostream& out, size_t& entries, std::string& error) {
+size_t render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
+                     std::ostream& out) {
     std::ifstream in(journal, std::ios::binary);
-    if (!in) {
-        error = "cannot read " + reason(journal);
-        return false;
-    }
+    if (!in) throw Error(errno == ENOENT ? Error::Kind::NotFound : Error::Kind::Io, "cannot read " + reason(journal));
     // Pass 1: where each ok row is. The journal was compacted by resume, so a line
     // has at most one row; the first one wins if not.
     std::vector<RowRef> refs;
@@ -356,7 +353,7 @@ bool render_alpaca(const std::string& journal, const std::string& fingerprint, c
     // Pass 2: the entries, in input order.
     in.clear();
     simdjson::dom::parser parser;
-    entries = 0;
+    size_t entries = 0;
     uint64_t prev_line = 0;
     out << "[";
     for (const RowRef& ref : refs) {
@@ -364,10 +361,8 @@ bool render_alpaca(const std::string& journal, const std::string& fingerprint, c
         prev_line = ref.line;
         text.assign(ref.length, '\0');
         in.seekg(static_cast<std::streamoff>(ref.offset));
-        if (!in.read(text.data(), static_cast<std::streamsize>(ref.length))) {
-            error = "cannot read " + reason(journal);
-            return false;
-        }
+        if (!in.read(text.data(), static_cast<std::streamsize>(ref.length)))
+            throw Error(Error::Kind::Io, "cannot read " + reason(journal));
         simdjson::dom::object o;
         if (parser.parse(text).get_object().get(o)) continue;
         std::string_view instruction, output, dataset;
@@ -384,7 +379,7 @@ bool render_alpaca(const std::string& journal, const std::string& fingerprint, c
         ++entries;
     }
     out << (entries ? "\n]\n" : "]\n");
-    return true;
+    return entries;
 }
 
 }  // namespace moa
