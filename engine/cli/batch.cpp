@@ -30,12 +30,6 @@ namespace moa::cli {
 
 namespace {
 
-OutputFormat parse_format(const std::string& f) {
-    if (f == "text") return OutputFormat::Text;
-    if (f == "alpaca-eval") return OutputFormat::AlpacaEval;
-    return OutputFormat::Jsonl;
-}
-
 bool is_regular_or_absent(const std::string& path) {
     struct stat st{};
     return stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode);
@@ -169,7 +163,7 @@ int usage_error(const std::string& msg) {
 
 // Everything that can fail about the output, checked before any job starts.
 int check_target(const RunArgs& a, Target& t) {
-    t.format = parse_format(a.format);
+    t.format = a.format.value_or(OutputFormat::Jsonl);
     const bool named = !a.output.empty() && a.output != "-";
     if (!named) return t.stream = true, 0;
     OutputPath op;

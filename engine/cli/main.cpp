@@ -219,7 +219,8 @@ int run_command(int argc, char** argv) {
     run->add_option("-o,--output", run_args.output,
                     "Write results here instead of stdout; an existing output of the same graph and input is resumed "
                     "(a symlink is followed; a device or FIFO is written in place, not resumed)");
-    run->add_option("--format", run_args.format, "Result format (default: text for one question, jsonl for a batch)")
+    std::string run_format;
+    run->add_option("--format", run_format, "Result format (default: text for one question, jsonl for a batch)")
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
     run->add_option("--output-node", run_args.output_node,
                     "The graph output that answers (default: the graph file's first declared output)");
@@ -308,9 +309,10 @@ int run_command(int argc, char** argv) {
     }
     if (*run) {
         run_args.progress = !no_progress;
+        if (!run_format.empty()) run_args.format = moa::parse_output_format(run_format);  // checked by IsMember
         if (!cache_opt.empty()) {
-            if (cache_opt == "off" || cache_opt == "rw" || cache_opt == "read" || cache_opt == "replay" || cache_opt == "refresh")
-                run_args.cache_mode = cache_opt;
+            if (auto mode = moa::parse_cache_mode(cache_opt))
+                run_args.cache_mode = *mode;
             else
                 run_args.cache_db = cache_opt;  // `--cache PATH`
         }

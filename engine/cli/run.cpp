@@ -43,12 +43,6 @@ bool same_path(const std::string& a, const std::string& b) {
     return !ec1 && !ec2 ? ca == cb : a == b;
 }
 
-OutputFormat parse_format(const std::string& f) {
-    if (f == "jsonl") return OutputFormat::Jsonl;
-    if (f == "alpaca-eval") return OutputFormat::AlpacaEval;
-    return OutputFormat::Text;
-}
-
 }  // namespace
 
 int& stdout_errno() {
@@ -162,7 +156,7 @@ int run(const RunArgs& a, LoadOptions load) {
         log::error("give a question (an empty one is not asked), or --input FILE (use - for stdin)");
         return 2;
     }
-    OutputFormat f = parse_format(a.format.empty() ? "text" : a.format);
+    OutputFormat f = a.format.value_or(OutputFormat::Text);
     bool stream = f == OutputFormat::Text && !a.emit_all;
     // A retried stream starts over: say on stderr that the text printed so far is
     // discarded, and print the new attempt's answer on a line of its own.

@@ -279,6 +279,21 @@ std::string format_row(const JobResult& r, const InputLine& in, const RowOptions
     return "";
 }
 
+std::optional<OutputFormat> parse_output_format(std::string_view s) {
+    for (OutputFormat f : {OutputFormat::Text, OutputFormat::Jsonl, OutputFormat::AlpacaEval})
+        if (s == to_string(f)) return f;
+    return std::nullopt;
+}
+
+const char* to_string(OutputFormat f) {
+    switch (f) {
+        case OutputFormat::Text: return "text";
+        case OutputFormat::Jsonl: return "jsonl";
+        case OutputFormat::AlpacaEval: return "alpaca-eval";
+    }
+    return "text";
+}
+
 uint32_t input_hash(const InputLine& in) {
     uint32_t h = 2166136261u;  // FNV-1a: the id (or its absence), a separator, the prompt
     auto add = [&](std::string_view s) {

@@ -144,8 +144,7 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     plan = make_plan(graph);
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
     scheduler->set_observer(options.observer);
-    CacheMode mode = CacheMode::Off;
-    if (!parse_cache_mode(options.cache_mode, mode)) throw std::runtime_error("unknown cache mode '" + options.cache_mode + "'");
+    const CacheMode mode = options.cache_mode;
     if (mode != CacheMode::Off) {
         std::string error;
         // Modes that only read never create or write the file (a read-only cache works).

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "moa/diagnostics.hpp"  // append_json_string
@@ -41,6 +42,9 @@ private:
 };
 
 enum class OutputFormat { Text, Jsonl, AlpacaEval };
+// "text", "jsonl", "alpaca-eval" (the spellings of `moa run --format`), or nullopt.
+std::optional<OutputFormat> parse_output_format(std::string_view s);
+const char* to_string(OutputFormat f);
 
 struct RowOptions {
     OutputFormat format = OutputFormat::Jsonl;

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "moa/cache_mode.hpp"
 #include "moa/graph_spec.hpp"
 
 namespace moa {
@@ -82,9 +83,9 @@ struct EngineOptions {
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
     CallObserver* observer = nullptr;  // instrumentation (tests, stats); called on the reactor thread
-    // Response cache: "off", "rw", "read", "replay" (a miss fails the call, explaining
-    // what differs from the recorded request) or "refresh"; SQLite file at cache_path.
-    std::string cache_mode = "off";
+    // Response cache (moa/cache_mode.hpp: off, rw, read, replay, refresh); SQLite file
+    // at cache_path.
+    CacheMode cache_mode = CacheMode::Off;
     std::string cache_path = ".moa/cache.db";
 };
 
