@@ -18,6 +18,7 @@
 #include "run.hpp"
 #include "cache_cmd.hpp"
 #include "moa/dsl.hpp"
+#include "moa/duration.hpp"
 
 #ifndef MOA_VERSION
 #define MOA_VERSION "0.0.0"
@@ -227,13 +228,14 @@ int run_command(int argc, char** argv) {
     run->add_flag("--overwrite", run_args.overwrite, "Start --output again instead of resuming it");
     run->add_flag("--keep-failed", run_args.keep_failed, "On resume, keep failed rows instead of retrying them");
     run->add_option("--grace", run_args.grace,
-                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5; 0 to 3600)")
-        ->check(CLI::Validator(
+                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5; 0 to 3600; "
+                    "also a duration like 500ms or 2min)")
+        ->transform(CLI::Validator(
             [](std::string& v) -> std::string {
-                char* end = nullptr;
-                double g = std::strtod(v.c_str(), &end);
-                if (end == v.c_str() || *end || !std::isfinite(g) || g < 0 || g > 3600)
-                    return "--grace takes seconds from 0 to 3600, not '" + v + "'";
+                // The one duration parser; the value is handed on as seconds.
+                auto ms = moa::parse_duration_ms(v, moa::DurationForm::LiteralOrSeconds);
+                if (!ms || *ms < 0 || *ms > 3600 * 1000) return "--grace takes seconds from 0 to 3600, not '" + v + "'";
+                v = std::to_string(static_cast<double>(*ms) / 1000);
                 return "";
             },
             "SECONDS"));
