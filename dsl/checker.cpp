@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "moa/ascii.hpp"
+
 namespace moa {
 
 namespace {
@@ -281,8 +283,8 @@ void Checker::check_backends() {
                              "backend " + quote(name) + " of kind openai needs a 'base_url'");
         }
         if (auto* v = f.get("api_key_env"); v && expect_string(*v, b.api_key_env)) {
-            bool ok = !b.api_key_env.empty() && !std::isdigit(static_cast<unsigned char>(b.api_key_env[0]));
-            for (char c : b.api_key_env) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+            bool ok = !b.api_key_env.empty() && !ascii::is_digit(b.api_key_env[0]);
+            for (char c : b.api_key_env) ok = ok && (ascii::is_alnum(c) || c == '_');
             if (!ok)  // it may be a pasted key: do not echo the line into logs
                 diags_.error(v->val.origin.file, v->val.origin.span.begin,
                              "'api_key_env' names an environment variable (like \"OPENAI_API_KEY\"), "

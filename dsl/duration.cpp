@@ -1,6 +1,7 @@
 #include "moa/duration.hpp"
 
-#include <cctype>
+#include "moa/ascii.hpp"
+
 #include <cmath>
 #include <cstdlib>
 
@@ -42,14 +43,14 @@ std::optional<int64_t> parse_go(std::string_view t, std::string* error) {
     if (t.empty()) return bad();
     while (i < t.size()) {
         size_t j = i;
-        while (j < t.size() && (std::isdigit(static_cast<unsigned char>(t[j])) || t[j] == '.')) ++j;
+        while (j < t.size() && (ascii::is_digit(t[j]) || t[j] == '.')) ++j;
         if (j == i) return bad();
         std::string num(t.substr(i, j - i));
         char* end = nullptr;
         double x = std::strtod(num.c_str(), &end);
         if (end != num.c_str() + num.size()) return bad();  // "1.2.3"
         size_t k = j;
-        while (k < t.size() && !std::isdigit(static_cast<unsigned char>(t[k])) && t[k] != '.') ++k;
+        while (k < t.size() && !ascii::is_digit(t[k]) && t[k] != '.') ++k;
         double f = go_unit_ms(t.substr(j, k - j));
         if (f < 0) return bad();
         total += x * f;
@@ -63,7 +64,7 @@ std::optional<int64_t> parse_go(std::string_view t, std::string* error) {
 std::optional<int64_t> bare_seconds(std::string_view t, std::string* error) {
     std::string s(t);
     char* end = nullptr;
-    if (s.empty() || !(std::isdigit(static_cast<unsigned char>(s.back())) || s.back() == '.')) return std::nullopt;
+    if (s.empty() || !(ascii::is_digit(s.back()) || s.back() == '.')) return std::nullopt;
     double x = std::strtod(s.c_str(), &end);
     if (end != s.c_str() + s.size() || s.find_first_of("xXnNiIpP") != std::string::npos) return std::nullopt;  // no hex, nan, inf
     if (!std::isfinite(x) || std::fabs(x) > 1e15) return fail(error, "number '" + s + "' is out of range");
@@ -91,7 +92,7 @@ std::optional<int64_t> parse_duration_ms(std::string_view t, std::string* error)
         if (error) *error = why;
         return std::nullopt;
     };
-    auto digit = [&](size_t k) { return k < t.size() && std::isdigit(static_cast<unsigned char>(t[k])); };
+    auto digit = [&](size_t k) { return k < t.size() && ascii::is_digit(t[k]); };
     // The language's number: [-] digits [. digits] [(e|E) [+|-] digits]
     size_t i = 0;
     if (i < t.size() && t[i] == '-') ++i;

@@ -4,6 +4,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "moa/ascii.hpp"
+
 namespace moa {
 
 SourceFile::SourceFile(std::string path, std::string text)
@@ -256,7 +258,7 @@ static size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
     for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
     for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-    auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+    auto lower = ascii::to_lower;
     for (size_t i = 1; i <= a.size(); ++i)
         for (size_t j = 1; j <= b.size(); ++j) {
             size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;

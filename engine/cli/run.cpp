@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "moa/ascii.hpp"
 #include "moa/diagnostics.hpp"
 #include "moa/batch_io.hpp"
 #include "interrupt.hpp"
@@ -152,7 +153,7 @@ int run(const RunArgs& a, LoadOptions load) {
     std::string generator = a.generator.empty() ? "moa:" + a.graph : a.generator;
     if (!a.input.empty()) return run_batch(a, engine, fp, generator);
 
-    if (a.question.find_first_not_of(" \t\r\n") == std::string::npos) {
+    if (ascii::is_blank(a.question, " \t\r\n")) {
         log::error("give a question (an empty one is not asked), or --input FILE (use - for stdin)");
         return 2;
     }

@@ -1,5 +1,7 @@
 #include "moa/batch_io.hpp"
 
+#include "moa/ascii.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -57,7 +59,7 @@ bool closes_before_end(std::string_view line) {
         } else if (c == '{' || c == '[') {
             ++depth;
         } else if ((c == '}' || c == ']') && --depth == 0) {
-            return line.find_first_not_of(" \t\r\n", i + 1) != std::string_view::npos;
+            return !ascii::is_blank(line.substr(i + 1), " \t\r\n");
         }
     }
     return false;
@@ -78,7 +80,7 @@ std::optional<Query> JsonlSource::next() {
         ++m.line_no;
         if (!m.line.empty() && m.line.back() == '\r') m.line.pop_back();
         if (m.line_no == 1 && m.line.rfind("\xEF\xBB\xBF", 0) == 0) m.line.erase(0, 3);  // a UTF-8 BOM (editors on Windows)
-        if (m.line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not jobs
+        if (ascii::is_blank(m.line, " \t")) continue;  // blank lines are not jobs
         break;
     }
     Query q;
@@ -135,7 +137,7 @@ std::optional<Query> JsonlSource::next() {
             } else if (t == simdjson::ondemand::json_type::number) {
                 s = v.raw_json_token();
                 q.id.assign(s);
-                while (!q.id.empty() && std::isspace(static_cast<unsigned char>(q.id.back()))) q.id.pop_back();
+                q.id.resize(ascii::trim_right(q.id).size());
             } else {
                 return fail("\"id\" must be a string or a number");
             }
@@ -149,7 +151,7 @@ std::optional<Query> JsonlSource::next() {
     if (!has_prompt) return fail("no \"prompt\" (or \"instruction\") field");
     // An empty prompt is refused here as it is for a single question: a row error
     // that names the line, not a call that asks a model nothing.
-    if (q.prompt.find_first_not_of(" \t\r\n") == std::string::npos) return fail("empty prompt");
+    if (ascii::is_blank(q.prompt, " \t\r\n")) return fail("empty prompt");
     m.last.query = q.prompt;
     return q;
 }
