@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "moa/diagnostics.hpp"  // append_json_string
+#include "moa/json_writer.hpp"
 #include "cache/cache_tools.hpp"
 #include "cache/sqlite_db.hpp"
 #include "io/export_file.hpp"
@@ -95,14 +95,13 @@ CacheExport cache_export(const std::string& path, const std::string& file) {
         std::string line;
         while (step(db, st)) {
             line.clear();
+            JsonWriter w(line);
+            w.begin_object();
             const char* names[] = {"key", "node", "model", "backend", "request", "text"};
-            for (int i = 0; i < 6; ++i) {
-                line += i ? ",\"" : "{\"";
-                line += std::string(names[i]) + "\":";
-                append_json_string(line, st.col(i));
-            }
-            line += ",\"tokens_in\":" + std::to_string(st.int64(6)) + ",\"tokens_out\":" + std::to_string(st.int64(7)) +
-                    ",\"created\":" + std::to_string(st.int64(8)) + "}\n";
+            for (int i = 0; i < 6; ++i) w.key(names[i]).value(st.col(i));
+            w.key("tokens_in").value(st.int64(6)).key("tokens_out").value(st.int64(7)).key("created").value(st.int64(8));
+            w.end_object();
+            line += '\n';
             f.write(line);
             ++r.entries;
         }

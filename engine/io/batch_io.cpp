@@ -1,6 +1,7 @@
 #include "moa/batch_io.hpp"
 
 #include "moa/ascii.hpp"
+#include "moa/json_writer.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -158,40 +159,23 @@ std::optional<Query> JsonlSource::next() {
 
 namespace {
 
-void append_id(std::string& s, const InputLine& in) {
-    if (in.has_id) append_json_string(s, in.id);
-    else s += "null";
+void id_value(JsonWriter& w, const InputLine& in) {
+    if (in.has_id) w.value(in.id);
+    else w.null();
 }
 
-void append_nodes(std::string& s, const JobResult& r) {
-    s += ",\"nodes\":[";
-    for (size_t i = 0; i < r.nodes.size(); ++i) {
-        const auto& n = r.nodes[i];
-        if (i) s += ',';
-        s += "{\"node\":";
-        append_json_string(s, n.node);
-        s += ",\"layer\":";
-        append_json_string(s, n.layer);
-        s += ",\"status\":\"";
-        s += to_string(n.status);
-        s += "\",\"text\":";
-        append_json_string(s, n.text);
-        s += ",\"agent\":";
-        append_json_string(s, n.agent);
-        if (!n.fallback_from.empty()) {  // the original agent's failure
-            s += ",\"fallback_from\":";
-            append_json_string(s, n.fallback_from);
-        }
-        if (!n.reply.empty()) {  // result = pick: what the model said, and what it chose
-            s += ",\"reply\":";
-            append_json_string(s, n.reply);
-            s += ",\"picked\":";
-            append_json_string(s, n.picked);
-        }
-        s += ",\"attempts\":" + std::to_string(n.attempts) + ",\"tokens_in\":" + std::to_string(n.tokens_in) +
-             ",\"tokens_out\":" + std::to_string(n.tokens_out) + "}";
+void nodes_json(JsonWriter& w, const JobResult& r) {
+    w.key("nodes").begin_array();
+    for (const auto& n : r.nodes) {
+        w.begin_object().key("node").value(n.node).key("layer").value(n.layer).key("status").value(to_string(n.status));
+        w.key("text").value(n.text).key("agent").value(n.agent);
+        if (!n.fallback_from.empty()) w.key("fallback_from").value(n.fallback_from);  // the original agent's failure
+        if (!n.reply.empty())  // result = pick: what the model said, and what it chose
+            w.key("reply").value(n.reply).key("picked").value(n.picked);
+        w.key("attempts").value(n.attempts).key("tokens_in").value(n.tokens_in).key("tokens_out").value(n.tokens_out);
+        w.end_object();
     }
-    s += ']';
+    w.end_array();
 }
 
 const std::string& dataset_of(const InputLine& in) {
@@ -200,58 +184,39 @@ const std::string& dataset_of(const InputLine& in) {
 }
 
 std::string jsonl_row(const JobResult& r, const InputLine& in, const RowOptions& o) {
-    std::string s = "{\"id\":";
-    append_id(s, in);
-    s += ",\"line\":" + std::to_string(in.line);
-    s += ",\"ok\":";
-    s += r.ok ? "true" : "false";
+    std::string s;
+    JsonWriter w(s);
+    w.begin_object().key("id");
+    id_value(w, in);
+    w.key("line").value(in.line).key("ok").value(r.ok);
     if (r.ok) {
-        s += ",\"output\":";
-        append_json_string(s, r.output());
+        w.key("output").value(r.output());
         if (r.outputs.size() > 1) {
-            s += ",\"outputs\":{";
-            for (size_t i = 0; i < r.outputs.size(); ++i) {
-                if (i) s += ',';
-                append_json_string(s, r.outputs[i].first);
-                s += ':';
-                append_json_string(s, r.outputs[i].second);
-            }
-            s += '}';
+            w.key("outputs").begin_object();
+            for (const auto& [name, text] : r.outputs) w.key(name).value(text);
+            w.end_object();
         }
     } else {
-        s += ",\"error\":";
-        append_json_string(s, r.error);
-        s += ",\"node\":";
-        append_json_string(s, r.error_node);
+        w.key("error").value(r.error).key("node").value(r.error_node);
     }
-    if (o.journal) {
-        s += ",\"instruction\":";
-        append_json_string(s, in.query);
-        s += ",\"dataset\":";
-        append_json_string(s, dataset_of(in));
-        s += ",\"generator\":";
-        append_json_string(s, o.generator);
-    }
-    if (o.emit_all) append_nodes(s, r);
-    s += ",\"fingerprint\":";
-    append_json_string(s, o.fingerprint);
-    s += ",\"input_hash\":\"" + input_hash_hex(input_hash(in)) + "\"";
-    s += "}\n";
+    if (o.journal)
+        w.key("instruction").value(in.query).key("dataset").value(dataset_of(in)).key("generator").value(o.generator);
+    if (o.emit_all) nodes_json(w, r);
+    w.key("fingerprint").value(o.fingerprint).key("input_hash").value(input_hash_hex(input_hash(in)));
+    w.end_object();
+    s += '\n';
     return s;
 }
 
-std::string alpaca_entry(const std::string& instruction, const std::string& output, const std::string& generator,
-                         const std::string& dataset, const std::string* id_json) {
-    std::string s = "{\"instruction\":";
-    append_json_string(s, instruction);
-    s += ",\"output\":";
-    append_json_string(s, output);
-    s += ",\"generator\":";
-    append_json_string(s, generator);
-    s += ",\"dataset\":";
-    append_json_string(s, dataset);
-    if (id_json) s += ",\"id\":" + *id_json;
-    s += "}";
+// One element of an AlpacaEval list; `id`: the input's id, if it had one.
+std::string alpaca_entry(std::string_view instruction, std::string_view output, std::string_view generator,
+                         std::string_view dataset, const std::string* id) {
+    std::string s;
+    JsonWriter w(s);
+    w.begin_object().key("instruction").value(instruction).key("output").value(output);
+    w.key("generator").value(generator).key("dataset").value(dataset);
+    if (id) w.key("id").value(*id);
+    w.end_object();
     return s;
 }
 
@@ -273,9 +238,7 @@ std::string format_row(const JobResult& r, const InputLine& in, const RowOptions
         case OutputFormat::Jsonl: return jsonl_row(r, in, o);
         case OutputFormat::AlpacaEval: {
             if (!r.ok) return "";
-            std::string id;
-            append_id(id, in);
-            return alpaca_entry(in.query, r.output(), o.generator, dataset_of(in), in.has_id ? &id : nullptr);
+            return alpaca_entry(in.query, r.output(), o.generator, dataset_of(in), in.has_id ? &in.id : nullptr);
         }
     }
     return "";
@@ -386,13 +349,10 @@ size_t render_alpaca(const std::string& journal, const std::string& fingerprint,
         if (o["instruction"].get_string().get(instruction) || o["output"].get_string().get(output) ||
             o["dataset"].get_string().get(dataset))
             continue;
-        std::string id_json;
-        simdjson::dom::element id;
-        bool has_id = !o["id"].get(id) && id.is_string();
-        if (has_id) id_json = simdjson::minify(id);
-        out << (entries ? ",\n " : "\n ")
-            << alpaca_entry(std::string(instruction), std::string(output), generator, std::string(dataset),
-                            has_id ? &id_json : nullptr);
+        std::string_view id_text;
+        bool has_id = !o["id"].get_string().get(id_text);
+        std::string id(id_text);  // written by the one writer, as the row's own id is on stdout
+        out << (entries ? ",\n " : "\n ") << alpaca_entry(instruction, output, generator, dataset, has_id ? &id : nullptr);
         ++entries;
     }
     out << (entries ? "\n]\n" : "]\n");
