@@ -290,10 +290,12 @@ bool parse_row(std::string& text, RowInfo& r) {
     if (obj["line"].get(line) || line.get_uint64().get(r.line) || r.line == 0) return false;
     std::string_view hash;
     if (obj["input_hash"].get_string().get(hash) || hash.size() != 8) return false;
-    char* end = nullptr;
-    std::string hex(hash);
-    r.input_hash = static_cast<uint32_t>(std::strtoul(hex.c_str(), &end, 16));
-    if (end != hex.c_str() + 8) return false;
+    r.input_hash = 0;
+    for (char c : hash) {  // exactly 8 hex digits, as written (strtoul would take "0x", "+" and spaces)
+        int v = ascii::hex_value(c);
+        if (v < 0) return false;
+        r.input_hash = r.input_hash << 4 | static_cast<uint32_t>(v);
+    }
     if (obj["ok"].get(ok) || ok.get_bool().get(r.ok)) return false;
     std::string_view s;
     if (obj["fingerprint"].get(fp) || fp.get_string().get(s)) return false;
