@@ -183,6 +183,14 @@ void dump_json(std::ostream& out, const GraphSpec& g) {
 
 }  // namespace
 
+std::optional<DumpFormat> parse_dump_format(std::string_view s) {
+    if (s == "text") return DumpFormat::Text;
+    if (s == "json") return DumpFormat::Json;
+    if (s == "dot") return DumpFormat::Dot;
+    if (s == "mermaid") return DumpFormat::Mermaid;
+    return std::nullopt;
+}
+
 void dump_graph(std::ostream& out, const GraphSpec& g, DumpFormat format) {
     switch (format) {
         case DumpFormat::Text: return dump_text(out, g);

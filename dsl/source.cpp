@@ -158,6 +158,13 @@ void append_utf8(std::string& out, uint32_t cp) {
     }
 }
 
+std::optional<DiagFormat> parse_diag_format(std::string_view s) {
+    if (s == "text") return DiagFormat::Text;
+    if (s == "github") return DiagFormat::GitHub;
+    if (s == "json") return DiagFormat::Json;
+    return std::nullopt;
+}
+
 // GitHub workflow commands need %, CR and LF escaped in the message.
 static std::string github_escape(std::string_view s) {
     std::string r;

@@ -54,13 +54,7 @@ moa::LoadOptions load_options(const Common& c) {
     return o;
 }
 
-moa::DiagFormat diag_format(const std::string& f) {
-    if (f == "github") return moa::DiagFormat::GitHub;
-    if (f == "json") return moa::DiagFormat::Json;
-    return moa::DiagFormat::Text;
-}
-
-int cmd_check(const Common& c, const std::vector<std::string>& files, const std::string& format, bool werror) {
+int cmd_check(const Common& c, const std::vector<std::string>& files, moa::DiagFormat format, bool werror) {
     moa::Diagnostics all;
     size_t errors = 0, warnings = 0;
     std::vector<moa::Diagnostic> collected;
@@ -70,9 +64,9 @@ int cmd_check(const Common& c, const std::vector<std::string>& files, const std:
         errors += d.error_count();
         warnings += d.warning_count();
         for (const auto& x : d.all()) collected.push_back(x);
-        if (format != "json") d.render(std::cerr, diag_format(format), c.color);
+        if (format != moa::DiagFormat::Json) d.render(std::cerr, format, c.color);
     }
-    if (format == "json") {
+    if (format == moa::DiagFormat::Json) {
         moa::Diagnostics j;
         for (auto& x : collected) {
             auto& e = x.severity == moa::Severity::Error ? j.error(x.file, x.offset, x.message, x.length)
@@ -81,22 +75,18 @@ int cmd_check(const Common& c, const std::vector<std::string>& files, const std:
         }
         j.render(std::cout, moa::DiagFormat::Json, false);
     }
-    if (format == "text" && (errors || warnings))
+    if (format == moa::DiagFormat::Text && (errors || warnings))
         std::cerr << errors << " error" << (errors == 1 ? "" : "s") << ", " << warnings << " warning"
                   << (warnings == 1 ? "" : "s") << "\n";
     moa::log::info("checked " + std::to_string(files.size()) + " file(s)");
     return errors || (werror && warnings) ? 1 : 0;
 }
 
-int cmd_graph(const Common& c, const std::string& file, const std::string& format, const std::string& output) {
+int cmd_graph(const Common& c, const std::string& file, moa::DumpFormat f, const std::string& output) {
     moa::Diagnostics d;
     auto r = moa::load_graph(file, load_options(c), d);
     d.render(std::cerr, moa::DiagFormat::Text, c.color);
     if (!r.ok) return 1;
-    moa::DumpFormat f = format == "json"      ? moa::DumpFormat::Json
-                        : format == "dot"     ? moa::DumpFormat::Dot
-                        : format == "mermaid" ? moa::DumpFormat::Mermaid
-                                              : moa::DumpFormat::Text;
     if (output.empty() || output == "-") {
         moa::dump_graph(std::cout, r.graph, f);
         return 0;
@@ -300,8 +290,9 @@ int run_command(int argc, char** argv) {
     moa::log::init(verbose ? moa::log::Level::Debug : quiet ? moa::log::Level::Error : moa::log::Level::Warn,
                    common.color);
 
-    if (*check) return cmd_check(common, check_files, check_format, werror);
-    if (*graph) return cmd_graph(common, graph_file, graph_format, graph_out);
+    // The formats were checked by IsMember: they parse.
+    if (*check) return cmd_check(common, check_files, moa::parse_diag_format(check_format).value_or(moa::DiagFormat::Text), werror);
+    if (*graph) return cmd_graph(common, graph_file, moa::parse_dump_format(graph_format).value_or(moa::DumpFormat::Text), graph_out);
     if (*fmt) return cmd_fmt(common, fmt_files, fmt_check, fmt_stdout);
     if (*cache) {
         if (*cstats) return moa::cli::cache_stats(cache_db);

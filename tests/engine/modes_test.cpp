@@ -3,6 +3,8 @@
 
 #include "moa/batch_io.hpp"
 #include "moa/cache_mode.hpp"
+#include "moa/diagnostics.hpp"
+#include "moa/dsl.hpp"
 
 using namespace moa;
 
@@ -24,4 +26,16 @@ TEST_CASE("every --format spelling of moa run parses to its OutputFormat and pri
     }
     CHECK(parse_output_format("alpaca-eval") == OutputFormat::AlpacaEval);
     CHECK_FALSE(parse_output_format("json"));
+}
+
+TEST_CASE("the --format spellings of moa check and moa graph parse to their enums") {
+    CHECK(parse_diag_format("github") == DiagFormat::GitHub);
+    CHECK(parse_diag_format("json") == DiagFormat::Json);
+    CHECK(parse_diag_format("text") == DiagFormat::Text);
+    CHECK_FALSE(parse_diag_format("sarif"));
+    CHECK(parse_dump_format("mermaid") == DumpFormat::Mermaid);
+    CHECK(parse_dump_format("dot") == DumpFormat::Dot);
+    CHECK(parse_dump_format("json") == DumpFormat::Json);
+    CHECK(parse_dump_format("text") == DumpFormat::Text);
+    CHECK_FALSE(parse_dump_format("svg"));
 }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,8 @@ struct Diagnostic {
 };
 
 enum class DiagFormat { Text, GitHub, Json };
+// "text", "github", "json" (`moa check --format`), or nullopt.
+std::optional<DiagFormat> parse_diag_format(std::string_view s);
 
 class Diagnostics {
 public:
