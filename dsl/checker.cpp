@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "moa/ascii.hpp"
+
 namespace moa {
 
 namespace {

@@ -7,6 +7,7 @@
 
 #include "moa/diagnostics.hpp"
 #include "moa/dsl.hpp"
+#include "moa/json_writer.hpp"
 #include "draw.hpp"
 
 namespace moa {
@@ -99,72 +100,96 @@ void dump_text(std::ostream& out, const GraphSpec& g) {
     for (const auto& o : g.outputs) out << "output " << o.name << " = " << o.node << "\n";
 }
 
-std::string loc_json(const SourceLoc& l) {
-    return "{\"file\":" + esc(l.file) + ",\"line\":" + std::to_string(l.line) + ",\"column\":" + std::to_string(l.col) + "}";
+void loc_json(JsonWriter& w, const SourceLoc& l) {
+    w.key("loc").begin_object().key("file").value(l.file).key("line").value(l.line).key("column").value(l.col).end_object();
 }
 
+void backend_json(JsonWriter& w, const BackendSpec& b) {
+    const auto& t = b.timeouts;
+    w.begin_object().key("name").value(b.name).key("kind").value(to_string(b.kind)).key("base_url").value(redact_url(b.base_url));
+    w.key("api_key_env").value(b.api_key_env).key("max_concurrent").value(b.max_concurrent);
+    w.key("requests_per_minute").number(b.requests_per_minute).key("tokens_per_minute").number(b.tokens_per_minute);
+    w.key("timeouts_ms").begin_object().key("connect").value(t.connect_ms).key("first_token").value(t.first_token_ms);
+    w.key("idle").value(t.idle_ms).key("total").value(t.total_ms).end_object();
+    w.key("retry").begin_object().key("attempts").value(b.retry.attempts).key("base_delay_ms").value(b.retry.base_delay_ms);
+    w.key("max_delay_ms").value(b.retry.max_delay_ms).end_object();
+    if (b.kind == BackendKind::Sim && !b.sim_reply.empty()) w.key("reply").value(b.sim_reply);
+    loc_json(w, b.loc);
+    w.end_object();
+}
+
+void agent_json(JsonWriter& w, const AgentSpec& a) {
+    w.begin_object().key("name").value(a.name).key("backend").value(a.backend).key("model").value(a.model);
+    if (a.temperature) w.key("temperature").number(*a.temperature);
+    if (a.top_p) w.key("top_p").number(*a.top_p);
+    if (a.max_tokens) w.key("max_tokens").value(*a.max_tokens);
+    if (a.seed) w.key("seed").value(*a.seed);
+    w.key("stop").strings(a.stop, true).key("system").value(a.system).key("user").value(a.user).key("fallback").value(a.fallback);
+    loc_json(w, a.loc);
+    w.end_object();
+}
+
+void node_json(JsonWriter& w, const NodeSpec& n) {
+    w.begin_object().key("id").value(n.id).key("layer").value(n.layer).key("agent").value(n.agent);
+    w.key("replica").value(n.replica).key("inputs").strings(n.inputs, true).key("fan_in").value(fan_in_text(n.fan_in));
+    w.key("prompt").value(n.prompt).key("result").value(n.result == ResultKind::Pick ? "pick" : "reply");
+    loc_json(w, n.loc);
+    w.end_object();
+}
+
+void route_json(JsonWriter& w, const RouteSpec& r) {
+    w.begin_object().key("name").value(r.name).key("on").value(r.on).key("arms").begin_array();
+    for (const auto& arm : r.arms) w.begin_object().key("when").strings(arm.patterns, true).key("target").value(arm.target).end_object();
+    w.end_array();
+    loc_json(w, r.loc);
+    w.end_object();
+}
+
+// The top object and its lists one entry per line; each entry compact, its lists of
+// names with ", " between them (the dump's layout since it was first written).
 void dump_json(std::ostream& out, const GraphSpec& g) {
-    auto sep = [&](size_t i) { return i ? ",\n    " : "\n    "; };
-    out << "{\n  \"backends\": [";
-    for (size_t i = 0; i < g.backends.size(); ++i) {
-        const auto& b = g.backends[i];
-        const auto& t = b.timeouts;
-        out << sep(i) << "{\"name\":" << esc(b.name) << ",\"kind\":\"" << to_string(b.kind) << "\",\"base_url\":" << esc(redact_url(b.base_url))
-            << ",\"api_key_env\":" << esc(b.api_key_env) << ",\"max_concurrent\":" << b.max_concurrent
-            << ",\"requests_per_minute\":" << num(b.requests_per_minute) << ",\"tokens_per_minute\":" << num(b.tokens_per_minute)
-            << ",\"timeouts_ms\":{\"connect\":" << t.connect_ms << ",\"first_token\":" << t.first_token_ms << ",\"idle\":" << t.idle_ms
-            << ",\"total\":" << t.total_ms << "},\"retry\":{\"attempts\":" << b.retry.attempts << ",\"base_delay_ms\":" << b.retry.base_delay_ms
-            << ",\"max_delay_ms\":" << b.retry.max_delay_ms << "}";
-        if (b.kind == BackendKind::Sim && !b.sim_reply.empty()) out << ",\"reply\":" << esc(b.sim_reply);
-        out << ",\"loc\":" << loc_json(b.loc) << "}";
+    std::string s;
+    JsonWriter w(s, 2);
+    w.begin_object();
+    w.key("backends").begin_array();
+    for (const auto& b : g.backends) backend_json(w, b);
+    w.end_array().key("templates").begin_array();
+    for (const auto& t : g.templates) {
+        w.begin_object().key("name").value(t.name).key("placeholders").strings(t.placeholders, true).key("text").value(t.text);
+        loc_json(w, t.loc);
+        w.end_object();
     }
-    out << "\n  ],\n  \"templates\": [";
-    for (size_t i = 0; i < g.templates.size(); ++i) {
-        const auto& t = g.templates[i];
-        out << sep(i) << "{\"name\":" << esc(t.name) << ",\"placeholders\":" << list(t.placeholders, true) << ",\"text\":" << esc(t.text)
-            << ",\"loc\":" << loc_json(t.loc) << "}";
+    w.end_array().key("agents").begin_array();
+    for (const auto& a : g.agents) agent_json(w, a);
+    w.end_array().key("layers").begin_array();
+    for (const auto& l : g.layers) {
+        w.begin_object().key("name").value(l.name).key("nodes").strings(l.nodes, true).key("gate").value(l.gate_route);
+        loc_json(w, l.loc);
+        w.end_object();
     }
-    out << "\n  ],\n  \"agents\": [";
-    for (size_t i = 0; i < g.agents.size(); ++i) {
-        const auto& a = g.agents[i];
-        out << sep(i) << "{\"name\":" << esc(a.name) << ",\"backend\":" << esc(a.backend) << ",\"model\":" << esc(a.model);
-        if (a.temperature) out << ",\"temperature\":" << num(*a.temperature);
-        if (a.top_p) out << ",\"top_p\":" << num(*a.top_p);
-        if (a.max_tokens) out << ",\"max_tokens\":" << *a.max_tokens;
-        if (a.seed) out << ",\"seed\":" << *a.seed;
-        out << ",\"stop\":" << list(a.stop, true) << ",\"system\":" << esc(a.system) << ",\"user\":" << esc(a.user)
-            << ",\"fallback\":" << esc(a.fallback) << ",\"loc\":" << loc_json(a.loc) << "}";
+    w.end_array().key("nodes").begin_array();
+    for (const auto& n : g.nodes) node_json(w, n);
+    w.end_array().key("routes").begin_array();
+    for (const auto& r : g.routes) route_json(w, r);
+    w.end_array().key("outputs").begin_array();
+    for (const auto& o : g.outputs) {
+        w.begin_object().key("name").value(o.name).key("node").value(o.node);
+        loc_json(w, o.loc);
+        w.end_object();
     }
-    out << "\n  ],\n  \"layers\": [";
-    for (size_t i = 0; i < g.layers.size(); ++i) {
-        const auto& l = g.layers[i];
-        out << sep(i) << "{\"name\":" << esc(l.name) << ",\"nodes\":" << list(l.nodes, true) << ",\"gate\":" << esc(l.gate_route)
-            << ",\"loc\":" << loc_json(l.loc) << "}";
-    }
-    out << "\n  ],\n  \"nodes\": [";
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-        const auto& n = g.nodes[i];
-        out << sep(i) << "{\"id\":" << esc(n.id) << ",\"layer\":" << esc(n.layer) << ",\"agent\":" << esc(n.agent)
-            << ",\"replica\":" << n.replica << ",\"inputs\":" << list(n.inputs, true) << ",\"fan_in\":" << esc(fan_in_text(n.fan_in))
-            << ",\"prompt\":" << esc(n.prompt) << ",\"result\":\"" << (n.result == ResultKind::Pick ? "pick" : "reply")
-            << "\",\"loc\":" << loc_json(n.loc) << "}";
-    }
-    out << "\n  ],\n  \"routes\": [";
-    for (size_t i = 0; i < g.routes.size(); ++i) {
-        const auto& r = g.routes[i];
-        out << sep(i) << "{\"name\":" << esc(r.name) << ",\"on\":" << esc(r.on) << ",\"arms\":[";
-        for (size_t j = 0; j < r.arms.size(); ++j)
-            out << (j ? "," : "") << "{\"when\":" << list(r.arms[j].patterns, true) << ",\"target\":" << esc(r.arms[j].target) << "}";
-        out << "],\"loc\":" << loc_json(r.loc) << "}";
-    }
-    out << "\n  ],\n  \"outputs\": [";
-    for (size_t i = 0; i < g.outputs.size(); ++i)
-        out << sep(i) << "{\"name\":" << esc(g.outputs[i].name) << ",\"node\":" << esc(g.outputs[i].node)
-            << ",\"loc\":" << loc_json(g.outputs[i].loc) << "}";
-    out << "\n  ]\n}\n";
+    w.end_array().end_object();
+    out << s << "\n";
 }
 
 }  // namespace
+
+std::optional<DumpFormat> parse_dump_format(std::string_view s) {
+    if (s == "text") return DumpFormat::Text;
+    if (s == "json") return DumpFormat::Json;
+    if (s == "dot") return DumpFormat::Dot;
+    if (s == "mermaid") return DumpFormat::Mermaid;
+    return std::nullopt;
+}
 
 void dump_graph(std::ostream& out, const GraphSpec& g, DumpFormat format) {
     switch (format) {

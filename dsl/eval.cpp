@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "moa/ascii.hpp"
 #include "moa/duration.hpp"
 
 namespace moa {
@@ -164,14 +165,14 @@ Val Evaluator::eval_literal(const ast::Literal& l, Origin origin) {
     // Number part, then the unit.
     size_t i = 0;
     if (i < t.size() && t[i] == '-') ++i;
-    while (i < t.size() && (std::isdigit(static_cast<unsigned char>(t[i])) || t[i] == '.')) ++i;
+    while (i < t.size() && (ascii::is_digit(t[i]) || t[i] == '.')) ++i;
     bool has_exp = false;
     if (i < t.size() && (t[i] == 'e' || t[i] == 'E') && i + 1 < t.size() &&
-        (std::isdigit(static_cast<unsigned char>(t[i + 1])) || t[i + 1] == '+' || t[i + 1] == '-')) {
+        (ascii::is_digit(t[i + 1]) || t[i + 1] == '+' || t[i + 1] == '-')) {
         has_exp = true;
         ++i;
         if (t[i] == '+' || t[i] == '-') ++i;
-        while (i < t.size() && std::isdigit(static_cast<unsigned char>(t[i]))) ++i;
+        while (i < t.size() && ascii::is_digit(t[i])) ++i;
     }
     std::string num = t.substr(0, i), unit = t.substr(i);
     double x = std::strtod(num.c_str(), nullptr);

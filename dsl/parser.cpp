@@ -12,8 +12,9 @@
 #include <boost/spirit/home/x3.hpp>
 
 #include <array>
-#include <cctype>
 #include <string_view>
+
+#include "moa/ascii.hpp"
 
 // X3 describes a parser with a semantic action by its C++ type name; describe it by
 // its subject instead, so expectation failures read "expected a value".
@@ -383,7 +384,7 @@ size_t report_expectation(const std::shared_ptr<const SourceFile>& src, size_t p
         found = "end of file";
     } else if (shown >= s.size()) {  // report just after the last token, not past EOF
         shown = std::min(at, s.size());
-        while (shown > 0 && std::isspace(static_cast<unsigned char>(s[shown - 1]))) --shown;
+        while (shown > 0 && ascii::is_space(s[shown - 1])) --shown;
     }
     std::string msg = which == "nesting" ? what : what + ", found " + found;
     if (which == grammar::close_paren.name && s.compare(pos, 4, "use ") == 0 && shown > 0) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ast.hpp"
+#include "moa/ascii.hpp"
 
 namespace moa::prescan {
 
@@ -17,7 +18,7 @@ inline constexpr std::array<std::string_view, 9> kKeywords = {
     "import", "backend", "template", "agent", "layer", "route", "output", "topology", "use"};
 
 inline bool is_word_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    return ascii::is_alnum(c) || c == '_';
 }
 
 // Offset of the first invalid UTF-8 sequence or NUL byte, or npos.

@@ -4,6 +4,8 @@
 #include <ostream>
 #include <sstream>
 
+#include "moa/ascii.hpp"
+
 namespace moa {
 
 SourceFile::SourceFile(std::string path, std::string text)
@@ -156,32 +158,11 @@ void append_utf8(std::string& out, uint32_t cp) {
     }
 }
 
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (char c : s) {
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
-}
-
-std::string json_quote(std::string_view s) {
-    std::string r;
-    append_json_string(r, s);
-    return r;
+std::optional<DiagFormat> parse_diag_format(std::string_view s) {
+    if (s == "text") return DiagFormat::Text;
+    if (s == "github") return DiagFormat::GitHub;
+    if (s == "json") return DiagFormat::Json;
+    return std::nullopt;
 }
 
 // GitHub workflow commands need %, CR and LF escaped in the message.
@@ -196,23 +177,19 @@ static std::string github_escape(std::string_view s) {
     return r;
 }
 
-static void render_json_one(std::ostream& out, const Diagnostic& d) {
-    out << "{\"severity\":\"" << severity_name(d.severity) << "\"";
+static void render_json_one(JsonWriter& w, const Diagnostic& d) {
+    w.begin_object().key("severity").value(severity_name(d.severity));
     if (d.file) {
         LineCol lc = d.file->locate(d.offset);
-        out << ",\"file\":" << json_quote(d.file->path()) << ",\"line\":" << lc.line
-            << ",\"column\":" << lc.col;
+        w.key("file").value(d.file->path()).key("line").value(lc.line).key("column").value(lc.col);
     }
-    out << ",\"message\":" << json_quote(d.message);
+    w.key("message").value(d.message);
     if (!d.notes.empty()) {
-        out << ",\"notes\":[";
-        for (size_t i = 0; i < d.notes.size(); ++i) {
-            if (i) out << ",";
-            render_json_one(out, d.notes[i]);
-        }
-        out << "]";
+        w.key("notes").begin_array();
+        for (const auto& n : d.notes) render_json_one(w, n);
+        w.end_array();
     }
-    out << "}";
+    w.end_object();
 }
 
 void Diagnostics::render(std::ostream& out, DiagFormat format, bool color) const {
@@ -242,8 +219,10 @@ void Diagnostics::render(std::ostream& out, DiagFormat format, bool color) const
         case DiagFormat::Json:
             out << "[";
             for (size_t i = 0; i < diags_.size(); ++i) {
-                out << (i ? ",\n " : "");
-                render_json_one(out, diags_[i]);
+                std::string one;  // one diagnostic per line: ",\n " between them
+                JsonWriter w(one);
+                render_json_one(w, diags_[i]);
+                out << (i ? ",\n " : "") << one;
             }
             out << "]\n";
             break;
@@ -256,7 +235,7 @@ static size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
     for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
     for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-    auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+    auto lower = ascii::to_lower;
     for (size_t i = 1; i <= a.size(); ++i)
         for (size_t j = 1; j <= b.size(); ++j) {
             size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;

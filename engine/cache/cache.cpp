@@ -9,16 +9,6 @@
 
 namespace moa {
 
-bool parse_cache_mode(const std::string& s, CacheMode& out) {
-    static const std::map<std::string, CacheMode> modes = {{"off", CacheMode::Off},   {"rw", CacheMode::ReadWrite},
-                                                           {"read", CacheMode::Read}, {"replay", CacheMode::Replay},
-                                                           {"refresh", CacheMode::Refresh}};
-    auto it = modes.find(s);
-    if (it == modes.end()) return false;
-    out = it->second;
-    return true;
-}
-
 std::optional<CacheEntry> MemoryStore::get(const std::string& key) {
     auto it = records_.find(key);
     if (it == records_.end()) return std::nullopt;

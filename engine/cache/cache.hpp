@@ -20,12 +20,11 @@
 #include <thread>
 #include <vector>
 
+#include "moa/cache_mode.hpp"
 #include "runtime/call.hpp"
 
 namespace moa {
 
-enum class CacheMode { Off, ReadWrite, Read, Replay, Refresh };
-bool parse_cache_mode(const std::string& s, CacheMode& out);
 
 struct CacheEntry {
     std::string text;

@@ -30,12 +30,6 @@ namespace moa::cli {
 
 namespace {
 
-OutputFormat parse_format(const std::string& f) {
-    if (f == "text") return OutputFormat::Text;
-    if (f == "alpaca-eval") return OutputFormat::AlpacaEval;
-    return OutputFormat::Jsonl;
-}
-
 bool is_regular_or_absent(const std::string& path) {
     struct stat st{};
     return stat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode);
@@ -169,7 +163,7 @@ int usage_error(const std::string& msg) {
 
 // Everything that can fail about the output, checked before any job starts.
 int check_target(const RunArgs& a, Target& t) {
-    t.format = parse_format(a.format);
+    t.format = a.format.value_or(OutputFormat::Jsonl);
     const bool named = !a.output.empty() && a.output != "-";
     if (!named) return t.stream = true, 0;
     OutputPath op;
@@ -324,8 +318,12 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
         std::ostringstream list;
         std::string error;
-        if (!render_alpaca(rows_path, fp, generator, list, alpaca_entries, error) || !replace_file(t.path, list.str(), error))
-            write_error = error;
+        try {
+            alpaca_entries = render_alpaca(rows_path, fp, generator, list);
+            if (!replace_file(t.path, list.str(), error)) write_error = error;
+        } catch (const Error& e) {
+            write_error = e.what();
+        }
     }
     if (!write_error.empty()) {
         log::error(write_error);

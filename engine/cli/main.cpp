@@ -16,7 +16,7 @@
 #include "moa/diagnostics.hpp"
 #include "log.hpp"
 #include "run.hpp"
-#include "moa/cache_admin.hpp"
+#include "cache_cmd.hpp"
 #include "moa/dsl.hpp"
 #include "moa/duration.hpp"
 
@@ -54,13 +54,7 @@ moa::LoadOptions load_options(const Common& c) {
     return o;
 }
 
-moa::DiagFormat diag_format(const std::string& f) {
-    if (f == "github") return moa::DiagFormat::GitHub;
-    if (f == "json") return moa::DiagFormat::Json;
-    return moa::DiagFormat::Text;
-}
-
-int cmd_check(const Common& c, const std::vector<std::string>& files, const std::string& format, bool werror) {
+int cmd_check(const Common& c, const std::vector<std::string>& files, moa::DiagFormat format, bool werror) {
     moa::Diagnostics all;
     size_t errors = 0, warnings = 0;
     std::vector<moa::Diagnostic> collected;
@@ -70,9 +64,9 @@ int cmd_check(const Common& c, const std::vector<std::string>& files, const std:
         errors += d.error_count();
         warnings += d.warning_count();
         for (const auto& x : d.all()) collected.push_back(x);
-        if (format != "json") d.render(std::cerr, diag_format(format), c.color);
+        if (format != moa::DiagFormat::Json) d.render(std::cerr, format, c.color);
     }
-    if (format == "json") {
+    if (format == moa::DiagFormat::Json) {
         moa::Diagnostics j;
         for (auto& x : collected) {
             auto& e = x.severity == moa::Severity::Error ? j.error(x.file, x.offset, x.message, x.length)
@@ -81,22 +75,18 @@ int cmd_check(const Common& c, const std::vector<std::string>& files, const std:
         }
         j.render(std::cout, moa::DiagFormat::Json, false);
     }
-    if (format == "text" && (errors || warnings))
+    if (format == moa::DiagFormat::Text && (errors || warnings))
         std::cerr << errors << " error" << (errors == 1 ? "" : "s") << ", " << warnings << " warning"
                   << (warnings == 1 ? "" : "s") << "\n";
     moa::log::info("checked " + std::to_string(files.size()) + " file(s)");
     return errors || (werror && warnings) ? 1 : 0;
 }
 
-int cmd_graph(const Common& c, const std::string& file, const std::string& format, const std::string& output) {
+int cmd_graph(const Common& c, const std::string& file, moa::DumpFormat f, const std::string& output) {
     moa::Diagnostics d;
     auto r = moa::load_graph(file, load_options(c), d);
     d.render(std::cerr, moa::DiagFormat::Text, c.color);
     if (!r.ok) return 1;
-    moa::DumpFormat f = format == "json"      ? moa::DumpFormat::Json
-                        : format == "dot"     ? moa::DumpFormat::Dot
-                        : format == "mermaid" ? moa::DumpFormat::Mermaid
-                                              : moa::DumpFormat::Text;
     if (output.empty() || output == "-") {
         moa::dump_graph(std::cout, r.graph, f);
         return 0;
@@ -220,20 +210,22 @@ int run_command(int argc, char** argv) {
     run->add_option("-o,--output", run_args.output,
                     "Write results here instead of stdout; an existing output of the same graph and input is resumed "
                     "(a symlink is followed; a device or FIFO is written in place, not resumed)");
-    run->add_option("--format", run_args.format, "Result format (default: text for one question, jsonl for a batch)")
+    std::string run_format;
+    run->add_option("--format", run_format, "Result format (default: text for one question, jsonl for a batch)")
         ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
     run->add_option("--output-node", run_args.output_node,
                     "The graph output that answers (default: the graph file's first declared output)");
     run->add_flag("--overwrite", run_args.overwrite, "Start --output again instead of resuming it");
     run->add_flag("--keep-failed", run_args.keep_failed, "On resume, keep failed rows instead of retrying them");
     run->add_option("--grace", run_args.grace,
-                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5; 0 to 3600)")
-        ->check(CLI::Validator(
+                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5; 0 to 3600; "
+                    "also a duration like 500ms or 2min)")
+        ->transform(CLI::Validator(
             [](std::string& v) -> std::string {
-                char* end = nullptr;
-                double g = std::strtod(v.c_str(), &end);
-                if (end == v.c_str() || *end || !std::isfinite(g) || g < 0 || g > 3600)
-                    return "--grace takes seconds from 0 to 3600, not '" + v + "'";
+                // The one duration parser; the value is handed on as seconds.
+                auto ms = moa::parse_duration_ms(v, moa::DurationForm::LiteralOrSeconds);
+                if (!ms || *ms < 0 || *ms > 3600 * 1000) return "--grace takes seconds from 0 to 3600, not '" + v + "'";
+                v = std::to_string(static_cast<double>(*ms) / 1000);
                 return "";
             },
             "SECONDS"));
@@ -298,38 +290,22 @@ int run_command(int argc, char** argv) {
     moa::log::init(verbose ? moa::log::Level::Debug : quiet ? moa::log::Level::Error : moa::log::Level::Warn,
                    common.color);
 
-    if (*check) return cmd_check(common, check_files, check_format, werror);
-    if (*graph) return cmd_graph(common, graph_file, graph_format, graph_out);
+    // The formats were checked by IsMember: they parse.
+    if (*check) return cmd_check(common, check_files, moa::parse_diag_format(check_format).value_or(moa::DiagFormat::Text), werror);
+    if (*graph) return cmd_graph(common, graph_file, moa::parse_dump_format(graph_format).value_or(moa::DumpFormat::Text), graph_out);
     if (*fmt) return cmd_fmt(common, fmt_files, fmt_check, fmt_stdout);
     if (*cache) {
-        if (*cstats) return moa::cache_stats(cache_db, std::cout);
-        if (*cexport) return moa::cache_export(cache_db, cache_file, std::cout);
-        if (*cimport) return moa::cache_import(cache_db, cache_file, std::cout);
-        if (*cprune) {
-            int64_t age = -1;
-            if (!prune_age.empty()) {
-                // The language's own duration literal: "h" or "5days" is a usage error, never age 0.
-                std::string why;
-                auto ms = moa::parse_duration_ms(prune_age, &why);
-                if (!ms || *ms < 0) {
-                    std::cerr << "moa cache prune: --older-than " << prune_age << ": "
-                              << (ms ? "the age cannot be negative" : why) << "; an age is written like 90min, 12h, 7d or 2w\n";
-                    return 2;
-                }
-                age = *ms / 1000;
-            }
-            if (age < 0 && prune_model.empty()) {
-                std::cerr << "moa cache prune: give --older-than and/or --model\n";
-                return 2;
-            }
-            return moa::cache_prune(cache_db, age, prune_model, std::cout);
-        }
+        if (*cstats) return moa::cli::cache_stats(cache_db);
+        if (*cexport) return moa::cli::cache_export(cache_db, cache_file);
+        if (*cimport) return moa::cli::cache_import(cache_db, cache_file);
+        if (*cprune) return moa::cli::cache_prune(cache_db, prune_age, prune_model);
     }
     if (*run) {
         run_args.progress = !no_progress;
+        if (!run_format.empty()) run_args.format = moa::parse_output_format(run_format);  // checked by IsMember
         if (!cache_opt.empty()) {
-            if (cache_opt == "off" || cache_opt == "rw" || cache_opt == "read" || cache_opt == "replay" || cache_opt == "refresh")
-                run_args.cache_mode = cache_opt;
+            if (auto mode = moa::parse_cache_mode(cache_opt))
+                run_args.cache_mode = *mode;
             else
                 run_args.cache_db = cache_opt;  // `--cache PATH`
         }

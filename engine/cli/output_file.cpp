@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "moa/batch_io.hpp"
+#include "moa/json_writer.hpp"
 
 namespace moa::cli {
 
@@ -196,7 +197,7 @@ std::string row_id(const std::string& path, uint64_t line) {
     std::string id = "null";
     uint64_t torn = 0;
     each_row(path, torn, [&](uint64_t, const std::string&, bool valid, const RowInfo& r) {
-        if (valid && r.line == line && id == "null" && !r.id.empty()) id = "\"" + r.id + "\"";
+        if (valid && r.line == line && id == "null" && !r.id.empty()) id = json_quote(r.id);  // escaped: ids are any text
     });
     return id;
 }

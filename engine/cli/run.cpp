@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "moa/ascii.hpp"
 #include "moa/diagnostics.hpp"
 #include "moa/batch_io.hpp"
 #include "interrupt.hpp"
@@ -48,12 +49,6 @@ bool same_path(const std::string& a, const std::string& b) {
     std::error_code ec1, ec2;
     auto ca = std::filesystem::weakly_canonical(a, ec1), cb = std::filesystem::weakly_canonical(b, ec2);
     return !ec1 && !ec2 ? ca == cb : a == b;
-}
-
-OutputFormat parse_format(const std::string& f) {
-    if (f == "jsonl") return OutputFormat::Jsonl;
-    if (f == "alpaca-eval") return OutputFormat::AlpacaEval;
-    return OutputFormat::Text;
 }
 
 }  // namespace
@@ -167,11 +162,11 @@ int run(const RunArgs& a, LoadOptions load) {
     std::string generator = a.generator.empty() ? "moa:" + a.graph : a.generator;
     if (!a.input.empty()) return run_batch(a, engine, fp, generator);
 
-    if (a.question.find_first_not_of(" \t\r\n") == std::string::npos) {
+    if (ascii::is_blank(a.question, " \t\r\n")) {
         log::error("give a question (an empty one is not asked), or --input FILE (use - for stdin)");
         return 2;
     }
-    OutputFormat f = parse_format(a.format.empty() ? "text" : a.format);
+    OutputFormat f = a.format.value_or(OutputFormat::Text);
     bool stream = f == OutputFormat::Text && !a.emit_all;
     // A retried stream starts over: say on stderr that the text printed so far is
     // discarded, and print the new attempt's answer on a line of its own.

@@ -4,10 +4,12 @@
 
 #include <cerrno>
 #include <iostream>
-
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "moa/batch_io.hpp"
+#include "moa/cache_mode.hpp"
 #include "moa/dsl.hpp"
 
 namespace moa {
@@ -20,7 +22,7 @@ struct RunArgs {
     std::string graph;
     std::string question;
     std::string input, output;
-    std::string format;  // text | jsonl | alpaca-eval ("" = text for one query, jsonl for a batch)
+    std::optional<OutputFormat> format;  // unset: text for one query, jsonl for a batch
     std::string generator;
     std::string output_node;  // which output is "output" (default: see pick_outputs)
     std::vector<std::string> sets;
@@ -33,7 +35,7 @@ struct RunArgs {
     int max_jobs = 256;
     int threads = 0;
     uint64_t seed = 0;
-    std::string cache_mode = "rw";
+    CacheMode cache_mode = CacheMode::ReadWrite;
     std::string cache_db = ".moa/cache.db";
     bool quiet = false;
     bool color = false;

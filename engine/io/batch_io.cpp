@@ -1,5 +1,8 @@
 #include "moa/batch_io.hpp"
 
+#include "moa/ascii.hpp"
+#include "moa/json_writer.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -57,7 +60,7 @@ bool closes_before_end(std::string_view line) {
         } else if (c == '{' || c == '[') {
             ++depth;
         } else if ((c == '}' || c == ']') && --depth == 0) {
-            return line.find_first_not_of(" \t\r\n", i + 1) != std::string_view::npos;
+            return !ascii::is_blank(line.substr(i + 1), " \t\r\n");
         }
     }
     return false;
@@ -78,7 +81,7 @@ std::optional<Query> JsonlSource::next() {
         ++m.line_no;
         if (!m.line.empty() && m.line.back() == '\r') m.line.pop_back();
         if (m.line_no == 1 && m.line.rfind("\xEF\xBB\xBF", 0) == 0) m.line.erase(0, 3);  // a UTF-8 BOM (editors on Windows)
-        if (m.line.find_first_not_of(" \t") == std::string::npos) continue;  // blank lines are not jobs
+        if (ascii::is_blank(m.line, " \t")) continue;  // blank lines are not jobs
         break;
     }
     Query q;
@@ -135,7 +138,7 @@ std::optional<Query> JsonlSource::next() {
             } else if (t == simdjson::ondemand::json_type::number) {
                 s = v.raw_json_token();
                 q.id.assign(s);
-                while (!q.id.empty() && std::isspace(static_cast<unsigned char>(q.id.back()))) q.id.pop_back();
+                q.id.resize(ascii::trim_right(q.id).size());
             } else {
                 return fail("\"id\" must be a string or a number");
             }
@@ -149,47 +152,30 @@ std::optional<Query> JsonlSource::next() {
     if (!has_prompt) return fail("no \"prompt\" (or \"instruction\") field");
     // An empty prompt is refused here as it is for a single question: a row error
     // that names the line, not a call that asks a model nothing.
-    if (q.prompt.find_first_not_of(" \t\r\n") == std::string::npos) return fail("empty prompt");
+    if (ascii::is_blank(q.prompt, " \t\r\n")) return fail("empty prompt");
     m.last.query = q.prompt;
     return q;
 }
 
 namespace {
 
-void append_id(std::string& s, const InputLine& in) {
-    if (in.has_id) append_json_string(s, in.id);
-    else s += "null";
+void id_value(JsonWriter& w, const InputLine& in) {
+    if (in.has_id) w.value(in.id);
+    else w.null();
 }
 
-void append_nodes(std::string& s, const JobResult& r) {
-    s += ",\"nodes\":[";
-    for (size_t i = 0; i < r.nodes.size(); ++i) {
-        const auto& n = r.nodes[i];
-        if (i) s += ',';
-        s += "{\"node\":";
-        append_json_string(s, n.node);
-        s += ",\"layer\":";
-        append_json_string(s, n.layer);
-        s += ",\"status\":\"";
-        s += to_string(n.status);
-        s += "\",\"text\":";
-        append_json_string(s, n.text);
-        s += ",\"agent\":";
-        append_json_string(s, n.agent);
-        if (!n.fallback_from.empty()) {  // the original agent's failure
-            s += ",\"fallback_from\":";
-            append_json_string(s, n.fallback_from);
-        }
-        if (!n.reply.empty()) {  // result = pick: what the model said, and what it chose
-            s += ",\"reply\":";
-            append_json_string(s, n.reply);
-            s += ",\"picked\":";
-            append_json_string(s, n.picked);
-        }
-        s += ",\"attempts\":" + std::to_string(n.attempts) + ",\"tokens_in\":" + std::to_string(n.tokens_in) +
-             ",\"tokens_out\":" + std::to_string(n.tokens_out) + "}";
+void nodes_json(JsonWriter& w, const JobResult& r) {
+    w.key("nodes").begin_array();
+    for (const auto& n : r.nodes) {
+        w.begin_object().key("node").value(n.node).key("layer").value(n.layer).key("status").value(to_string(n.status));
+        w.key("text").value(n.text).key("agent").value(n.agent);
+        if (!n.fallback_from.empty()) w.key("fallback_from").value(n.fallback_from);  // the original agent's failure
+        if (!n.reply.empty())  // result = pick: what the model said, and what it chose
+            w.key("reply").value(n.reply).key("picked").value(n.picked);
+        w.key("attempts").value(n.attempts).key("tokens_in").value(n.tokens_in).key("tokens_out").value(n.tokens_out);
+        w.end_object();
     }
-    s += ']';
+    w.end_array();
 }
 
 const std::string& dataset_of(const InputLine& in) {
@@ -198,58 +184,39 @@ const std::string& dataset_of(const InputLine& in) {
 }
 
 std::string jsonl_row(const JobResult& r, const InputLine& in, const RowOptions& o) {
-    std::string s = "{\"id\":";
-    append_id(s, in);
-    s += ",\"line\":" + std::to_string(in.line);
-    s += ",\"ok\":";
-    s += r.ok ? "true" : "false";
+    std::string s;
+    JsonWriter w(s);
+    w.begin_object().key("id");
+    id_value(w, in);
+    w.key("line").value(in.line).key("ok").value(r.ok);
     if (r.ok) {
-        s += ",\"output\":";
-        append_json_string(s, r.output());
+        w.key("output").value(r.output());
         if (r.outputs.size() > 1) {
-            s += ",\"outputs\":{";
-            for (size_t i = 0; i < r.outputs.size(); ++i) {
-                if (i) s += ',';
-                append_json_string(s, r.outputs[i].first);
-                s += ':';
-                append_json_string(s, r.outputs[i].second);
-            }
-            s += '}';
+            w.key("outputs").begin_object();
+            for (const auto& [name, text] : r.outputs) w.key(name).value(text);
+            w.end_object();
         }
     } else {
-        s += ",\"error\":";
-        append_json_string(s, r.error);
-        s += ",\"node\":";
-        append_json_string(s, r.error_node);
+        w.key("error").value(r.error).key("node").value(r.error_node);
     }
-    if (o.journal) {
-        s += ",\"instruction\":";
-        append_json_string(s, in.query);
-        s += ",\"dataset\":";
-        append_json_string(s, dataset_of(in));
-        s += ",\"generator\":";
-        append_json_string(s, o.generator);
-    }
-    if (o.emit_all) append_nodes(s, r);
-    s += ",\"fingerprint\":";
-    append_json_string(s, o.fingerprint);
-    s += ",\"input_hash\":\"" + input_hash_hex(input_hash(in)) + "\"";
-    s += "}\n";
+    if (o.journal)
+        w.key("instruction").value(in.query).key("dataset").value(dataset_of(in)).key("generator").value(o.generator);
+    if (o.emit_all) nodes_json(w, r);
+    w.key("fingerprint").value(o.fingerprint).key("input_hash").value(input_hash_hex(input_hash(in)));
+    w.end_object();
+    s += '\n';
     return s;
 }
 
-std::string alpaca_entry(const std::string& instruction, const std::string& output, const std::string& generator,
-                         const std::string& dataset, const std::string* id_json) {
-    std::string s = "{\"instruction\":";
-    append_json_string(s, instruction);
-    s += ",\"output\":";
-    append_json_string(s, output);
-    s += ",\"generator\":";
-    append_json_string(s, generator);
-    s += ",\"dataset\":";
-    append_json_string(s, dataset);
-    if (id_json) s += ",\"id\":" + *id_json;
-    s += "}";
+// One element of an AlpacaEval list; `id`: the input's id, if it had one.
+std::string alpaca_entry(std::string_view instruction, std::string_view output, std::string_view generator,
+                         std::string_view dataset, const std::string* id) {
+    std::string s;
+    JsonWriter w(s);
+    w.begin_object().key("instruction").value(instruction).key("output").value(output);
+    w.key("generator").value(generator).key("dataset").value(dataset);
+    if (id) w.key("id").value(*id);
+    w.end_object();
     return s;
 }
 
@@ -271,12 +238,25 @@ std::string format_row(const JobResult& r, const InputLine& in, const RowOptions
         case OutputFormat::Jsonl: return jsonl_row(r, in, o);
         case OutputFormat::AlpacaEval: {
             if (!r.ok) return "";
-            std::string id;
-            append_id(id, in);
-            return alpaca_entry(in.query, r.output(), o.generator, dataset_of(in), in.has_id ? &id : nullptr);
+            return alpaca_entry(in.query, r.output(), o.generator, dataset_of(in), in.has_id ? &in.id : nullptr);
         }
     }
     return "";
+}
+
+std::optional<OutputFormat> parse_output_format(std::string_view s) {
+    for (OutputFormat f : {OutputFormat::Text, OutputFormat::Jsonl, OutputFormat::AlpacaEval})
+        if (s == to_string(f)) return f;
+    return std::nullopt;
+}
+
+const char* to_string(OutputFormat f) {
+    switch (f) {
+        case OutputFormat::Text: return "text";
+        case OutputFormat::Jsonl: return "jsonl";
+        case OutputFormat::AlpacaEval: return "alpaca-eval";
+    }
+    return "text";
 }
 
 uint32_t input_hash(const InputLine& in) {
@@ -310,10 +290,12 @@ bool parse_row(std::string& text, RowInfo& r) {
     if (obj["line"].get(line) || line.get_uint64().get(r.line) || r.line == 0) return false;
     std::string_view hash;
     if (obj["input_hash"].get_string().get(hash) || hash.size() != 8) return false;
-    char* end = nullptr;
-    std::string hex(hash);
-    r.input_hash = static_cast<uint32_t>(std::strtoul(hex.c_str(), &end, 16));
-    if (end != hex.c_str() + 8) return false;
+    r.input_hash = 0;
+    for (char c : hash) {  // exactly 8 hex digits, as written (strtoul would take "0x", "+" and spaces)
+        int v = ascii::hex_value(c);
+        if (v < 0) return false;
+        r.input_hash = r.input_hash << 4 | static_cast<uint32_t>(v);
+    }
     if (obj["ok"].get(ok) || ok.get_bool().get(r.ok)) return false;
     std::string_view s;
     if (obj["fingerprint"].get(fp) || fp.get_string().get(s)) return false;
@@ -332,13 +314,10 @@ std::string reason(const std::string& path) { return path + ": " + std::strerror
 
 }  // namespace
 
-bool render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
-                   std::ostream& out, size_t& entries, std::string& error) {
+size_t render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
+                     std::ostream& out) {
     std::ifstream in(journal, std::ios::binary);
-    if (!in) {
-        error = "cannot read " + reason(journal);
-        return false;
-    }
+    if (!in) throw Error(errno == ENOENT ? Error::Kind::NotFound : Error::Kind::Io, "cannot read " + reason(journal));
     // Pass 1: where each ok row is. The journal was compacted by resume, so a line
     // has at most one row; the first one wins if not.
     std::vector<RowRef> refs;
@@ -356,7 +335,7 @@ bool render_alpaca(const std::string& journal, const std::string& fingerprint, c
     // Pass 2: the entries, in input order.
     in.clear();
     simdjson::dom::parser parser;
-    entries = 0;
+    size_t entries = 0;
     uint64_t prev_line = 0;
     out << "[";
     for (const RowRef& ref : refs) {
@@ -364,27 +343,22 @@ bool render_alpaca(const std::string& journal, const std::string& fingerprint, c
         prev_line = ref.line;
         text.assign(ref.length, '\0');
         in.seekg(static_cast<std::streamoff>(ref.offset));
-        if (!in.read(text.data(), static_cast<std::streamsize>(ref.length))) {
-            error = "cannot read " + reason(journal);
-            return false;
-        }
+        if (!in.read(text.data(), static_cast<std::streamsize>(ref.length)))
+            throw Error(Error::Kind::Io, "cannot read " + reason(journal));
         simdjson::dom::object o;
         if (parser.parse(text).get_object().get(o)) continue;
         std::string_view instruction, output, dataset;
         if (o["instruction"].get_string().get(instruction) || o["output"].get_string().get(output) ||
             o["dataset"].get_string().get(dataset))
             continue;
-        std::string id_json;
-        simdjson::dom::element id;
-        bool has_id = !o["id"].get(id) && id.is_string();
-        if (has_id) id_json = simdjson::minify(id);
-        out << (entries ? ",\n " : "\n ")
-            << alpaca_entry(std::string(instruction), std::string(output), generator, std::string(dataset),
-                            has_id ? &id_json : nullptr);
+        std::string_view id_text;
+        bool has_id = !o["id"].get_string().get(id_text);
+        std::string id(id_text);  // written by the one writer, as the row's own id is on stdout
+        out << (entries ? ",\n " : "\n ") << alpaca_entry(instruction, output, generator, dataset, has_id ? &id : nullptr);
         ++entries;
     }
     out << (entries ? "\n]\n" : "]\n");
-    return true;
+    return entries;
 }
 
 }  // namespace moa

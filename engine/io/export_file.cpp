@@ -8,66 +8,62 @@
 #include <cstring>
 #include <filesystem>
 
+#include "moa/error.hpp"
+
 namespace moa {
 
 namespace fs = std::filesystem;
 
 namespace {
 
+[[noreturn]] void fail(const std::string& message) { throw Error(Error::Kind::Io, message); }
+
 // `p` with every symlink of its last component followed (a dangling link gives the
-// path it points to, which the export then creates). False on a loop.
-bool follow_links(fs::path& p, std::string& err) {
+// path it points to, which the export then creates). Throws on a loop.
+void follow_links(fs::path& p) {
     for (int hops = 0; hops < 40; ++hops) {
         std::error_code ec;
-        if (!fs::is_symlink(fs::symlink_status(p, ec))) return true;
+        if (!fs::is_symlink(fs::symlink_status(p, ec))) return;
         fs::path to = fs::read_symlink(p, ec);
-        if (ec) {
-            err = "cannot read the symlink " + p.string() + ": " + ec.message();
-            return false;
-        }
+        if (ec) fail("cannot read the symlink " + p.string() + ": " + ec.message());
         p = to.is_absolute() ? to : p.parent_path() / to;
     }
-    err = "cannot write " + p.string() + ": " + std::strerror(ELOOP);
-    return false;
+    fail("cannot write " + p.string() + ": " + std::strerror(ELOOP));
 }
 
 }  // namespace
 
-bool ExportFile::open(const std::string& file, std::string& err) {
+void ExportFile::open(const std::string& file) {
     if (file == "-") {
         fd_ = 1;
-        return true;
+        return;
     }
     // The kernel follows the links first (also /proc's magic ones, like /dev/stdout to
     // a pipe): what is not a regular file is opened by the name given, in place.
     struct stat st {};
     bool exists = ::stat(file.c_str(), &st) == 0;
-    if (exists && S_ISDIR(st.st_mode)) {
-        err = "cannot write " + file + ": " + std::strerror(EISDIR);
-        return false;
-    }
+    if (exists && S_ISDIR(st.st_mode)) fail("cannot write " + file + ": " + std::strerror(EISDIR));
     struct stat out {};
     if (exists && ::fstat(1, &out) == 0 && out.st_dev == st.st_dev && out.st_ino == st.st_ino) {
         fd_ = 1;  // /dev/stdout, or a path our stdout is redirected to: written as `-`
-        return true;
+        return;
     }
     if (exists && !S_ISREG(st.st_mode)) {  // a device or FIFO: in place
         target_ = file;
         fd_ = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
-        if (fd_ < 0) err = "cannot write " + file + ": " + std::strerror(errno);
-        return fd_ >= 0;
+        if (fd_ < 0) fail("cannot write " + file + ": " + std::strerror(errno));
+        return;
     }
     fs::path p = file;
-    if (!follow_links(p, err)) return false;
+    follow_links(p);
     target_ = p.string();
     tmp_ = target_ + ".tmp";
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd_ < 0) {
-        err = "cannot write " + tmp_ + ": " + std::strerror(errno);
+        std::string tmp = std::move(tmp_);
         tmp_.clear();
-        return false;
+        fail("cannot write " + tmp + ": " + std::strerror(errno));
     }
-    return true;
 }
 
 ExportFile::~ExportFile() {
@@ -93,7 +89,7 @@ bool ExportFile::flush() {
     return errno_ == 0;
 }
 
-bool ExportFile::commit(std::string& err) {
+void ExportFile::commit() {
     bool ok = flush();
     if (fd_ > 1 && ::close(fd_) != 0 && ok) {
         errno_ = errno;
@@ -101,19 +97,12 @@ bool ExportFile::commit(std::string& err) {
     }
     std::string written = name();
     if (fd_ > 1) fd_ = -1;
-    if (!ok) {
-        err = "writing " + written + " failed: " + std::strerror(errno_);
-        return false;
-    }
-    if (tmp_.empty()) return true;
+    if (!ok) fail("writing " + written + " failed: " + std::strerror(errno_));
+    if (tmp_.empty()) return;
     std::error_code ec;
     fs::rename(tmp_, target_, ec);
-    if (ec) {
-        err = "cannot rename " + tmp_ + " to " + target_ + ": " + ec.message();
-        return false;
-    }
+    if (ec) fail("cannot rename " + tmp_ + " to " + target_ + ": " + ec.message());
     tmp_.clear();
-    return true;
 }
 
 void ExportFile::abandon() {

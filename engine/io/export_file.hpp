@@ -11,9 +11,9 @@ public:
     // `file`: "-" is stdout. A symlink is followed to its final target; a regular file
     // (or a new path) is written as TARGET.tmp next to that target and renamed onto it
     // by commit(), so a failed export leaves no short file. A device or FIFO is opened
-    // and written in place (renaming over it would destroy it). False with `err`
+    // and written in place (renaming over it would destroy it). Throws moa::Error
     // (path and strerror) when it cannot be opened.
-    bool open(const std::string& file, std::string& err);
+    void open(const std::string& file);
     ~ExportFile();
     ExportFile() = default;
     ExportFile(const ExportFile&) = delete;
@@ -21,8 +21,9 @@ public:
 
     // Buffered; the first failed write is kept and reported by commit().
     void write(const std::string& s);
-    // Flushes, closes and renames the temporary file onto the target. False with `err`.
-    bool commit(std::string& err);
+    // Flushes, closes and renames the temporary file onto the target. Throws moa::Error
+    // (Kind::Io) naming the file and the reason.
+    void commit();
     // After an error elsewhere: removes the temporary file, if any.
     void abandon();
     // True when a failure may have left part of the export in the target (in place).

@@ -19,8 +19,7 @@ double ms_between(TimePoint a, TimePoint b) {
 EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
     plan = make_plan(graph);
     layer_latency.resize(plan.layers.size());
-    CacheMode mode = CacheMode::Off;
-    if (!parse_cache_mode(options.cache_mode, mode)) throw std::runtime_error("unknown cache mode '" + options.cache_mode + "'");
+    const CacheMode mode = options.cache_mode;
     if (mode != CacheMode::Off) {
         std::string error;
         // Modes that only read never create or write the file (a read-only cache works).

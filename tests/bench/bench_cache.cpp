@@ -96,7 +96,7 @@ use moa(proposers = [a, b, c, d, e, f], aggregator = a, layers = 3)
         EngineOptions o;
         o.threads = 2;
         o.max_jobs = 512;
-        o.cache_mode = mode;
+        o.cache_mode = *parse_cache_mode(mode);
         o.cache_path = db;
         Engine e(load(src), o);
         Counted q(2000);
@@ -148,7 +148,7 @@ output answer = aggregate
         EngineOptions o;
         o.threads = 2;
         o.max_jobs = 805;
-        o.cache_mode = "rw";
+        o.cache_mode = CacheMode::ReadWrite;
         o.cache_path = db;
         Engine e(load(graph(t)), o);
         Counted q(805);

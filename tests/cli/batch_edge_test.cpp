@@ -78,3 +78,17 @@ TEST_CASE("a batch stopped by a signal reports the jobs it cut short as cancelle
     CHECK(log.find(" cancelled, not written") != std::string::npos);
     CHECK(log.find("ok, 0 failed") != std::string::npos);
 }
+
+TEST_CASE("moa run --grace takes a duration of the language as well as bare seconds, up to an hour") {
+    fs::path d = setup("grace-duration", "{\"prompt\":\"a\"}\n");
+    for (std::string ok : {"--grace 500ms", "--grace 2min", "--grace 1h", "--grace 0.25"}) {
+        INFO(ok);
+        CHECK(run(moa_run(d, ok + " -q"), d / "log").code == 0);
+    }
+    for (std::string bad : {"--grace 61min", "--grace 5days", "--grace -1s"}) {
+        INFO(bad);
+        auto r = run(moa_run(d, bad), d / "log");
+        CHECK(r.code == 2);
+        CHECK(r.out.find("--grace takes seconds from 0 to 3600") != std::string::npos);
+    }
+}

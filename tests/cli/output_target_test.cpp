@@ -203,3 +203,14 @@ TEST_CASE("resume trusts a row only for the same input line: an edited input sto
     CHECK(a.code == 2);
     CHECK(slurp(list) == before);
 }
+
+TEST_CASE("an edited input's error names the row's id as a JSON string, escaped") {
+    fs::path d = setup("input-changed-id", 1);
+    write(d / "in.jsonl", "{\"id\":\"a\\\"b\\\\c\",\"prompt\":\"first\"}\n");
+    std::string out = (d / "out.jsonl").string();
+    REQUIRE(run(moa_run(d, "--output " + out), d / "log").code == 0);
+    write(d / "in.jsonl", "{\"id\":\"a\\\"b\\\\c\",\"prompt\":\"edited\"}\n");
+    auto r = run(moa_run(d, "--output " + out), d / "log");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("the row for input line 1 (id \"a\\\"b\\\\c\") answered another input") != std::string::npos);
+}

@@ -91,7 +91,7 @@ std::vector<std::string> questions(int n) {
 void check_full_cache_stops_the_run(const std::string& db) {
     Counter counter;
     EngineOptions o;
-    o.cache_mode = "rw";
+    o.cache_mode = CacheMode::ReadWrite;
     o.cache_path = db;
     o.observer = &counter;
     o.max_jobs = 4;
@@ -185,7 +185,7 @@ TEST_CASE("a corrupted cache (header destroyed or pages of random bytes mid-file
         }
         for (const char* mode : {"rw", "read", "replay", "refresh"}) {
             EngineOptions o;
-            o.cache_mode = mode;
+            o.cache_mode = *parse_cache_mode(mode);
             o.cache_path = db;
             INFO(mode);
             CHECK_THROWS_WITH(Engine(test::load(kOneCall), o), Catch::Contains("is corrupted"));
@@ -218,7 +218,7 @@ TEST_CASE("a missing cache is never created by modes that only read") {
     CHECK(err == "no cache at " + db);
     CHECK_FALSE(fs::exists(db));
     EngineOptions o;
-    o.cache_mode = "replay";
+    o.cache_mode = CacheMode::Replay;
     o.cache_path = db;
     CHECK_THROWS_WITH(Engine(test::load(kOneCall), o), "no cache at " + db);
     CHECK_FALSE(fs::exists(db));
@@ -238,7 +238,7 @@ TEST_CASE("a cache in a read-only directory serves read and replay but rw refuse
     std::string answer;
     {
         EngineOptions o;
-        o.cache_mode = "rw";
+        o.cache_mode = CacheMode::ReadWrite;
         o.cache_path = db;
         JobResult r = Engine(test::load(kOneCall), o).run_one("recorded");
         REQUIRE(r.ok);
@@ -250,7 +250,7 @@ TEST_CASE("a cache in a read-only directory serves read and replay but rw refuse
     for (const char* mode : {"read", "replay"}) {
         Counter counter;
         EngineOptions o;
-        o.cache_mode = mode;
+        o.cache_mode = *parse_cache_mode(mode);
         o.cache_path = db;
         o.observer = &counter;
         Engine e(test::load(kOneCall), o);
@@ -263,7 +263,7 @@ TEST_CASE("a cache in a read-only directory serves read and replay but rw refuse
     }
     for (const char* mode : {"rw", "refresh"}) {
         EngineOptions o;
-        o.cache_mode = mode;
+        o.cache_mode = *parse_cache_mode(mode);
         o.cache_path = db;
         INFO(mode);
         CHECK_THROWS_WITH(Engine(test::load(kOneCall), o),

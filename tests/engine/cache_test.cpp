@@ -100,7 +100,7 @@ TEST_CASE("a second run is served from the cache and replicas stay distinct answ
         Counter counter;
         EngineOptions o;
         o.emit_all = true;
-        o.cache_mode = "rw";
+        o.cache_mode = CacheMode::ReadWrite;
         o.cache_path = db;
         o.observer = &counter;
         Engine e(test::load(src), o);
@@ -129,7 +129,7 @@ TEST_CASE("a second run is served from the cache and replicas stay distinct answ
 TEST_CASE("errors are never stored") {
     std::string db = temp_db("errors");
     EngineOptions o;
-    o.cache_mode = "rw";
+    o.cache_mode = CacheMode::ReadWrite;
     o.cache_path = db;
     Engine e(test::load(R"(
 backend broken { kind = sim  faults { server_error = 1 }  retry { attempts = 1 } }
@@ -154,7 +154,7 @@ TEST_CASE("a result the caller has seen is already committed to the cache") {
     // time run_one returns (the store used to follow the reply on another thread).
     std::string db = temp_db("committed");
     EngineOptions o;
-    o.cache_mode = "rw";
+    o.cache_mode = CacheMode::ReadWrite;
     o.cache_path = db;
     Engine e(test::load(std::string(test::kSimPrelude) + "layer p = [a, b]\nlayer q = c { inputs = p  prompt = agg }\noutput o = q\n"), o);
     for (int round = 1; round <= 300; ++round) {
@@ -169,12 +169,12 @@ TEST_CASE("replay mode: a miss fails the call and says what differs") {
     std::string src = std::string(test::kSimPrelude) + "layer p = a\noutput o = p\n";
     {
         EngineOptions o;
-        o.cache_mode = "rw";
+        o.cache_mode = CacheMode::ReadWrite;
         o.cache_path = db;
         Engine(test::load(src), o).run_one("the recorded question");
     }
     EngineOptions o;
-    o.cache_mode = "replay";
+    o.cache_mode = CacheMode::Replay;
     o.cache_path = db;
     Engine e(test::load(src), o);
     CHECK(e.run_one("the recorded question").ok);
@@ -191,7 +191,7 @@ TEST_CASE("identical requests in flight call the backend once (singleflight)") {
     std::string db = temp_db("singleflight");
     Counter counter;
     EngineOptions o;
-    o.cache_mode = "rw";
+    o.cache_mode = CacheMode::ReadWrite;
     o.cache_path = db;
     o.observer = &counter;
     o.emit_all = true;

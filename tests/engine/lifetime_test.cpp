@@ -154,7 +154,7 @@ TEST_CASE("an engine with a read-write cache, destroyed right after its batch, h
     for (int round = 0; round < kRounds; ++round) {
         INFO("round " << round);
         EngineOptions o = events(4);
-        o.cache_mode = "rw";
+        o.cache_mode = CacheMode::ReadWrite;
         o.cache_path = db;
         auto e = std::make_unique<Engine>(g, o);
         Counted source(jobs, "round " + std::to_string(round));  // new questions: every call misses

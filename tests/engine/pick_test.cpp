@@ -203,7 +203,7 @@ TEST_CASE("the cache keeps the ranker's own reply and a rerun picks again from i
     std::filesystem::remove(db);
     for (int run = 0; run < 2; ++run) {
         EngineOptions o = all_events();
-        o.cache_mode = "rw";
+        o.cache_mode = CacheMode::ReadWrite;
         o.cache_path = db;
         Engine e(test::load(graph("Response 3")), o);
         JobResult r = e.run_one("q");

@@ -5,9 +5,12 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "moa/json_writer.hpp"  // append_json_string, json_quote
 
 namespace moa {
 
@@ -47,6 +50,8 @@ struct Diagnostic {
 };
 
 enum class DiagFormat { Text, GitHub, Json };
+// "text", "github", "json" (`moa check --format`), or nullopt.
+std::optional<DiagFormat> parse_diag_format(std::string_view s);
 
 class Diagnostics {
 public:
@@ -75,9 +80,6 @@ private:
 // One diagnostic in text form, with source line and caret (used by tests too).
 std::string render_text(const Diagnostic& d, bool color = false);
 
-// JSON string literal (quotes included), for every JSON writer in moa.
-void append_json_string(std::string& out, std::string_view s);
-std::string json_quote(std::string_view s);
 // One code point as UTF-8 (JSON and DSL string decoders).
 void append_utf8(std::string& out, uint32_t cp);
 

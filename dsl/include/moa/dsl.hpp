@@ -39,6 +39,8 @@ LoadResult load_graph_text(const std::string& path, std::string text, const Load
                            Diagnostics& diags);
 
 enum class DumpFormat { Text, Json, Dot, Mermaid };
+// "text", "json", "dot", "mermaid" (`moa graph --format`), or nullopt.
+std::optional<DumpFormat> parse_dump_format(std::string_view s);
 void dump_graph(std::ostream& out, const GraphSpec& g, DumpFormat format);
 
 // Canonical formatting of one file's text. Returns false (and fills diags) if the

@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "moa/diagnostics.hpp"  // append_json_string
 #include "moa/engine.hpp"
+#include "moa/error.hpp"
 
 namespace moa {
 
@@ -40,6 +42,9 @@ private:
 };
 
 enum class OutputFormat { Text, Jsonl, AlpacaEval };
+// "text", "jsonl", "alpaca-eval" (the spellings of `moa run --format`), or nullopt.
+std::optional<OutputFormat> parse_output_format(std::string_view s);
+const char* to_string(OutputFormat f);
 
 struct RowOptions {
     OutputFormat format = OutputFormat::Jsonl;
@@ -71,9 +76,10 @@ std::string input_hash_hex(uint32_t h);
 bool parse_row(std::string& text, RowInfo& r);
 
 // Writes the AlpacaEval list of the ok rows of a journal (JSONL rows with the
-// AlpacaEval fields), in input order, to `out`, with this run's `generator`. Streams the journal twice; keeps only
-// (line, offset) per row. False with `error` naming the path and reason.
-bool render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
-                   std::ostream& out, size_t& entries, std::string& error);
+// AlpacaEval fields), in input order, to `out`, with this run's `generator`, and returns
+// how many entries it holds. Streams the journal twice; keeps only (line, offset) per
+// row. Throws moa::Error (Kind::Io, or NotFound) naming the path and the reason.
+size_t render_alpaca(const std::string& journal, const std::string& fingerprint, const std::string& generator,
+                     std::ostream& out);
 
 }  // namespace moa

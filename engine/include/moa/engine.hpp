@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "moa/cache_mode.hpp"
 #include "moa/graph_spec.hpp"
 #include "moa/observer.hpp"
 
@@ -80,10 +81,10 @@ struct EngineOptions {
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
-    CallObserver* observer = nullptr;  // attempts and notices (moa/observer.hpp); called on the I/O thread
-    // Response cache: "off", "rw", "read", "replay" (a miss fails the call, explaining
-    // what differs from the recorded request) or "refresh"; SQLite file at cache_path.
-    std::string cache_mode = "off";
+    CallObserver* observer = nullptr;  // attempts and notices (moa/observer.hpp); called on the reactor thread
+    // Response cache (moa/cache_mode.hpp: off, rw, read, replay, refresh); SQLite file
+    // at cache_path.
+    CacheMode cache_mode = CacheMode::Off;
     std::string cache_path = ".moa/cache.db";
 };
 
