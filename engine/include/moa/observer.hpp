@@ -23,7 +23,8 @@ struct Notice {
     std::string text;
 };
 
-// Every method is called on the engine's I/O thread: keep them cheap, never block.
+// Every method is called on the engine's reactor thread (the scheduler's): keep them
+// cheap, never block.
 struct CallObserver {
     using TimePoint = std::chrono::steady_clock::time_point;
     virtual ~CallObserver() = default;
