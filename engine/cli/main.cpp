@@ -236,7 +236,7 @@ int run_command(int argc, char** argv) {
         ->allow_extra_args(false);  // one value per --set, so a question can follow
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
-    run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once")
+    run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once (default: enough to fill every backend's max_concurrent, from the graph's layers; at least 256)")
         ->check(CLI::Validator(
             [](std::string& v) -> std::string {
                 char* end = nullptr;

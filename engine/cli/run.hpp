@@ -32,7 +32,7 @@ struct RunArgs {
     bool keep_failed = false;  // resume keeps failed rows instead of retrying them
     double grace = 5;          // seconds jobs in flight get after SIGINT/SIGTERM
     int concurrency = 0;
-    int max_jobs = 256;
+    int max_jobs = 0;  // 0: derived by the engine from the graph
     int threads = 0;
     uint64_t seed = 0;
     CacheMode cache_mode = CacheMode::ReadWrite;

@@ -129,6 +129,7 @@ Engine::Engine(GraphSpec graph, EngineOptions options) : impl_(std::make_unique<
 Engine::~Engine() = default;
 
 const GraphSpec& Engine::graph() const { return impl_->core.graph; }
+int Engine::max_jobs() const { return impl_->core.options.max_jobs; }
 
 std::string Engine::cache_error() const { return impl_->core.cache ? impl_->core.cache->failure() : std::string(); }
 

@@ -18,6 +18,7 @@ double ms_between(TimePoint a, TimePoint b) {
 
 EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
     plan = make_plan(graph);
+    if (options.max_jobs <= 0) options.max_jobs = jobs_to_fill(plan, options.max_calls);
     layer_latency.resize(plan.layers.size());
     const CacheMode mode = options.cache_mode;
     if (mode != CacheMode::Off) {

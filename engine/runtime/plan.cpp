@@ -2,7 +2,9 @@
 // gates, outputs) with every prompt template compiled once.
 #include "runtime/plan.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <map>
 
 namespace moa {
@@ -77,6 +79,34 @@ Plan make_plan(const GraphSpec& g) {
     }
     if (!plan.outputs.empty()) plan.streamed = plan.outputs.front().second;
     return plan;
+}
+
+}  // namespace moa
+
+namespace moa {
+
+// Enough jobs to keep every backend's slots busy. A job has, on average, calls / depth
+// of its calls on a backend in flight at once (the layers of its longest chain run one
+// after another), so filling `limit` slots takes limit * depth / calls jobs; twice that,
+// because jobs in a narrow layer (the final aggregator) leave slots that jobs in a wide
+// one must fill. The largest need over the backends wins, capped by what the global
+// --concurrency cap can use; never fewer than the fixed default of old.
+int jobs_to_fill(const Plan& plan, int max_calls) {
+    std::vector<int64_t> depth(plan.nodes.size(), 1);
+    std::map<const BackendSpec*, int64_t> calls;
+    int64_t longest = 1;
+    for (size_t i = 0; i < plan.nodes.size(); ++i) {
+        for (int in : plan.nodes[i].inputs) depth[i] = std::max(depth[i], depth[static_cast<size_t>(in)] + 1);
+        longest = std::max(longest, depth[i]);
+        ++calls[plan.nodes[i].backend];
+    }
+    auto fill = [&](int64_t slots, int64_t n) { return (2 * slots * longest + n - 1) / n; };
+    int64_t need = 0;
+    for (const auto& [backend, n] : calls)
+        if (backend->max_concurrent > 0) need = std::max(need, fill(backend->max_concurrent, n));
+    if (max_calls > 0 && !plan.nodes.empty())
+        need = std::min(need, fill(max_calls, static_cast<int64_t>(plan.nodes.size())));
+    return static_cast<int>(std::clamp<int64_t>(need, kDefaultJobsInFlight, kMaxDerivedJobs));
 }
 
 }  // namespace moa

@@ -48,4 +48,11 @@ struct Plan {
 // `g` must outlive the plan: nodes point at its agents and backends.
 Plan make_plan(const GraphSpec& g);
 
+// Jobs in flight when EngineOptions::max_jobs is 0: enough to keep every backend's
+// max_concurrent slots busy (no more than the --concurrency cap can use), from the
+// graph's shape; at least kDefaultJobsInFlight, at most kMaxDerivedJobs.
+constexpr int kDefaultJobsInFlight = 256;
+constexpr int kMaxDerivedJobs = 20'000;  // bounds memory when a limit is huge
+int jobs_to_fill(const Plan& plan, int max_calls);
+
 }  // namespace moa

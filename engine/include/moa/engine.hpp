@@ -77,7 +77,9 @@ struct JobResult {
 
 struct EngineOptions {
     int threads = 0;           // TBB workers; 0 = all cores
-    int max_jobs = 256;        // jobs in flight at once (batch)
+    // Jobs (queries) in flight at once in a batch. 0: derived from the graph, enough to
+    // keep every backend's max_concurrent slots busy (at least 256; Engine::max_jobs()).
+    int max_jobs = 0;
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
@@ -161,6 +163,8 @@ public:
     Progress progress() const;
 
     const GraphSpec& graph() const;
+    // Jobs in flight at once in run_batch: EngineOptions::max_jobs, or the derived value.
+    int max_jobs() const;
 
     // "" while the response cache works; else its first error (path and reason: disk
     // full, corrupted, locked, read-only). A batch starts no new job from that moment;
