@@ -178,19 +178,15 @@ HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string
     // Longest first, so a key that contains another secret is replaced whole.
     std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    CURLM* m = curl_multi_init();
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 8192L);
-    curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    multi_ = m;
+    loop_ = std::make_unique<CurlLoop>([this](void* easy, int result) { finished(easy, result); });
 }
 
 HttpTransport::~HttpTransport() {
     for (auto& [easy, t] : transfers_) {
-        curl_multi_remove_handle(static_cast<CURLM*>(multi_), static_cast<CURL*>(easy));
+        curl_multi_remove_handle(static_cast<CURLM*>(loop_->multi()), static_cast<CURL*>(easy));
         curl_easy_cleanup(static_cast<CURL*>(easy));
         curl_slist_free_all(t->headers);
     }
-    curl_multi_cleanup(static_cast<CURLM*>(multi_));
 }
 
 void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
@@ -239,7 +235,7 @@ void HttpTransport::start(const CallPtr& c, std::function<void(Reply&&)> done) {
     by_call_[c.get()] = e;
     Transfer* raw = t.get();
     transfers_[e] = std::move(t);
-    curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
+    curl_multi_add_handle(static_cast<CURLM*>(loop_->multi()), e);
     (void)raw;
 }
 
@@ -285,7 +281,7 @@ void HttpTransport::check_timeouts(Transfer* t) {
 void HttpTransport::finish(Transfer* t, Reply&& r) {
     CURL* e = t->easy;
     if (t->timer) reactor_.cancel(t->timer);
-    curl_multi_remove_handle(static_cast<CURLM*>(multi_), e);
+    curl_multi_remove_handle(static_cast<CURLM*>(loop_->multi()), e);
     auto node = transfers_.extract(e);
     by_call_.erase(t->call.get());
     curl_easy_cleanup(e);
@@ -303,23 +299,21 @@ void HttpTransport::cancel(const CallPtr& c) {
     finish(t, Reply{});
 }
 
-void HttpTransport::wait(int timeout_ms) {
-    curl_multi_poll(static_cast<CURLM*>(multi_), nullptr, 0, timeout_ms, nullptr);
+void HttpTransport::wait(int timeout_ms) { loop_->wait(timeout_ms); }
+
+void HttpTransport::wakeup() { loop_->wakeup(); }
+
+void HttpTransport::process() { loop_->process(); }
+
+void HttpTransport::finished(void* easy, int result) {
+    auto it = transfers_.find(easy);
+    if (it == transfers_.end()) return;
+    Transfer* t = it->second.get();
+    finish(t, reply_of(t, result));
 }
 
-void HttpTransport::wakeup() { curl_multi_wakeup(static_cast<CURLM*>(multi_)); }
-
-void HttpTransport::process() {
-    if (transfers_.empty()) return;
-    int running = 0;
-    curl_multi_perform(static_cast<CURLM*>(multi_), &running);
-    int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(static_cast<CURLM*>(multi_), &left)) {
-        if (m->msg != CURLMSG_DONE) continue;
-        auto it = transfers_.find(m->easy_handle);
-        if (it == transfers_.end()) continue;
-        Transfer* t = it->second.get();
-        CURLcode rc = m->data.result;
+Reply HttpTransport::reply_of(Transfer* t, int result) {
+        CURLcode rc = static_cast<CURLcode>(result);
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         BackendKind kind = t->call->backend->kind;
@@ -384,8 +378,7 @@ void HttpTransport::process() {
             // A stream request answered with a whole body: the answer arrives in one piece.
             if (r.status == CallStatus::Ok) t->call->stream(r.text);
         }
-        finish(t, std::move(r));
-    }
+        return r;
 }
 
 }  // namespace moa

@@ -1,5 +1,5 @@
-// HTTP transport: one libcurl multi handle driven by the reactor thread
-// (curl_multi_poll to sleep, curl_multi_wakeup from other threads). Keep-alive
+// HTTP transport: one libcurl multi handle driven by the reactor thread through
+// curl's socket interface over epoll (backends/io_loop.hpp). Keep-alive
 // connections are reused, HTTP/2 is used where offered, TLS is verified, and proxy
 // variables are honoured as curl does. Every attempt ends in exactly one Reply:
 // success, an HTTP status with the provider's message, or a transport error.
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/io_loop.hpp"
 #include "runtime/call.hpp"
 #include "runtime/reactor.hpp"
 
@@ -37,13 +38,15 @@ public:
     void first_byte(Transfer* t);  // reactor thread, from the body callback
 
 private:
+    void finished(void* easy, int result);  // curl is done with a transfer
+    Reply reply_of(Transfer* t, int result);  // the Reply a finished transfer makes
     void finish(Transfer* t, Reply&& r);
     void check_timeouts(Transfer* t);
     void arm_timer(Transfer* t, TimePoint when);
     Reactor& reactor_;
     std::map<std::string, std::string> keys_;
     std::vector<std::string> secrets_;  // longest first
-    void* multi_ = nullptr;  // CURLM*
+    std::unique_ptr<CurlLoop> loop_;
     std::map<void*, std::unique_ptr<Transfer>> transfers_;  // by CURL* easy handle
     std::map<const Call*, void*> by_call_;
 };
