@@ -141,6 +141,7 @@ int run(const RunArgs& a, LoadOptions load) {
     std::string fp = fingerprint(loaded.graph, a.seed, a.emit_all);
     EngineOptions eo;
     eo.threads = a.threads;
+    eo.io_threads = a.io_threads;
     eo.max_jobs = a.max_jobs;
     eo.max_calls = a.concurrency;
     eo.emit_all = a.emit_all;

@@ -32,6 +32,7 @@ struct RunArgs {
     int concurrency = 0;
     int max_jobs = 256;
     int threads = 0;
+    int io_threads = 0;
     uint64_t seed = 0;
     std::string cache_mode = "rw";
     std::string cache_db = ".moa/cache.db";

@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <iomanip>
 #include <map>
 #include <ostream>
 #include <stdexcept>
+#include <thread>
 
 #include "runtime/engine_impl.hpp"
 #include "runtime/run_stats.hpp"
@@ -140,6 +142,26 @@ Plan make_plan(const GraphSpec& g) {
 
 }  // namespace
 
+int default_io_threads() {
+    // One thread drives a few thousand transfers in flight (see docs/performance.md);
+    // a second one only pays when there are cores for it beside the reactor and the
+    // TBB workers.
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    return static_cast<int>(std::clamp(cores / 4, 1u, 8u));
+}
+
+namespace {
+int io_threads_for(const EngineOptions& o) {
+    if (o.io_threads > 0) return o.io_threads;
+    if (const char* v = std::getenv("MOA_IO_THREADS")) {
+        char* end = nullptr;
+        long n = std::strtol(v, &end, 10);
+        if (end != v && !*end && n >= 1 && n <= 64) return static_cast<int>(n);
+    }
+    return default_io_threads();
+}
+}  // namespace
+
 EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
     plan = make_plan(graph);
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls);
@@ -171,11 +193,17 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
                 if (size_t colon = info.find(':'); colon != std::string::npos) secrets.push_back(info.substr(colon + 1));
             }
         }
-        http = std::make_unique<HttpTransport>(reactor, std::move(keys), std::move(secrets));
+        http = std::make_unique<HttpTransport>(reactor, std::move(keys), std::move(secrets), io_threads_for(options));
         scheduler->set_http(http.get());
-        reactor.set_poller(http.get());
     }
     layer_latency.resize(plan.layers.size());
+}
+
+EngineCore::~EngineCore() { stop_threads(); }
+
+void EngineCore::stop_threads() {
+    reactor.stop();
+    if (http) http->stop();
 }
 
 void EngineCore::submit(const CallPtr& c, const std::string& node) {
@@ -350,7 +378,7 @@ struct Engine::Impl {
     // scheduler go.
     ~Impl() {
         flow.wait_idle();
-        core.reactor.stop();
+        core.stop_threads();
         core.cache.reset();
     }
     tbb::global_control control;  // lets an arena of N threads have N workers

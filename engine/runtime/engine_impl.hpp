@@ -122,10 +122,15 @@ private:
 
 struct EngineCore {
     EngineCore(const GraphSpec& g, const EngineOptions& o);
+    ~EngineCore();  // stop_threads()
+    // Teardown order: the reactor thread first (it calls into http and the scheduler),
+    // then the I/O threads (they post replies to the reactor and run curl callbacks
+    // that touch the transfers); only then may anything they use be freed.
+    void stop_threads();
     GraphSpec graph;
     EngineOptions options;
     Plan plan;
-    std::unique_ptr<HttpTransport> http;  // destroyed after the reactor thread stops
+    std::unique_ptr<HttpTransport> http;  // its I/O threads are joined by stop_threads()
     Reactor reactor;
     std::unique_ptr<Scheduler> scheduler;
     std::unique_ptr<ResponseCache> cache;  // null when off

@@ -79,6 +79,10 @@ struct EngineOptions {
     int threads = 0;           // TBB workers; 0 = all cores
     int max_jobs = 256;        // jobs in flight at once (batch)
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
+    // HTTP I/O threads, each with its own libcurl multi handle and connections; calls
+    // are spread over them round-robin. 0 = the MOA_IO_THREADS environment variable
+    // if it holds a number from 1 to 64, else default_io_threads().
+    int io_threads = 0;
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
     CallObserver* observer = nullptr;  // instrumentation (tests, stats); called on the reactor thread
@@ -129,6 +133,10 @@ std::string missing_api_keys(const GraphSpec& graph);
 // The key sent for backend `b`: its variable's value without surrounding spaces
 // ("" for sim backends and backends without api_key_env).
 std::string api_key_value(const BackendSpec& b);
+
+// The I/O thread count used when EngineOptions::io_threads is 0 and MOA_IO_THREADS
+// is unset: one per 4 cores, at least 1 and at most 8 (see docs/performance.md).
+int default_io_threads();
 
 class Engine {
 public:
