@@ -135,7 +135,7 @@ std::string missing_api_keys(const GraphSpec& graph);
 std::string api_key_value(const BackendSpec& b);
 
 // The I/O thread count used when EngineOptions::io_threads is 0 and MOA_IO_THREADS
-// is unset: one per 4 cores, at least 1 and at most 8 (see docs/performance.md).
+// is unset: 1 on one core, else one per 4 cores, at least 2 and at most 8.
 int default_io_threads();
 
 class Engine {
