@@ -30,6 +30,7 @@ struct HttpTransport::Transfer {
     std::function<void(std::string_view)> emit;  // to the call's consumer, if it streams
     HttpTransport* owner = nullptr;
     HttpTransport::Io* io = nullptr;
+    int shard = 0;  // the multi handle of io's loop it runs on
     uint64_t id = 0;
     std::shared_ptr<HttpTransport::Attempt> attempt;
     ~Transfer() {
@@ -220,7 +221,7 @@ void HttpTransport::stop() {
 HttpTransport::~HttpTransport() {
     stop();
     for (auto& io : io_) {
-        for (auto& [_, t] : io->transfers) curl_multi_remove_handle(static_cast<CURLM*>(io->loop->multi()), t->easy);
+        for (auto& [_, t] : io->transfers) io->loop->remove(t->easy, t->shard);
         io->transfers.clear();
         io->reactor.set_poller(nullptr);  // its destructor must not wake a freed loop
         io->loop.reset();
@@ -290,7 +291,7 @@ void HttpTransport::add(Io& io, const std::shared_ptr<Transfer>& t) {
     if (t->first_token_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->first_token_ms));
     else if (t->idle_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->idle_ms));
     io.transfers[t->id] = t;
-    curl_multi_add_handle(static_cast<CURLM*>(io.loop->multi()), t->easy);
+    t->shard = io.loop->add(t->easy);
 }
 
 // The first-token wait is over: from now on the idle timeout watches the gaps.
@@ -343,7 +344,7 @@ void HttpTransport::finish(Transfer* t, Reply&& r) {
 void HttpTransport::release(Transfer* t) {
     Io& io = *t->io;
     if (t->timer) io.reactor.cancel(t->timer);
-    curl_multi_remove_handle(static_cast<CURLM*>(io.loop->multi()), t->easy);
+    io.loop->remove(t->easy, t->shard);
     io.transfers.erase(t->id);
 }
 

@@ -1,5 +1,5 @@
-// HTTP transport: libcurl multi handles, one per I/O thread, each driven through
-// curl's socket interface over epoll (backends/io_loop.hpp). Keep-alive connections
+// HTTP transport: libcurl multi handles on I/O threads (a few per thread, see
+// backends/io_loop.hpp), driven through curl's socket interface over epoll. Keep-alive connections
 // are reused (per I/O thread), HTTP/2 is used where offered, TLS is verified, and
 // proxy variables are honoured as curl does. Every attempt ends in exactly one Reply:
 // success, an HTTP status with the provider's message, or a transport error.
