@@ -36,7 +36,7 @@ TEST_CASE("calls over 4 I/O threads, some cancelled midway, each complete exactl
                              "agent a { backend = oa  model = \"delay-40:io\" }\n"
                              "agent s { backend = an  model = \"delay-40:ios\" }\n"
                              "layer l = a\nlayer m = s\noutput o = l\noutput p = m\n");
-    const int n = 600;
+    const int n = 1200;  // 300 per I/O thread: more than one multi handle each (io_loop.hpp)
     std::vector<Seen> seen(n);
     std::vector<CallPtr> calls;
     std::mutex mu;
