@@ -79,7 +79,7 @@ struct EngineOptions {
     int threads = 0;           // TBB workers; 0 = all cores
     int max_jobs = 256;        // jobs in flight at once (batch)
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
-    // HTTP I/O threads, each with its own libcurl multi handle and connections; calls
+    // HTTP I/O threads, each with its own libcurl multi handles and connections; calls
     // are spread over them round-robin. 0 = the MOA_IO_THREADS environment variable
     // if it holds a number from 1 to 64, else default_io_threads().
     int io_threads = 0;
