@@ -4,22 +4,26 @@
 
 namespace moa {
 
-BackendContext::BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets)
-    : reactor(r), keys_(std::move(keys)), secrets_(std::move(secrets)) {}
+BackendContext::BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
+                               int io_threads)
+    : reactor(r), keys_(std::move(keys)), secrets_(std::move(secrets)), io_threads_(io_threads) {}
 
 BackendContext::~BackendContext() = default;
 
 HttpTransport& BackendContext::http() {
-    if (!http_) {
-        http_ = std::make_unique<HttpTransport>(reactor, keys_, secrets_);
-        reactor.set_poller(http_.get());
-    }
+    if (!http_) http_ = std::make_unique<HttpTransport>(reactor, keys_, secrets_, io_threads_);
     return *http_;
 }
 
+int BackendContext::io_threads() const { return http_ ? http_->io_threads() : 0; }
+
+void BackendContext::stop_io() {
+    if (http_) http_->stop();
+}
+
 BackendSet::BackendSet(const GraphSpec& g, Reactor& reactor, std::map<std::string, std::string> keys,
-                       std::vector<std::string> secrets)
-    : ctx_(reactor, std::move(keys), std::move(secrets)) {
+                       std::vector<std::string> secrets, int io_threads)
+    : ctx_(reactor, std::move(keys), std::move(secrets), io_threads) {
     for (const auto& b : g.backends) by_spec_[&b] = provider_of(b.kind).make(b, ctx_);
 }
 

@@ -42,16 +42,21 @@ public:
 
 // What a provider may build its backends from. Owned by BackendSet.
 struct BackendContext {
-    BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets);
+    BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
+                   int io_threads);
     ~BackendContext();
     Reactor& reactor;
-    // The HTTP transport all remote backends share: made on first use and installed
-    // as the reactor's poller (a graph of in-process backends never makes one).
+    // The HTTP transport all remote backends share, with its I/O threads: made on
+    // first use (a graph of in-process backends never makes one).
     HttpTransport& http();
+    // Joins the transport's I/O threads (after the reactor thread stopped). Idempotent.
+    void stop_io();
+    int io_threads() const;  // the transport's I/O threads running (0: no transport)
 
 private:
     std::map<std::string, std::string> keys_;  // backend name -> API key value
     std::vector<std::string> secrets_;         // every form a secret may take
+    int io_threads_;
     std::unique_ptr<HttpTransport> http_;
 };
 
@@ -76,9 +81,11 @@ const Provider& provider_of(BackendKind kind);
 class BackendSet {
 public:
     BackendSet(const GraphSpec& g, Reactor& reactor, std::map<std::string, std::string> keys,
-               std::vector<std::string> secrets);
+               std::vector<std::string> secrets, int io_threads);
     ~BackendSet();
     Backend& at(const BackendSpec& b) const { return *by_spec_.at(&b); }
+    void stop_io() { ctx_.stop_io(); }  // see BackendContext::stop_io
+    int io_threads() const { return ctx_.io_threads(); }
 
 private:
     BackendContext ctx_;  // declared first: the backends use its transport until they go

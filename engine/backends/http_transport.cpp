@@ -27,10 +27,32 @@ struct HttpTransport::Transfer {
     bool first_byte = false;
     TimePoint started{}, last_byte{};
     int64_t first_token_ms = 0, idle_ms = 0, connect_ms = 0, total_ms = 0;
-    uint64_t timer = 0;
-    std::function<void(Reply&&)> done;
+    uint64_t timer = 0;  // on the I/O thread's reactor
     std::function<void(std::string_view)> emit;  // to the call's consumer, if it streams
     HttpTransport* owner = nullptr;
+    HttpTransport::Io* io = nullptr;
+    int shard = 0;  // the multi handle of io's loop it runs on
+    uint64_t id = 0;
+    std::shared_ptr<HttpTransport::Attempt> attempt;
+    ~Transfer() {
+        if (easy) curl_easy_cleanup(easy);  // removed from its multi handle first
+        curl_slist_free_all(headers);
+    }
+};
+
+struct HttpTransport::Attempt {
+    CallPtr call;
+    std::function<void(Reply&&)> done;
+    bool cancelled = false;  // reactor thread only
+    Io* io = nullptr;
+    uint64_t id = 0;
+};
+
+struct HttpTransport::Io {
+    explicit Io(const std::string& name) : reactor(name) {}
+    Reactor reactor;                  // the thread: posted work, transfer timers, and curl in its sleep
+    std::unique_ptr<CurlLoop> loop;   // this thread's multi handle and connection cache
+    std::unordered_map<uint64_t, std::shared_ptr<Transfer>> transfers;  // added, not yet finished
 };
 
 namespace {
@@ -148,7 +170,8 @@ std::string scrub_secrets(std::string s, const std::vector<std::string>& secrets
     return s;
 }
 
-HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets)
+HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
+                             int io_threads)
     : reactor_(reactor), keys_(std::move(keys)), secrets_(std::move(secrets)) {
     for (const auto& [_, k] : keys_) secrets_.push_back(k);
     // The escaped forms a server may echo inside JSON ("\/" for '/', "\\" for '\\').
@@ -164,28 +187,50 @@ HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string
     // Longest first, so a key that contains another secret is replaced whole.
     std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-    CURLM* m = curl_multi_init();
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 8192L);
-    curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    multi_ = m;
+    for (int k = 0; k < std::max(1, io_threads); ++k) {
+        auto io = std::make_unique<Io>("moa-io-" + std::to_string(k));
+        Io* raw = io.get();
+        io->loop = std::make_unique<CurlLoop>([this, raw](void* easy, int result) { finished(*raw, easy, result); });
+        io->reactor.set_poller(io->loop.get());
+        io_.push_back(std::move(io));
+    }
+}
+
+// Teardown order: the owner stops the reactor thread first (no more start or
+// cancel); then every I/O thread is joined here, so nothing runs curl callbacks or
+// posts to the reactor any more; only then are the transfers, the multi handles and
+// the I/O reactors (with the work still queued on them) freed, in that order.
+void HttpTransport::stop() {
+    for (auto& io : io_) io->reactor.stop();
 }
 
 HttpTransport::~HttpTransport() {
-    for (auto& [easy, t] : transfers_) {
-        curl_multi_remove_handle(static_cast<CURLM*>(multi_), static_cast<CURL*>(easy));
-        curl_easy_cleanup(static_cast<CURL*>(easy));
-        curl_slist_free_all(t->headers);
+    stop();
+    for (auto& io : io_) {
+        for (auto& [_, t] : io->transfers) io->loop->remove(t->easy, t->shard);
+        io->transfers.clear();
+        io->reactor.set_poller(nullptr);  // its destructor must not wake a freed loop
+        io->loop.reset();
     }
-    curl_multi_cleanup(static_cast<CURLM*>(multi_));
+    io_.clear();
 }
 
 void HttpTransport::start(const CallPtr& c, const WireFormat& wire, std::function<void(Reply&&)> done) {
     auto t = std::make_unique<Transfer>();
     t->owner = this;
     t->call = c;
-    t->done = std::move(done);
+    auto a = std::make_shared<Attempt>();
+    a->call = c;
+    a->done = std::move(done);
+    t->attempt = a;
     t->stream = static_cast<bool>(c->on_chunk);
-    if (t->stream) t->emit = [call = c.get()](std::string_view s) { call->stream(s); };
+    // Chunks go to the reactor thread, in order, ahead of the reply.
+    if (t->stream)
+        t->emit = [this, a](std::string_view s) {
+            reactor_.post([a, text = std::string(s)] {
+                if (!a->cancelled) a->call->stream(text);
+            });
+        };
     t->wire = &wire;
     t->parser = StreamParser(wire);
     auto k = keys_.find(c->backend->name);
@@ -221,27 +266,33 @@ void HttpTransport::start(const CallPtr& c, const WireFormat& wire, std::functio
     }
     t->first_token_ms = to.first_token_ms;
     t->idle_ms = to.idle_ms;
+    Io& io = *io_[next_io_++ % io_.size()];
+    t->io = a->io = &io;
+    t->id = a->id = ++next_id_;
+    by_call_[c.get()] = a;
+    io.reactor.post([this, &io, t = std::shared_ptr<Transfer>(std::move(t))] { add(io, t); });
+}
+
+// I/O thread: the transfer joins this thread's multi handle, its timers this thread's reactor.
+void HttpTransport::add(Io& io, const std::shared_ptr<Transfer>& t) {
     if (t->first_token_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->first_token_ms));
     else if (t->idle_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->idle_ms));
-    by_call_[c.get()] = e;
-    Transfer* raw = t.get();
-    transfers_[e] = std::move(t);
-    curl_multi_add_handle(static_cast<CURLM*>(multi_), e);
-    (void)raw;
+    io.transfers[t->id] = t;
+    t->shard = io.loop->add(t->easy);
 }
 
 // The first-token wait is over: from now on the idle timeout watches the gaps.
 void HttpTransport::first_byte(Transfer* t) {
-    if (t->timer) reactor_.cancel(t->timer);
+    if (t->timer) t->io->reactor.cancel(t->timer);
     t->timer = 0;
     if (t->idle_ms > 0) arm_timer(t, t->last_byte + std::chrono::milliseconds(t->idle_ms));
 }
 
 void HttpTransport::arm_timer(Transfer* t, TimePoint when) {
-    CURL* e = t->easy;
-    t->timer = reactor_.at(when, [this, e] {
-        auto it = transfers_.find(e);
-        if (it != transfers_.end()) check_timeouts(it->second.get());
+    Io* io = t->io;
+    t->timer = io->reactor.at(when, [this, io, id = t->id] {
+        auto it = io->transfers.find(id);
+        if (it != io->transfers.end()) check_timeouts(it->second.get());
     });
 }
 
@@ -269,44 +320,56 @@ void HttpTransport::check_timeouts(Transfer* t) {
     }
 }
 
+// I/O thread: the attempt is over; its reply goes to the reactor thread.
 void HttpTransport::finish(Transfer* t, Reply&& r) {
-    CURL* e = t->easy;
-    if (t->timer) reactor_.cancel(t->timer);
-    curl_multi_remove_handle(static_cast<CURLM*>(multi_), e);
-    auto node = transfers_.extract(e);
-    by_call_.erase(t->call.get());
-    curl_easy_cleanup(e);
-    curl_slist_free_all(t->headers);
     r.text = scrub_secrets(std::move(r.text), secrets_);
-    auto done = std::move(t->done);
+    reactor_.post([this, a = t->attempt, r = std::move(r)]() mutable { deliver(a, std::move(r)); });
+    release(t);
+}
+
+// I/O thread: out of the multi handle and freed (with its easy handle).
+void HttpTransport::release(Transfer* t) {
+    Io& io = *t->io;
+    if (t->timer) io.reactor.cancel(t->timer);
+    io.loop->remove(t->easy, t->shard);
+    io.transfers.erase(t->id);
+}
+
+// Reactor thread: the one place an attempt's `done` runs, unless cancel() came first.
+void HttpTransport::deliver(const std::shared_ptr<Attempt>& a, Reply&& r) {
+    if (a->cancelled) return;
+    if (auto it = by_call_.find(a->call.get()); it != by_call_.end() && it->second == a) by_call_.erase(it);
+    auto done = std::move(a->done);
     done(std::move(r));
 }
 
+// Reactor thread. The I/O thread drops the transfer if it still runs; a reply already
+// on its way here is dropped by deliver().
 void HttpTransport::cancel(const CallPtr& c) {
     auto it = by_call_.find(c.get());
     if (it == by_call_.end()) return;
-    Transfer* t = transfers_.at(it->second).get();
-    t->done = [](Reply&&) {};
-    finish(t, Reply{});
+    std::shared_ptr<Attempt> a = std::move(it->second);
+    by_call_.erase(it);
+    a->cancelled = true;
+    Io* io = a->io;
+    io->reactor.post([this, io, id = a->id] { drop(*io, id); });
 }
 
-void HttpTransport::wait(int timeout_ms) {
-    curl_multi_poll(static_cast<CURLM*>(multi_), nullptr, 0, timeout_ms, nullptr);
+void HttpTransport::drop(Io& io, uint64_t id) {
+    auto it = io.transfers.find(id);
+    if (it != io.transfers.end()) release(it->second.get());
 }
 
-void HttpTransport::wakeup() { curl_multi_wakeup(static_cast<CURLM*>(multi_)); }
+void HttpTransport::finished(Io& io, void* easy, int result) {
+    void* priv = nullptr;
+    curl_easy_getinfo(static_cast<CURL*>(easy), CURLINFO_PRIVATE, &priv);
+    auto* t = static_cast<Transfer*>(priv);
+    if (!t || !io.transfers.count(t->id)) return;
+    finish(t, reply_of(t, result));
+}
 
-void HttpTransport::process() {
-    if (transfers_.empty()) return;
-    int running = 0;
-    curl_multi_perform(static_cast<CURLM*>(multi_), &running);
-    int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(static_cast<CURLM*>(multi_), &left)) {
-        if (m->msg != CURLMSG_DONE) continue;
-        auto it = transfers_.find(m->easy_handle);
-        if (it == transfers_.end()) continue;
-        Transfer* t = it->second.get();
-        CURLcode rc = m->data.result;
+Reply HttpTransport::reply_of(Transfer* t, int result) {
+        CURLcode rc = static_cast<CURLcode>(result);
         long status = 0;
         curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
         Reply r;
@@ -369,10 +432,9 @@ void HttpTransport::process() {
         } else {
             r = t->wire->parse_response(t->body);
             // A stream request answered with a whole body: the answer arrives in one piece.
-            if (r.status == CallStatus::Ok) t->call->stream(r.text);
+            if (r.status == CallStatus::Ok && t->emit) t->emit(r.text);
         }
-        finish(t, std::move(r));
-    }
+        return r;
 }
 
 }  // namespace moa

@@ -19,6 +19,7 @@
 #include "cache_cmd.hpp"
 #include "moa/dsl.hpp"
 #include "moa/duration.hpp"
+#include "moa/engine.hpp"
 
 #ifndef MOA_VERSION
 #define MOA_VERSION "0.0.0"
@@ -245,6 +246,10 @@ int run_command(int argc, char** argv) {
             },
             "N"));
     run->add_option("--threads", run_args.threads, "Worker threads (0 = one per core)")->check(CLI::NonNegativeNumber);
+    run->add_option("--io-threads", run_args.io_threads,
+                    "HTTP I/O threads, each with its own connections (default 0 = the MOA_IO_THREADS variable if set, else from "
+                    "the core count: " + std::to_string(moa::default_io_threads()) + " here; at most 64)")
+        ->check(CLI::Range(0, 64));
     run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend");
     std::string cache_opt;
     run->add_option("--cache", cache_opt,

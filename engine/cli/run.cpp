@@ -145,6 +145,7 @@ int run(const RunArgs& a, LoadOptions load) {
     EngineOptions eo;
     eo.observer = &notices;
     eo.threads = a.threads;
+    eo.io_threads = a.io_threads;
     eo.max_jobs = a.max_jobs;
     eo.max_calls = a.concurrency;
     eo.emit_all = a.emit_all;

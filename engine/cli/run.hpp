@@ -34,6 +34,7 @@ struct RunArgs {
     int concurrency = 0;
     int max_jobs = 0;  // 0: derived by the engine from the graph
     int threads = 0;
+    int io_threads = 0;
     uint64_t seed = 0;
     CacheMode cache_mode = CacheMode::ReadWrite;
     std::string cache_db = ".moa/cache.db";

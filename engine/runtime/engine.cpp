@@ -104,6 +104,9 @@ struct Engine::Impl {
         //    calls cancelled when no longer needed) are dropped, never run: from here on
         //    nothing calls the scheduler, the transports or the cache from there.
         core.reactor.stop();
+        //    Then the HTTP transport's I/O threads: they post replies to the reactor and
+        //    run curl callbacks that touch the transfers.
+        if (core.backends) core.backends->stop_io();
         // 4. Join the cache thread: it drains its queue, flushes the hit/miss counters
         //    to the store and closes it. After the reactor: the reactor posts answers to
         //    the cache, while the cache posts to the reactor only calls to start, and
@@ -112,11 +115,9 @@ struct Engine::Impl {
         // 5. Free the flow graph and its arena: no thread is inside a node or a
         //    gateway any more.
         flow.reset();
-        // 6. Free the scheduler and the transports: the thread that called them is
-        //    gone. The stopped reactor forgets its poller first (its destructor would
-        //    wake it once more).
+        // 6. Free the scheduler and the backends with their transport: every thread
+        //    that called them is gone.
         core.scheduler.reset();
-        core.reactor.set_poller(nullptr);
         core.backends.reset();
     }
 

@@ -1,11 +1,13 @@
 #include "runtime/reactor.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 
 namespace moa {
 
-Reactor::Reactor() {
-    thread_ = std::thread([this] { loop(); });
+Reactor::Reactor(std::string name) {
+    thread_ = std::thread([this, name = std::move(name)] { loop(name); });
     std::unique_lock lock(mu_);
     cv_.wait(lock, [this] { return thread_id_ != std::thread::id(); });
 }
@@ -56,7 +58,8 @@ void Reactor::cancel(uint64_t timer) {
     if (live_.erase(timer)) cancelled_.insert(timer);
 }
 
-void Reactor::loop() {
+void Reactor::loop(const std::string& name) {
+    pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
     {
         std::lock_guard lock(mu_);
         thread_id_ = std::this_thread::get_id();

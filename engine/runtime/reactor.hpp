@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -31,7 +32,9 @@ public:
 class Reactor {
 public:
     using Fn = std::function<void()>;
-    Reactor();
+    // `name` names the thread (at most 15 characters) so profiles and per-thread CPU
+    // figures can tell the reactor ("moa-reactor") from the I/O threads ("moa-io-K").
+    explicit Reactor(std::string name = "moa-reactor");
     ~Reactor();  // stop()
     Reactor(const Reactor&) = delete;
     Reactor& operator=(const Reactor&) = delete;
@@ -60,7 +63,7 @@ private:
             return a.when != b.when ? a.when > b.when : a.id > b.id;
         }
     };
-    void loop();
+    void loop(const std::string& name);
 
     std::mutex mu_;
     std::condition_variable cv_;

@@ -83,8 +83,9 @@ std::string graph(const std::string& tag, const std::string& host) {
             g += "agent " + name + " { backend = " + b + "  model = \"" + m + ":" + tag + "\" }\n";
             layer += (layer.empty() ? "" : ", ") + name;
         }
-    g += "agent s1 { backend = oa  model = \"echo-stream:" + tag + "\" }\n";
-    g += "agent s2 { backend = an  model = \"echo-stream:" + tag + "\" }\n";
+    // Not streamed here, echo-stream answers at once: it too answers after 400 ms.
+    g += "agent s1 { backend = oa  model = \"delay-400+echo-stream:" + tag + "\" }\n";
+    g += "agent s2 { backend = an  model = \"delay-400+echo-stream:" + tag + "\" }\n";
     g += "layer p = [" + layer + ", s1, s2]\n";
     g += "layer f = p5 { inputs = p  prompt = agg  fan_in = at_least(1) }\noutput o = f\n";
     return g;

@@ -81,6 +81,10 @@ struct EngineOptions {
     // keep every backend's max_concurrent slots busy (at least 256; Engine::max_jobs()).
     int max_jobs = 0;
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
+    // HTTP I/O threads, each with its own libcurl multi handles and connections; calls
+    // are spread over them round-robin. 0 = the MOA_IO_THREADS environment variable
+    // if it holds a number from 1 to 64, else default_io_threads().
+    int io_threads = 0;
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
     CallObserver* observer = nullptr;  // attempts and notices (moa/observer.hpp); called on the reactor thread
@@ -131,6 +135,10 @@ std::string missing_api_keys(const GraphSpec& graph);
 // The key sent for backend `b`: its variable's value without surrounding spaces
 // ("" for in-process backends and backends without api_key_env).
 std::string api_key_value(const BackendSpec& b);
+
+// The I/O thread count used when EngineOptions::io_threads is 0 and MOA_IO_THREADS
+// is unset: 1 on one core, else one per 4 cores, at least 2 and at most 8.
+int default_io_threads();
 
 class Engine {
 public:
