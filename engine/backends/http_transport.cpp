@@ -6,7 +6,9 @@
 #include <cstring>
 #include <mutex>
 
-#include "moa/batch_io.hpp"  // append_json_string
+#include "moa/ascii.hpp"
+#include "moa/duration.hpp"
+#include "moa/json_writer.hpp"  // append_json_string
 #include "backends/wire.hpp"
 
 namespace moa {
@@ -65,12 +67,7 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     if (line.rfind("HTTP/", 0) == 0) t->resp_headers.clear();  // a new response (after 100, redirects)
     size_t colon = line.find(':');
     if (colon != std::string_view::npos) {
-        std::string name(line.substr(0, colon));
-        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        std::string_view v = line.substr(colon + 1);
-        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-        while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
-        t->resp_headers[name] = std::string(v);
+        t->resp_headers[ascii::lower(line.substr(0, colon))] = std::string(ascii::trim(line.substr(colon + 1)));
     }
     return size * n;
 }
@@ -113,27 +110,6 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 
 bool transient_status(long s) { return s == 408 || s == 409 || s == 429 || s >= 500; }
 
-int64_t parse_go_duration_ms(const std::string& v) {  // "1s", "6m0s", "20ms", "1h2m3.5s"
-    double total = 0, num = 0;
-    size_t i = 0;
-    bool any = false;
-    while (i < v.size()) {
-        size_t j = i;
-        while (j < v.size() && (std::isdigit(static_cast<unsigned char>(v[j])) || v[j] == '.')) ++j;
-        if (j == i) return -1;
-        num = std::strtod(v.substr(i, j - i).c_str(), nullptr);
-        size_t k = j;
-        while (k < v.size() && std::isalpha(static_cast<unsigned char>(v[k]))) ++k;
-        std::string unit = v.substr(j, k - j);
-        double f = unit == "ms" ? 1 : unit == "s" || unit.empty() ? 1000 : unit == "m" ? 60000 : unit == "h" ? 3600000 : -1;
-        if (f < 0) return -1;
-        total += num * f;
-        any = true;
-        i = k;
-    }
-    return any ? static_cast<int64_t>(total) : -1;
-}
-
 }  // namespace
 
 int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
@@ -144,14 +120,14 @@ int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
     }
     if (auto it = h.find("retry-after"); it != h.end()) {
         const std::string& v = it->second;
-        if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; }))
+        if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return ascii::is_digit(c) || c == '.'; }))
             return static_cast<int64_t>(std::strtod(v.c_str(), nullptr) * 1000);
         time_t when = curl_getdate(v.c_str(), nullptr);
         if (when > 0) return std::max<int64_t>(0, static_cast<int64_t>(when - time(nullptr)) * 1000);
     }
     for (const char* name : {"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"}) {
         if (auto it = h.find(name); it != h.end())
-            if (int64_t ms = parse_go_duration_ms(it->second); ms >= 0) return ms;
+            if (auto ms = parse_duration_ms(it->second, DurationForm::Go)) return *ms;
     }
     for (const char* name : {"anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset"}) {
         if (auto it = h.find(name); it != h.end()) {
