@@ -227,3 +227,16 @@ TEST_CASE("moa run: a cut and retried stream says on stderr that the partial tex
     CHECK(errors.rfind("moa: the answer's stream was cut; attempt 2 starts over (discard the partial answer above)\njobs: 1 ok", 0) == 0);
     CHECK(errors.find("calls: 1 (2 attempts, 1 retries, 0 failed)") != std::string::npos);
 }
+
+TEST_CASE("server-requested waits are read from Retry-After, retry-after-ms and the providers' reset headers") {
+    using H = std::map<std::string, std::string>;
+    CHECK(retry_after_ms(H{{"retry-after", "3"}}) == 3000);
+    CHECK(retry_after_ms(H{{"retry-after-ms", "250"}}) == 250);
+    // OpenAI's reset headers are Go durations ("6m0s", "1s", "20ms"), read by the one
+    // duration parser of moa/duration.hpp.
+    CHECK(retry_after_ms(H{{"x-ratelimit-reset-requests", "6m0s"}}) == 360000);
+    CHECK(retry_after_ms(H{{"x-ratelimit-reset-tokens", "1h2m3.5s"}}) == 3723500);
+    CHECK(retry_after_ms(H{{"x-ratelimit-reset-requests", "20ms"}}) == 20);
+    CHECK(retry_after_ms(H{{"x-ratelimit-reset-requests", "soon"}}) == -1);
+    CHECK(retry_after_ms(H{}) == -1);
+}
