@@ -18,38 +18,22 @@ bool parse(std::string& padded, od::document& doc) {
     return tl_parser.iterate(padded).get(doc) == simdjson::SUCCESS;
 }
 
-void field(std::string& b, const char* name) {
-    b += ",\"";
-    b += name;
-    b += "\":";
+void reserve_body(std::string& body, const std::vector<Message>& msgs) {
+    size_t size = 256;
+    for (const auto& m : msgs) size += m.content.size() + 32;
+    body.reserve(size);
 }
 
-std::string number(double x) {
+JsonWriter& number(JsonWriter& w, double x) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.6g", x);
-    return buf;
+    return w.raw(buf);
 }
 
-void stop_list(std::string& b, const std::vector<std::string>& stop) {
-    b += '[';
-    for (size_t i = 0; i < stop.size(); ++i) {
-        if (i) b += ',';
-        append_json_string(b, stop[i]);
-    }
-    b += ']';
-}
-
-void messages(std::string& b, const std::vector<Message>& msgs) {
-    field(b, "messages");
-    b += '[';
-    for (size_t i = 0; i < msgs.size(); ++i) {
-        b += i ? ",{\"role\":\"" : "{\"role\":\"";
-        b += to_string(msgs[i].role);
-        b += "\",\"content\":";
-        append_json_string(b, msgs[i].content);
-        b += '}';
-    }
-    b += ']';
+void messages(JsonWriter& w, const std::vector<Message>& msgs) {
+    w.key("messages").begin_array();
+    for (const auto& m : msgs) w.begin_object().key("role").value(to_string(m.role)).key("content").value(m.content).end_object();
+    w.end_array();
 }
 
 }  // namespace wire
