@@ -1,11 +1,11 @@
 // EngineCore: building the engine's parts from a GraphSpec, handing calls to the
 // cache or the scheduler, resolving node results and assembling job results.
 #include "runtime/engine_core.hpp"
+#include "moa/error.hpp"
 
 #include <algorithm>
 #include <cstdlib>
-
-#include "moa/error.hpp"
+#include <stdexcept>
 
 namespace moa {
 

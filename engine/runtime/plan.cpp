@@ -3,6 +3,7 @@
 #include "runtime/plan.hpp"
 #include "moa/ascii.hpp"
 
+#include <cctype>
 #include <map>
 
 namespace moa {
