@@ -132,8 +132,20 @@ private:
     bool read_route_on(const DeclRef& r, const ast::Field& f, RouteSpec& rs);
     void read_route_arm(const DeclRef& r, const ast::Arm& a, RouteSpec& rs, bool& has_otherwise);
     void build_outputs();
-    void check_cycles_and_order();
+    void check_cycles_and_order();  // checker_checks.cpp
+    std::map<std::string, std::vector<std::string>> instance_deps(const std::vector<std::string>& instances);
+    void report_cycle(const std::vector<std::string>& cyc, const std::string& w);
+    void emit_layers();
     void check_placeholders();
+    struct TemplateUse {  // a template and where it is attached to a layer's nodes
+        std::string templ;
+        Origin at;
+        bool is_prompt;
+    };
+    std::vector<TemplateUse> template_uses(const LayerDraft& l,
+                                           const std::map<std::string, const AgentSpec*>& agent_by_name);
+    void check_template_use(const TemplateUse& u, const TemplateSpec& t, const LayerDraft& l, bool any_inputs,
+                            std::set<std::pair<std::string, std::string>>& reported);
     void check_reachability_and_use();
     void trim_ir(const std::set<std::string>& agents_in_nodes);
 

@@ -1,7 +1,6 @@
 // Checker: backend declarations (endpoint, limits and retry, the simulator's fields).
 #include "checker.hpp"
-
-#include <cctype>
+#include "moa/ascii.hpp"
 
 namespace moa {
 
@@ -66,8 +65,8 @@ void Checker::read_backend_endpoint(const DeclRef& r, Fields& f, BackendSpec& b)
                          "backend " + quote(name) + " of kind openai needs a 'base_url'");
     }
     if (auto* v = f.get("api_key_env"); v && expect_string(*v, b.api_key_env)) {
-        bool ok = !b.api_key_env.empty() && !std::isdigit(static_cast<unsigned char>(b.api_key_env[0]));
-        for (char c : b.api_key_env) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+        bool ok = !b.api_key_env.empty() && !ascii::is_digit(b.api_key_env[0]);
+        for (char c : b.api_key_env) ok = ok && (ascii::is_alnum(c) || c == '_');
         if (!ok)  // it may be a pasted key: do not echo the line into logs
             diags_.error(v->val.origin.file, v->val.origin.span.begin,
                          "'api_key_env' names an environment variable (like \"OPENAI_API_KEY\"), "

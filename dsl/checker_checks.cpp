@@ -12,12 +12,9 @@ namespace {
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 }  // namespace
 
-void Checker::check_cycles_and_order() {
-    // Dependencies between layer instances: inputs, and a gate's classifier.
+// Dependencies between layer instances: inputs, and a gate's classifier.
+std::map<std::string, std::vector<std::string>> Checker::instance_deps(const std::vector<std::string>& instances) {
     std::map<std::string, std::vector<std::string>> deps;
-    std::vector<std::string> instances;
-    for (auto& lp : layers_)
-        for (const auto& inst : lp->instances) instances.push_back(inst);
     std::map<std::string, std::string> route_on;
     for (const auto& r : g_.routes) route_on[r.name] = r.on;
     for (const auto& inst : instances) {
@@ -31,6 +28,42 @@ void Checker::check_cycles_and_order() {
         std::sort(d.begin(), d.end());
         d.erase(std::unique(d.begin(), d.end()), d.end());
     }
+    return deps;
+}
+
+// cyc[i] takes input from cyc[i + 1]: the error prints the data flow, upstream first,
+// at the layer of w, with a note at each input that closes the cycle.
+void Checker::report_cycle(const std::vector<std::string>& cyc, const std::string& w) {
+    std::vector<std::string> flow(cyc.rbegin(), cyc.rend());
+    std::string text;
+    for (const auto& c : flow) text += c + " -> ";
+    text += flow.front();
+    const LayerDraft& l = *layer_by_name_.at(instance_to_layer_.at(w));
+    auto& diag = diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
+                              "cycle in the graph: " + text,
+                              l.ref.decl->name_span.end - l.ref.decl->name_span.begin);
+    for (size_t i = 0; i < flow.size(); ++i) {
+        const std::string& from = flow[i];
+        const std::string& to = flow[(i + 1) % flow.size()];
+        const std::string& from_layer = instance_to_layer_.at(from);
+        for (const auto& in : instance_inputs_[to]) {
+            std::string ref;
+            for (const auto& p : in.parts) ref += (ref.empty() ? "" : ".") + p;
+            if (!in.origin.file || (ref != from && ref != from_layer && ref.rfind(from_layer + ".", 0) != 0))
+                continue;
+            diag.notes.push_back(Diagnostics::note(in.origin.file, in.origin.span.begin,
+                                                   quote(to) + " takes input from " + quote(from) + " here",
+                                                   in.origin.span.end - in.origin.span.begin));
+            break;
+        }
+    }
+}
+
+void Checker::check_cycles_and_order() {
+    std::vector<std::string> instances;
+    for (auto& lp : layers_)
+        for (const auto& inst : lp->instances) instances.push_back(inst);
+    std::map<std::string, std::vector<std::string>> deps = instance_deps(instances);
     std::map<std::string, int> color;  // 0 new, 1 on stack, 2 done
     std::vector<std::string> stack;
     std::set<std::set<std::string>> reported;
@@ -43,31 +76,7 @@ void Checker::check_cycles_and_order() {
                 std::vector<std::string> cyc(start, stack.end());
                 std::set<std::string> key(cyc.begin(), cyc.end());
                 cyclic_ = true;
-                if (!reported.insert(key).second) continue;
-                // cyc[i] takes input from cyc[i + 1]: print the data flow, upstream first.
-                std::vector<std::string> flow(cyc.rbegin(), cyc.rend());
-                std::string text;
-                for (const auto& c : flow) text += c + " -> ";
-                text += flow.front();
-                const LayerDraft& l = *layer_by_name_.at(instance_to_layer_.at(w));
-                auto& diag = diags_.error(l.ref.file(), l.ref.decl->name_span.begin,
-                                          "cycle in the graph: " + text,
-                                          l.ref.decl->name_span.end - l.ref.decl->name_span.begin);
-                for (size_t i = 0; i < flow.size(); ++i) {
-                    const std::string& from = flow[i];
-                    const std::string& to = flow[(i + 1) % flow.size()];
-                    const std::string& from_layer = instance_to_layer_.at(from);
-                    for (const auto& in : instance_inputs_[to]) {
-                        std::string ref;
-                        for (const auto& p : in.parts) ref += (ref.empty() ? "" : ".") + p;
-                        if (!in.origin.file || (ref != from && ref != from_layer && ref.rfind(from_layer + ".", 0) != 0))
-                            continue;
-                        diag.notes.push_back(Diagnostics::note(in.origin.file, in.origin.span.begin,
-                                                               quote(to) + " takes input from " + quote(from) + " here",
-                                                               in.origin.span.end - in.origin.span.begin));
-                        break;
-                    }
-                }
+                if (reported.insert(key).second) report_cycle(cyc, w);
             } else if (color[w] == 0) {
                 visit(w);
             }
@@ -81,7 +90,11 @@ void Checker::check_cycles_and_order() {
     for (const auto& inst : instances)
         if (color[inst] == 0) visit(inst);
     if (cyclic_) return;
+    emit_layers();
+}
 
+// The IR's layers and nodes, in dependency order.
+void Checker::emit_layers() {
     for (const auto& inst : order_) {
         const LayerDraft& l = *layer_by_name_.at(instance_to_layer_.at(inst));
         LayerSpec ls;
@@ -91,6 +104,62 @@ void Checker::check_cycles_and_order() {
         if (auto g = gate_of_.find(inst); g != gate_of_.end()) ls.gate_route = g->second;
         for (const auto& id : ls.nodes) g_.nodes.push_back(nodes_[id]);
         g_.layers.push_back(std::move(ls));
+    }
+}
+
+// The templates a layer's nodes render: its prompt, and its agents' system and user.
+std::vector<Checker::TemplateUse> Checker::template_uses(const LayerDraft& l,
+                                                         const std::map<std::string, const AgentSpec*>& agent_by_name) {
+    std::vector<TemplateUse> uses;
+    if (!l.prompt.empty()) uses.push_back({l.prompt, l.prompt_origin, true});
+    for (const auto& m : l.members) {
+        auto ai = agent_by_name.find(m.agent);
+        if (ai == agent_by_name.end()) continue;
+        const AgentSpec* a = ai->second;
+        const DeclRef& ar = agents_.at(m.agent);
+        // Point at the `system = ...` / `user = ...` field, where the template is attached.
+        auto field_at = [&](const char* key) {
+            for (const auto& item : ar.decl->body->items)
+                if (item.kind == ast::Item::Kind::Field && item.field.key == key)
+                    return Origin{ar.file(), item.field.value.span};
+            return Origin{ar.file(), ar.decl->name_span};
+        };
+        if (!a->system.empty()) uses.push_back({a->system, field_at("system"), false});
+        if (!a->user.empty()) uses.push_back({a->user, field_at("user"), false});
+    }
+    return uses;
+}
+
+// One template against what the layer receives; each (template, layer) pair is reported once.
+void Checker::check_template_use(const TemplateUse& u, const TemplateSpec& t, const LayerDraft& l, bool any_inputs,
+                                 std::set<std::pair<std::string, std::string>>& reported) {
+    auto uses_ph = [&](const char* ph) {
+        return std::find(t.placeholders.begin(), t.placeholders.end(), ph) != t.placeholders.end();
+    };
+    bool shows = uses_ph("responses");
+    bool wants = shows || uses_ph("count");
+    if (wants && !any_inputs && reported.insert({u.templ, l.ref.name}).second) {
+        diags_.error(u.at.file, u.at.span.begin,
+                     "template " + quote(u.templ) + " uses {{" + (shows ? "responses" : "count") +
+                         "}}, but layer " + quote(l.ref.name) +
+                         " receives no responses (it has no inputs)",
+                     u.at.span.end - u.at.span.begin)
+            .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
+    }
+    if (u.is_prompt && any_inputs && !shows && l.result == ResultKind::Pick &&
+        reported.insert({u.templ, l.ref.name}).second) {  // the numbers are the answer's vocabulary
+        diags_.error(u.at.file, u.at.span.begin,
+                     "prompt " + quote(u.templ) + " has no {{responses}}, but layer " + quote(l.ref.name) +
+                         " has `result = pick`: its agents must see the numbered responses to name one",
+                     u.at.span.end - u.at.span.begin)
+            .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
+    }
+    if (u.is_prompt && any_inputs && !shows && reported.insert({u.templ, l.ref.name}).second) {
+        diags_.warning(u.at.file, u.at.span.begin,
+                       "prompt " + quote(u.templ) + " has no {{responses}}: layer " + quote(l.ref.name) +
+                           " would not show its inputs to its agents",
+                       u.at.span.end - u.at.span.begin)
+            .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
     }
 }
 
@@ -119,61 +188,9 @@ void Checker::check_placeholders() {
                              "(import \"moa.moa\" for the standard one)",
                          at.span.end - at.span.begin);
         }
-        // (template, where it is attached) pairs used by this layer's nodes
-        struct Use {
-            std::string templ;
-            Origin at;
-            bool is_prompt;
-        };
-        std::vector<Use> uses;
-        if (!l.prompt.empty()) uses.push_back({l.prompt, l.prompt_origin, true});
-        for (const auto& m : l.members) {
-            auto ai = agent_by_name.find(m.agent);
-            if (ai == agent_by_name.end()) continue;
-            const AgentSpec* a = ai->second;
-            const DeclRef& ar = agents_.at(m.agent);
-            // Point at the `system = ...` / `user = ...` field, where the template is attached.
-            auto field_at = [&](const char* key) {
-                for (const auto& item : ar.decl->body->items)
-                    if (item.kind == ast::Item::Kind::Field && item.field.key == key)
-                        return Origin{ar.file(), item.field.value.span};
-                return Origin{ar.file(), ar.decl->name_span};
-            };
-            if (!a->system.empty()) uses.push_back({a->system, field_at("system"), false});
-            if (!a->user.empty()) uses.push_back({a->user, field_at("user"), false});
-        }
-        for (const auto& u : uses) {
+        for (const auto& u : template_uses(l, agent_by_name)) {
             auto ti = templ_by_name.find(u.templ);
-            if (ti == templ_by_name.end()) continue;
-            const TemplateSpec* t = ti->second;
-            auto uses_ph = [&](const char* ph) {
-                return std::find(t->placeholders.begin(), t->placeholders.end(), ph) != t->placeholders.end();
-            };
-            bool shows = uses_ph("responses");
-            bool wants = shows || uses_ph("count");
-            if (wants && !any_inputs && reported.insert({u.templ, l.ref.name}).second) {
-                diags_.error(u.at.file, u.at.span.begin,
-                             "template " + quote(u.templ) + " uses {{" + (shows ? "responses" : "count") +
-                                 "}}, but layer " + quote(l.ref.name) +
-                                 " receives no responses (it has no inputs)",
-                             u.at.span.end - u.at.span.begin)
-                    .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
-            }
-            if (u.is_prompt && any_inputs && !shows && l.result == ResultKind::Pick &&
-                reported.insert({u.templ, l.ref.name}).second) {  // the numbers are the answer's vocabulary
-                diags_.error(u.at.file, u.at.span.begin,
-                             "prompt " + quote(u.templ) + " has no {{responses}}, but layer " + quote(l.ref.name) +
-                                 " has `result = pick`: its agents must see the numbered responses to name one",
-                             u.at.span.end - u.at.span.begin)
-                    .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
-            }
-            if (u.is_prompt && any_inputs && !shows && reported.insert({u.templ, l.ref.name}).second) {
-                diags_.warning(u.at.file, u.at.span.begin,
-                               "prompt " + quote(u.templ) + " has no {{responses}}: layer " + quote(l.ref.name) +
-                                   " would not show its inputs to its agents",
-                               u.at.span.end - u.at.span.begin)
-                    .notes.push_back(note_at(templates_.at(u.templ), "template defined here"));
-            }
+            if (ti != templ_by_name.end()) check_template_use(u, *ti->second, l, any_inputs, reported);
         }
     }
 }

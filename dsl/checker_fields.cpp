@@ -5,6 +5,7 @@
 
 #include "checker.hpp"
 #include "parser.hpp"
+#include "moa/ascii.hpp"
 
 namespace moa {
 
@@ -140,8 +141,7 @@ std::string quote_bare(const std::string& value) {
 }  // namespace
 
 bool Checker::string_field(const std::string& target, const std::string& key) const {
-    size_t a = key.find_first_not_of(' '), b = key.find_last_not_of(' ');
-    std::string field = a == std::string::npos ? "" : key.substr(a, b - a + 1);
+    std::string_view field = ascii::trim(key, " ");
     if (backends_.count(target)) return field == "base_url" || field == "api_key_env";
     if (agents_.count(target)) return field == "model";
     return false;

@@ -127,8 +127,7 @@ bool find_placeholders(const std::string& text, std::vector<Placeholder>& out, s
             return false;
         }
         std::string name = text.substr(i + 2, close - i - 2);
-        size_t a = name.find_first_not_of(' '), b = name.find_last_not_of(' ');
-        name = a == std::string::npos ? "" : name.substr(a, b - a + 1);
+        name = std::string(ascii::trim(name, " "));
         out.push_back({name, i});
         i = close + 2;
     }

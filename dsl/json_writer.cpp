@@ -6,23 +6,26 @@ namespace moa {
 
 void append_json_string(std::string& out, std::string_view s) {
     out += '"';
-    for (char c : s) {
+    size_t run = 0;  // the bytes since the last escape are appended in one piece
+    for (size_t i = 0; i < s.size(); ++i) {
+        const char c = s[i];
+        if (static_cast<unsigned char>(c) >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
         switch (c) {
             case '"': out += "\\\""; break;
             case '\\': out += "\\\\"; break;
             case '\n': out += "\\n"; break;
             case '\r': out += "\\r"; break;
             case '\t': out += "\\t"; break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out += c;
-                }
+            default: {
+                const char* hex = "0123456789abcdef";
+                const char u[6] = {'\\', 'u', '0', '0', hex[(c >> 4) & 0xf], hex[c & 0xf]};
+                out.append(u, sizeof u);
+            }
         }
     }
+    out.append(s.data() + run, s.size() - run);
     out += '"';
 }
 
@@ -37,9 +40,9 @@ void JsonWriter::before_value() {
         after_key_ = false;
         return;
     }
-    if (open_.empty()) return;  // the top-level value
-    size_t level = open_.size() - 1;
-    Container& c = open_.back();
+    if (depth_ == 0) return;  // the top-level value
+    size_t level = depth_ - 1;
+    Container& c = top();
     if (c.has_members) out_ += c.spaced ? ", " : ",";
     c.has_members = true;
     if (pretty(level)) {
@@ -51,7 +54,7 @@ void JsonWriter::before_value() {
 JsonWriter& JsonWriter::key(std::string_view k) {
     before_value();
     append_json_string(out_, k);
-    out_ += pretty(open_.size() - 1) ? ": " : ":";
+    out_ += pretty(depth_ - 1) ? ": " : ":";
     after_key_ = true;
     return *this;
 }
@@ -59,18 +62,20 @@ JsonWriter& JsonWriter::key(std::string_view k) {
 JsonWriter& JsonWriter::open(char c, bool spaced) {
     before_value();
     out_ += c;
-    open_.push_back({false, spaced});
+    if (depth_ < kInline) inline_[depth_] = {false, spaced};
+    else deep_.push_back({false, spaced});
+    ++depth_;
     return *this;
 }
 
 JsonWriter& JsonWriter::close(char c) {
-    size_t level = open_.size() - 1;
+    size_t level = depth_ - 1;
     if (pretty(level)) {
         out_ += '\n';
         out_.append(2 * level, ' ');
     }
     out_ += c;
-    open_.pop_back();
+    if (--depth_ >= kInline) deep_.pop_back();
     return *this;
 }
 

@@ -6,7 +6,6 @@
 #include "backends/http_backend.hpp"
 #include "backends/wire.hpp"
 #include "backends/wire_json.hpp"
-#include "moa/batch_io.hpp"  // append_json_string
 
 namespace moa {
 
@@ -28,40 +27,26 @@ HttpRequest AnthropicWire::request(const Call& c, const std::string& key, bool s
     HttpRequest r;
     r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
     std::string& body = r.body;
-    body.reserve(256);
-    for (const auto& m : c.messages) body.reserve(body.capacity() + m.content.size() + 32);
-    body += "{\"model\":";
-    append_json_string(body, a.model);
+    reserve_body(body, c.messages);
     r.url = b.base_url + "/v1/messages";
     r.headers.push_back("x-api-key: " + key);
     r.headers.push_back("anthropic-version: 2023-06-01");
-    field(body, "max_tokens");
-    body += std::to_string(a.max_tokens ? *a.max_tokens : 1024);
+    JsonWriter w(body);
+    w.begin_object().key("model").value(a.model);
+    w.key("max_tokens").value(a.max_tokens ? *a.max_tokens : 1024);
+    // The system prompt is a field of its own; the other messages are the user's turns.
     std::string system;
     for (const auto& m : c.messages)
         if (m.role == Role::System) system += m.content;
-    if (!system.empty()) {
-        field(body, "system");
-        append_json_string(body, system);
-    }
-    field(body, "messages");
-    body += '[';
-    bool first = true;
-    for (const auto& m : c.messages) {
-        if (m.role == Role::System) continue;
-        body += first ? "" : ",";
-        first = false;
-        body += "{\"role\":\"user\",\"content\":";
-        append_json_string(body, m.content);
-        body += '}';
-    }
-    body += ']';
-    if (a.temperature) field(body, "temperature"), body += number(std::min(*a.temperature, 1.0));
-    if (a.top_p) field(body, "top_p"), body += number(*a.top_p);
-    if (!a.stop.empty()) field(body, "stop_sequences"), stop_list(body, a.stop);
-    field(body, "stream");
-    body += stream ? "true" : "false";
-    body += '}';
+    if (!system.empty()) w.key("system").value(system);
+    w.key("messages").begin_array();
+    for (const auto& m : c.messages)
+        if (m.role != Role::System) w.begin_object().key("role").value("user").key("content").value(m.content).end_object();
+    w.end_array();
+    if (a.temperature) number(w.key("temperature"), std::min(*a.temperature, 1.0));
+    if (a.top_p) number(w.key("top_p"), *a.top_p);
+    if (!a.stop.empty()) w.key("stop_sequences").strings(a.stop);
+    w.key("stream").value(stream).end_object();
     return r;
 }
 

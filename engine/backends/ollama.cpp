@@ -4,7 +4,6 @@
 #include "backends/http_backend.hpp"
 #include "backends/wire.hpp"
 #include "backends/wire_json.hpp"
-#include "moa/batch_io.hpp"  // append_json_string
 
 namespace moa {
 
@@ -27,28 +26,20 @@ HttpRequest OllamaWire::request(const Call& c, const std::string& key, bool stre
     HttpRequest r;
     r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
     std::string& body = r.body;
-    body.reserve(256);
-    for (const auto& m : c.messages) body.reserve(body.capacity() + m.content.size() + 32);
-    body += "{\"model\":";
-    append_json_string(body, a.model);
+    reserve_body(body, c.messages);
     r.url = b.base_url + "/api/chat";
     if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
-    messages(body, c.messages);
-    body += ",\"options\":{";
-    std::string opts;
-    if (a.temperature) opts += ",\"temperature\":" + number(*a.temperature);
-    if (a.top_p) opts += ",\"top_p\":" + number(*a.top_p);
-    if (a.max_tokens) opts += ",\"num_predict\":" + std::to_string(*a.max_tokens);
-    if (a.seed) opts += ",\"seed\":" + std::to_string(*a.seed);
-    if (!a.stop.empty()) {
-        opts += ",\"stop\":";
-        stop_list(opts, a.stop);
-    }
-    body += opts.empty() ? "" : opts.substr(1);
-    body += '}';
-    field(body, "stream");
-    body += stream ? "true" : "false";
-    body += '}';
+    JsonWriter w(body);
+    w.begin_object().key("model").value(a.model);
+    messages(w, c.messages);
+    w.key("options").begin_object();  // sampling goes here, {} when none is set
+    if (a.temperature) number(w.key("temperature"), *a.temperature);
+    if (a.top_p) number(w.key("top_p"), *a.top_p);
+    if (a.max_tokens) w.key("num_predict").value(*a.max_tokens);
+    if (a.seed) w.key("seed").value(*a.seed);
+    if (!a.stop.empty()) w.key("stop").strings(a.stop);
+    w.end_object();
+    w.key("stream").value(stream).end_object();
     return r;
 }
 

@@ -4,7 +4,6 @@
 #include "backends/http_backend.hpp"
 #include "backends/wire.hpp"
 #include "backends/wire_json.hpp"
-#include "moa/batch_io.hpp"  // append_json_string
 
 namespace moa {
 
@@ -26,22 +25,19 @@ HttpRequest OpenAIWire::request(const Call& c, const std::string& key, bool stre
     HttpRequest r;
     r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
     std::string& body = r.body;
-    body.reserve(256);
-    for (const auto& m : c.messages) body.reserve(body.capacity() + m.content.size() + 32);
-    body += "{\"model\":";
-    append_json_string(body, a.model);
+    reserve_body(body, c.messages);
     r.url = b.base_url + "/chat/completions";
     if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
-    messages(body, c.messages);
-    if (a.temperature) field(body, "temperature"), body += number(*a.temperature);
-    if (a.top_p) field(body, "top_p"), body += number(*a.top_p);
-    if (a.max_tokens) field(body, "max_tokens"), body += std::to_string(*a.max_tokens);
-    if (a.seed) field(body, "seed"), body += std::to_string(*a.seed);
-    if (!a.stop.empty()) field(body, "stop"), stop_list(body, a.stop);
-    if (stream) body += ",\"stream_options\":{\"include_usage\":true}";
-    field(body, "stream");
-    body += stream ? "true" : "false";
-    body += '}';
+    JsonWriter w(body);
+    w.begin_object().key("model").value(a.model);
+    messages(w, c.messages);
+    if (a.temperature) number(w.key("temperature"), *a.temperature);
+    if (a.top_p) number(w.key("top_p"), *a.top_p);
+    if (a.max_tokens) w.key("max_tokens").value(*a.max_tokens);
+    if (a.seed) w.key("seed").value(*a.seed);
+    if (!a.stop.empty()) w.key("stop").strings(a.stop);
+    if (stream) w.key("stream_options").begin_object().key("include_usage").value(true).end_object();
+    w.key("stream").value(stream).end_object();
     return r;
 }
 

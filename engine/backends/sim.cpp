@@ -11,6 +11,7 @@
 #include "backends/backend.hpp"
 #include "runtime/hash.hpp"
 #include "runtime/reactor.hpp"
+#include "moa/ascii.hpp"
 
 namespace moa {
 
@@ -29,7 +30,7 @@ constexpr std::array<std::string_view, 64> kWords = {
 
 std::string short_model(const std::string& model) {
     std::string s = model.substr(model.rfind('/') == std::string::npos ? 0 : model.rfind('/') + 1);
-    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    ascii::lower_in_place(s);
     return s;
 }
 
@@ -63,7 +64,7 @@ void cited_tags(std::string_view s, std::vector<std::string_view>& tags) {
         if (eol == std::string_view::npos) eol = s.size();
         std::string_view line = s.substr(pos, eol - pos);
         size_t d = 0;
-        while (d < line.size() && std::isdigit(static_cast<unsigned char>(line[d]))) ++d;
+        while (d < line.size() && ascii::is_digit(line[d])) ++d;
         if (d > 0 && line.compare(d, 3, ". [") == 0) {
             size_t close = line.find(']', d + 3);
             if (close != std::string_view::npos) tags.push_back(line.substr(d + 2, close - d - 1));

@@ -3,6 +3,7 @@
 #include "backends/backend.hpp"
 #include "backends/wire_json.hpp"
 #include "moa/batch_io.hpp"  // append_json_string, append_utf8
+#include "moa/ascii.hpp"
 
 namespace moa {
 
@@ -17,38 +18,22 @@ bool parse(std::string& padded, od::document& doc) {
     return tl_parser.iterate(padded).get(doc) == simdjson::SUCCESS;
 }
 
-void field(std::string& b, const char* name) {
-    b += ",\"";
-    b += name;
-    b += "\":";
+void reserve_body(std::string& body, const std::vector<Message>& msgs) {
+    size_t size = 256;
+    for (const auto& m : msgs) size += m.content.size() + 32;
+    body.reserve(size);
 }
 
-std::string number(double x) {
+JsonWriter& number(JsonWriter& w, double x) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.6g", x);
-    return buf;
+    return w.raw(buf);
 }
 
-void stop_list(std::string& b, const std::vector<std::string>& stop) {
-    b += '[';
-    for (size_t i = 0; i < stop.size(); ++i) {
-        if (i) b += ',';
-        append_json_string(b, stop[i]);
-    }
-    b += ']';
-}
-
-void messages(std::string& b, const std::vector<Message>& msgs) {
-    field(b, "messages");
-    b += '[';
-    for (size_t i = 0; i < msgs.size(); ++i) {
-        b += i ? ",{\"role\":\"" : "{\"role\":\"";
-        b += to_string(msgs[i].role);
-        b += "\",\"content\":";
-        append_json_string(b, msgs[i].content);
-        b += '}';
-    }
-    b += ']';
+void messages(JsonWriter& w, const std::vector<Message>& msgs) {
+    w.key("messages").begin_array();
+    for (const auto& m : msgs) w.begin_object().key("role").value(to_string(m.role)).key("content").value(m.content).end_object();
+    w.end_array();
 }
 
 }  // namespace wire
@@ -79,14 +64,10 @@ void decode_json_string(std::string_view raw, std::string& out, uint16_t& high) 
             }
             continue;
         }
-        auto hex = [](char h) {
-            if (h >= '0' && h <= '9') return h - '0';
-            h = static_cast<char>(h | 0x20);
-            return h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
-        };
         uint32_t u = 0;
         size_t k = 0;
-        for (; k < 4 && i + 1 < raw.size() && hex(raw[i + 1]) >= 0; ++k) u = u * 16 + static_cast<uint32_t>(hex(raw[++i]));
+        for (; k < 4 && i + 1 < raw.size() && ascii::hex_value(raw[i + 1]) >= 0; ++k)
+            u = u * 16 + static_cast<uint32_t>(ascii::hex_value(raw[++i]));
         if (k < 4) {  // a broken escape: say so in the text rather than drop it
             flush_high();
             append_utf8(out, kReplacement);
@@ -128,10 +109,10 @@ bool whole_json(const std::string& body, Reply& r) {
     std::string head = body.substr(0, 60);
     for (auto& ch : head)
         if (static_cast<unsigned char>(ch) < 0x20) ch = ' ';
-    size_t first = body.find_first_not_of(" \t\r\n");
-    std::string why = first == std::string::npos ? "an empty body"
-                      : body[first] == '{'       ? "not a complete JSON object (cut short, or followed by other text)"
-                                                 : "not JSON";
+    std::string_view rest = ascii::trim_left(body, " \t\r\n");
+    std::string why = rest.empty()         ? "an empty body"
+                      : rest.front() == '{' ? "not a complete JSON object (cut short, or followed by other text)"
+                                            : "not JSON";
     r = malformed("");
     r.text = "malformed response from the provider: " + why + ": " + std::to_string(body.size()) +
              " bytes starting \"" + head + (body.size() > 60 ? "...\"" : "\"");

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "moa/json_writer.hpp"
 #include "runtime/call.hpp"
 
 namespace moa::wire {
@@ -31,11 +32,12 @@ bool raw_string(V&& v, std::string_view& out) {
     return true;
 }
 
-// Request bodies.
-void field(std::string& b, const char* name);  // ,"name":
-std::string number(double x);
-void stop_list(std::string& b, const std::vector<std::string>& stop);
+// Request bodies, written with the one JsonWriter.
+// Room for the messages and the other fields at once (one allocation, not one a message).
+void reserve_body(std::string& body, const std::vector<Message>& msgs);
+// A sampling parameter as %.6g (what the providers have always been sent).
+JsonWriter& number(JsonWriter& w, double x);
 // "messages": [{"role": ..., "content": ...}, ...] (OpenAI and Ollama share it).
-void messages(std::string& b, const std::vector<Message>& msgs);
+void messages(JsonWriter& w, const std::vector<Message>& msgs);
 
 }  // namespace moa::wire

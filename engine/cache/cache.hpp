@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "moa/cache_mode.hpp"
+#include "moa/error.hpp"
 #include "runtime/call.hpp"
 
 namespace moa {
@@ -77,6 +78,10 @@ enum class CacheAccess { Write, Read };
 // store fails (SQLITE_BUSY).
 std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::string& error,
                                               CacheAccess access = CacheAccess::Write, int busy_timeout_ms = 30000);
+// The same, for callers that throw: a failure is a moa::Error with the message above and
+// its kind: NotFound (read access, no cache there), Invalid (a file that is no moa
+// cache), Corrupt, or Io (permissions, a read-only cache for writing, disk, locks).
+std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, CacheAccess access);
 
 // The canonical request a key is the hash of (human-readable, no secrets).
 std::string canonical_request(const Call& c);

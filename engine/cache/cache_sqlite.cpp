@@ -15,6 +15,7 @@ class SqliteStore : public CacheStore {
 public:
     SqliteStore(const std::string& path, CacheAccess access, int busy_ms, std::string& error)
         : db_(path, access, error), writable_(access == CacheAccess::Write) {
+        kind_ = db_.error_kind();
         if (!db_.ok() || !error.empty()) return;
         sqlite3_busy_timeout(db_.get(), busy_ms);
         get_ = std::make_unique<Stmt>(db_.get(), "SELECT text, tokens_in, tokens_out FROM responses WHERE key = ?");
@@ -22,8 +23,13 @@ public:
             put_ = std::make_unique<Stmt>(db_.get(),
                                           "INSERT OR REPLACE INTO responses(key, node, model, backend, request, text, "
                                           "tokens_in, tokens_out, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        if (!get_->s || (writable_ && !put_->s)) error = db_.describe(sqlite3_errcode(db_.get()));
+        if (!get_->s || (writable_ && !put_->s)) {
+            error = db_.describe(sqlite3_errcode(db_.get()));
+            kind_ = Db::kind_of(sqlite3_errcode(db_.get()));
+        }
     }
+    // What sort of failure the constructor's `error` is.
+    Error::Kind error_kind() const { return kind_; }
     std::string failure() const override { return failure_; }
 
     // A batch of writes is one transaction: durable when the batch ends, which is as
@@ -135,6 +141,7 @@ private:
     }
     Db db_;
     bool writable_;
+    Error::Kind kind_ = Error::Kind::Io;
     std::unique_ptr<Stmt> get_, put_;  // declared after db_: finalized before it closes
     bool in_batch_ = false;
     std::vector<CacheRecord> pending_;  // this batch's rows, for salvage()
@@ -148,6 +155,13 @@ std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, std::stri
                                               int busy_timeout_ms) {
     auto s = std::make_unique<SqliteStore>(path, access, busy_timeout_ms, error);
     if (!error.empty()) return nullptr;
+    return s;
+}
+
+std::unique_ptr<CacheStore> open_sqlite_store(const std::string& path, CacheAccess access) {
+    std::string error;
+    auto s = std::make_unique<SqliteStore>(path, access, 30000, error);
+    if (!error.empty()) throw Error(s->error_kind(), error);
     return s;
 }
 

@@ -229,131 +229,184 @@ int open_target(const RunArgs& a, const std::string& fp, Target& t) {
     return 0;
 }
 
-}  // namespace
+// What the result callback did with the batch's results.
+struct Tally {
+    std::string write_error;  // the first failed write: the batch stops at once
+    size_t written = 0, failed = 0, unfinished = 0, cancelled = 0;
+};
 
-int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator) {
+// Writes each result as a row in input order, or holds it back after a stop or a failed write.
+class RowSink {
+public:
+    struct Context {
+        Feeder& feeder;
+        FdWriter& out;
+        const RowOptions& ro;
+        Engine& engine;
+        Interrupts& interrupts;
+        std::atomic<bool>& stop;
+        const std::string& out_name;
+        bool alpaca_stdout;
+        bool quiet;
+        OutputFormat format;
+    };
+    RowSink(Context c, Tally& n) : c_(c), n_(n) {}
+
+    void operator()(JobResult&& r) {
+        InputLine line = c_.feeder.take(r.seq);
+        // After a stop, a failed job was (probably) cut short: leave it for the resume.
+        if (!n_.write_error.empty() || (c_.stop && !r.ok)) {
+            ++n_.unfinished;
+            n_.cancelled += !r.ok;
+            return;
+        }
+        std::string row = format_row(r, line, c_.ro);
+        if (c_.alpaca_stdout && !row.empty()) row = (n_.written ? ",\n " : "\n ") + row;
+        if (!row.empty() && !c_.out.write(row)) {
+            n_.write_error = "writing " + c_.out_name + " failed: " + std::strerror(errno) +
+                             "; stopped at once (" + std::to_string(c_.engine.progress().started) + " jobs started)";
+            c_.stop = true;
+            c_.interrupts.stop_now();
+            ++n_.unfinished;
+            return;
+        }
+        if (!r.ok && ++n_.failed <= 10 && c_.format == OutputFormat::AlpacaEval && !c_.quiet)
+            std::cerr << "input line " << line.line << " failed (not written as an answer): "
+                      << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
+        n_.written += !row.empty();
+    }
+
+private:
+    Context c_;
+    Tally& n_;
+};
+
+// First signal: no new jobs, then the grace period; second: exit now.
+Interrupts::Hooks batch_hooks(const RunArgs& a, Engine& engine, std::atomic<bool>& stop, bool to_file,
+                              const std::string& rows_path) {
+    return {[&a, &stop](int sig) {
+                stop = true;
+                std::cerr << "\n" << signal_name(sig) << ": no new jobs; waiting up to " << a.grace
+                          << " s for the jobs in flight, then cancelling them (again to exit now)\n";
+            },
+            [&engine] { engine.cancel(); },
+            [to_file, &rows_path](int sig) {
+                std::cerr << "\n" << signal_name(sig) << " again: exiting now; " << (to_file ? rows_path : "the output")
+                          << " keeps every row written so far; run the same command to resume\n";
+            }};
+}
+
+// 0, or the exit code after an error message; fd is the input's (stdin for -).
+int open_input(const RunArgs& a, int& fd) {
     if (!a.question.empty()) {
         log::error("give a question or --input FILE, not both (the question \"" + a.question + "\" would be ignored)");
         return 2;
     }
-    int in_fd = STDIN_FILENO;
-    if (a.input != "-" && (in_fd = ::open(a.input.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
+    fd = STDIN_FILENO;
+    if (a.input != "-" && (fd = ::open(a.input.c_str(), O_RDONLY | O_CLOEXEC)) < 0) {
         log::error("cannot open " + with_reason(a.input));
         return 2;
     }
+    return 0;
+}
+
+// A resumed output whose rows answered other inputs than the input now holds: refused.
+int input_changed(const Feeder& feeder, const std::string& rows_path, const std::string& input) {
+    const uint64_t n = feeder.mismatch_line;
+    bool beyond = n > feeder.last_line();
+    log::error(rows_path + ": the row for input line " + std::to_string(n) + " (id " + row_id(rows_path, n) + ") " +
+               (beyond ? "is past the end of " + input + " (" + std::to_string(feeder.last_line()) + " lines)"
+                       : "answered another input than line " + std::to_string(n) + " of " + input + " now holds") +
+               ": the input changed since that run, so its rows would be attached to the wrong prompts. "
+               "Use --overwrite to start again, or choose another --output");
+    return 2;
+}
+
+// AlpacaEval to a file: the list is rendered from the journal once all rows are in.
+// Returns its entries; a failure goes to write_error.
+size_t write_alpaca_list(const Target& t, const std::string& fp, const std::string& generator,
+                         std::string& write_error) {
+    std::ostringstream list;
+    std::string error;
+    size_t entries = 0;
+    try {
+        entries = render_alpaca(t.rows_path, fp, generator, list);
+        if (!replace_file(t.path, list.str(), error)) write_error = error;
+    } catch (const Error& e) {
+        write_error = e.what();
+    }
+    return entries;
+}
+
+void print_summary(const RunArgs& a, const RunStats& stats, const Feeder& feeder, const Tally& n, const Target& t,
+                   size_t alpaca_entries) {
+    stats.print(std::cerr);
+    if (feeder.duplicate_ids)
+        std::cerr << feeder.duplicate_ids << " input line(s) repeated an earlier id (each was answered)\n";
+    if (t.format == OutputFormat::AlpacaEval && n.failed > 10)
+        std::cerr << "... and " << n.failed - 10 << " more failed jobs, not written as answers\n";
+    if (t.format == OutputFormat::AlpacaEval && t.to_file) {
+        std::cerr << a.output << ": " << alpaca_entries << " answers";
+        if (n.failed + t.scan.failed_kept)
+            std::cerr << "; failed jobs are not in it (their errors are in " << t.rows_path << "; run again to retry them)";
+        std::cerr << "\n";
+    }
+}
+
+int interrupted(int sig, const Tally& n, const Target& t) {
+    std::cerr << "interrupted by " << signal_name(sig) << ": " << n.unfinished << " job(s) in flight not written; "
+              << "run the same command again to resume";
+    if (t.to_file) std::cerr << " (" << t.rows_path << " is complete up to here)";
+    std::cerr << "\n";
+    return 128 + sig;
+}
+
+}  // namespace
+
+int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator) {
+    int in_fd = -1;
+    if (int rc = open_input(a, in_fd)) return rc;
     StoppableInput input_buf(in_fd, a.input != "-");  // closes the file on every return
     Target t;
     if (int rc = open_target(a, fp, t)) return rc;
     const OutputFormat format = t.format;
     const bool to_file = t.to_file;
-    const std::string& rows_path = t.rows_path;
-    const std::string out_name = to_file ? rows_path : t.path.empty() ? std::string("stdout") : a.output;
-    const ResumeScan& scan = t.scan;
-    FdWriter& out = t.out;
+    const std::string out_name = to_file ? t.rows_path : t.path.empty() ? std::string("stdout") : a.output;
 
     std::atomic<bool> stop{false};
-    std::string write_error;
-    size_t written = 0, failed = 0, unfinished = 0, cancelled = 0;
-    Interrupts interrupts(
-        {[&](int sig) {
-             stop = true;
-             std::cerr << "\n" << signal_name(sig) << ": no new jobs; waiting up to " << a.grace
-                       << " s for the jobs in flight, then cancelling them (again to exit now)\n";
-         },
-         [&] { engine.cancel(); },
-         [&](int sig) {
-             std::cerr << "\n" << signal_name(sig) << " again: exiting now; " << (to_file ? rows_path : "the output")
-                       << " keeps every row written so far; run the same command to resume\n";
-         }},
-        a.grace);
-
+    Tally n;
+    Interrupts interrupts(batch_hooks(a, engine, stop, to_file, t.rows_path), a.grace);
     input_buf.set_wake_fd(interrupts.wake_fd());
     std::istream in(&input_buf);
     JsonlSource jsonl(in);
-    Feeder feeder(jsonl, scan, stop, a.quiet);
+    Feeder feeder(jsonl, t.scan, stop, a.quiet);
     RowOptions ro{format, generator, a.emit_all, fp, format == OutputFormat::AlpacaEval && to_file};
     if (ro.journal) ro.format = OutputFormat::Jsonl;
     const bool alpaca_stdout = format == OutputFormat::AlpacaEval && !to_file;  // stdout, a device, a FIFO
-    if (alpaca_stdout) out.write("[");
+    if (alpaca_stdout) t.out.write("[");
     std::unique_ptr<ProgressBar> bar;
     if (a.progress && !a.quiet && isatty(STDERR_FILENO))
-        bar = std::make_unique<ProgressBar>(engine, a.input == "-" ? 0 : count_jobs(a.input), scan.rows());
-    RunStats stats = engine.run_batch(feeder, [&](JobResult&& r) {
-        InputLine line = feeder.take(r.seq);
-        // After a stop, a failed job was (probably) cut short: leave it for the resume.
-        if (!write_error.empty() || (stop && !r.ok)) {
-            ++unfinished;
-            cancelled += !r.ok;
-            return;
-        }
-        std::string row = format_row(r, line, ro);
-        if (alpaca_stdout && !row.empty()) row = (written ? ",\n " : "\n ") + row;
-        if (!row.empty() && !out.write(row)) {
-            write_error = "writing " + out_name + " failed: " + std::strerror(errno) +
-                          "; stopped at once (" + std::to_string(engine.progress().started) + " jobs started)";
-            stop = true;
-            interrupts.stop_now();
-            ++unfinished;
-            return;
-        }
-        if (!r.ok && ++failed <= 10 && format == OutputFormat::AlpacaEval && !a.quiet)
-            std::cerr << "input line " << line.line << " failed (not written as an answer): "
-                      << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
-        written += !row.empty();
-    });
+        bar = std::make_unique<ProgressBar>(engine, a.input == "-" ? 0 : count_jobs(a.input), t.scan.rows());
+    RowSink sink({feeder, t.out, ro, engine, interrupts, stop, out_name, alpaca_stdout, a.quiet, format}, n);
+    RunStats stats = engine.run_batch(feeder, [&sink](JobResult&& r) { sink(std::move(r)); });
     bar.reset();
-    if (alpaca_stdout && write_error.empty()) out.write(written ? "\n]\n" : "]\n");
+    if (alpaca_stdout && n.write_error.empty()) t.out.write(n.written ? "\n]\n" : "]\n");
     int sig = interrupts.signal();
-    if (feeder.mismatch_line) {
-        const uint64_t n = feeder.mismatch_line;
-        bool beyond = n > feeder.last_line();
-        log::error(rows_path + ": the row for input line " + std::to_string(n) + " (id " + row_id(rows_path, n) + ") " +
-                   (beyond ? "is past the end of " + a.input + " (" + std::to_string(feeder.last_line()) + " lines)"
-                           : "answered another input than line " + std::to_string(n) + " of " + a.input + " now holds") +
-                   ": the input changed since that run, so its rows would be attached to the wrong prompts. "
-                   "Use --overwrite to start again, or choose another --output");
-        return 2;
-    }
+    if (feeder.mismatch_line) return input_changed(feeder, t.rows_path, a.input);
     size_t alpaca_entries = 0;
-    if (format == OutputFormat::AlpacaEval && to_file && write_error.empty()) {
-        std::ostringstream list;
-        std::string error;
-        try {
-            alpaca_entries = render_alpaca(rows_path, fp, generator, list);
-            if (!replace_file(t.path, list.str(), error)) write_error = error;
-        } catch (const Error& e) {
-            write_error = e.what();
-        }
-    }
-    if (!write_error.empty()) {
-        log::error(write_error);
+    if (format == OutputFormat::AlpacaEval && to_file && n.write_error.empty())
+        alpaca_entries = write_alpaca_list(t, fp, generator, n.write_error);
+    if (!n.write_error.empty()) {
+        log::error(n.write_error);
         return 1;
     }
-    stats.jobs_cancelled = cancelled;
-    if (!a.quiet) {
-        stats.print(std::cerr);
-        if (feeder.duplicate_ids)
-            std::cerr << feeder.duplicate_ids << " input line(s) repeated an earlier id (each was answered)\n";
-        if (format == OutputFormat::AlpacaEval && failed > 10)
-            std::cerr << "... and " << failed - 10 << " more failed jobs, not written as answers\n";
-        if (format == OutputFormat::AlpacaEval && to_file) {
-            std::cerr << a.output << ": " << alpaca_entries << " answers";
-            if (failed + scan.failed_kept)
-                std::cerr << "; failed jobs are not in it (their errors are in " << rows_path << "; run again to retry them)";
-            std::cerr << "\n";
-        }
-    }
+    stats.jobs_cancelled = n.cancelled;
+    if (!a.quiet) print_summary(a, stats, feeder, n, t, alpaca_entries);
     // The cache failed: the run stopped early (results in hand are written above).
     if (std::string e = engine.cache_error(); !e.empty())
         return log::error(e + "; the run stopped early: answers already stored stay, and every result above is in the output"), 1;
-    if (sig) {
-        std::cerr << "interrupted by " << signal_name(sig) << ": " << unfinished << " job(s) in flight not written; "
-                  << "run the same command again to resume";
-        if (to_file) std::cerr << " (" << rows_path << " is complete up to here)";
-        std::cerr << "\n";
-        return 128 + sig;
-    }
-    return failed + scan.failed_kept ? 1 : 0;  // failures in the file stay loud
+    if (sig) return interrupted(sig, n, t);
+    return n.failed + t.scan.failed_kept ? 1 : 0;  // failures in the file stay loud
 }
 
 }  // namespace moa::cli

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "moa/diagnostics.hpp"
@@ -167,40 +168,173 @@ int main(int argc, char** argv) { return check_stdout(run_command(argc, argv)); 
 
 namespace {
 
-int run_command(int argc, char** argv) {
-    CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
+// Each subcommand's options live in one struct that outlives the parse (CLI11 binds to
+// the members), filled by its add_* function.
+struct CheckCmd {
+    CLI::App* cmd = nullptr;
+    std::vector<std::string> files;
+    std::string format = "text";
+    bool werror = false;
+};
+
+struct GraphCmd {
+    CLI::App* cmd = nullptr;
+    std::string file, format = "text", output;
+};
+
+struct FmtCmd {
+    CLI::App* cmd = nullptr;
+    std::vector<std::string> files;
+    bool check = false, to_stdout = false;
+};
+
+struct CacheCmd {
+    CLI::App *cmd = nullptr, *stats = nullptr, *prune = nullptr, *exp = nullptr, *imp = nullptr;
+    std::string db = ".moa/cache.db", prune_age, prune_model, file;
+};
+
+void add_global_flags(CLI::App& app, bool& verbose, bool& quiet, Common& common) {
     app.require_subcommand(1);
     app.fallthrough();  // global flags (-v, -q, -I/--import-path) are accepted after the subcommand too
     app.set_version_flag("--version", std::string("moa ") + MOA_VERSION);
-    bool verbose = false, quiet = false;
-    Common common;
     app.add_flag("-v,--verbose", verbose, "Log debug detail to stderr");
     app.add_flag("-q,--quiet", quiet, "Log only errors");
     app.add_option("-I,--include,--import-path", common.include_dirs,
                    "Directory searched for imports after the file's own, and one that imports may read "
                    "(imports stay inside the main file's directory, these and the stdlib; repeatable)")
         ->allow_extra_args(false);  // one directory per -I, so files can follow
+}
 
-    std::vector<std::string> check_files;
-    std::string check_format = "text";
-    bool werror = false;
-    auto* check = app.add_subcommand("check", "Parse and check .moa files; print diagnostics");
-    check->add_option("files", check_files, "Files to check")->required()->check(CLI::ExistingFile);
-    check->add_option("--format", check_format, "Diagnostics format")->check(CLI::IsMember({"text", "github", "json"}));
-    check->add_flag("--werror", werror, "Treat warnings as errors");
+void add_check(CLI::App& app, CheckCmd& c) {
+    c.cmd = app.add_subcommand("check", "Parse and check .moa files; print diagnostics");
+    c.cmd->add_option("files", c.files, "Files to check")->required()->check(CLI::ExistingFile);
+    c.cmd->add_option("--format", c.format, "Diagnostics format")->check(CLI::IsMember({"text", "github", "json"}));
+    c.cmd->add_flag("--werror", c.werror, "Treat warnings as errors");
+}
 
-    std::string graph_file, graph_format = "text", graph_out;
-    auto* graph = app.add_subcommand("graph", "Print the checked graph (text, json, dot or mermaid)");
-    graph->add_option("file", graph_file, "Graph file")->required()->check(CLI::ExistingFile);
-    graph->add_option("--format", graph_format, "Output format")->check(CLI::IsMember({"text", "json", "dot", "mermaid"}));
-    graph->add_option("-o,--output", graph_out, "Write to this file instead of stdout");
+void add_graph(CLI::App& app, GraphCmd& g) {
+    g.cmd = app.add_subcommand("graph", "Print the checked graph (text, json, dot or mermaid)");
+    g.cmd->add_option("file", g.file, "Graph file")->required()->check(CLI::ExistingFile);
+    g.cmd->add_option("--format", g.format, "Output format")->check(CLI::IsMember({"text", "json", "dot", "mermaid"}));
+    g.cmd->add_option("-o,--output", g.output, "Write to this file instead of stdout");
+}
 
-    std::vector<std::string> fmt_files;
-    bool fmt_check = false, fmt_stdout = false;
-    auto* fmt = app.add_subcommand("fmt", "Format .moa files in place (canonical layout, comments kept)");
-    fmt->add_option("files", fmt_files, "Files to format")->required()->check(CLI::ExistingFile);
-    fmt->add_flag("--check", fmt_check, "Do not write; exit 1 if any file is not formatted");
-    fmt->add_flag("--stdout", fmt_stdout, "Print the formatted text instead of writing the file");
+void add_fmt(CLI::App& app, FmtCmd& f) {
+    f.cmd = app.add_subcommand("fmt", "Format .moa files in place (canonical layout, comments kept)");
+    f.cmd->add_option("files", f.files, "Files to format")->required()->check(CLI::ExistingFile);
+    f.cmd->add_flag("--check", f.check, "Do not write; exit 1 if any file is not formatted");
+    f.cmd->add_flag("--stdout", f.to_stdout, "Print the formatted text instead of writing the file");
+}
+
+void add_cache(CLI::App& app, CacheCmd& c) {
+    c.cmd = app.add_subcommand("cache", "Inspect and maintain the response cache");
+    c.cmd->footer(
+        "Every command exits 1 with a message naming the path when the cache is missing (\"no cache at PATH\": "
+        "nothing is created, except by import), corrupted (\"move it away\"), or unreadable; 2 on a usage error. "
+        "stats and export only read: they work on a cache in a read-only directory; an empty (0-byte) file is no cache for "
+        "stats, export and prune.");
+    c.cmd->require_subcommand(1);
+    c.cmd->add_option("--cache-db", c.db, "Cache database (default .moa/cache.db)");
+    c.stats = c.cmd->add_subcommand("stats", "Entries, size, hit rate, entries by model");
+    c.prune = c.cmd->add_subcommand("prune", "Delete entries older than an age and/or of a model");
+    c.prune->add_option("--older-than", c.prune_age, "Age: a duration of the language, like 90min, 12h, 7d or 2w (units ms, s, min, m, h, d, w); 0 prunes every entry");
+    c.prune->add_option("--model", c.prune_model, "Only this model");
+    c.exp = c.cmd->add_subcommand("export", "Write every entry to a portable JSONL file");
+    c.exp->add_option("file", c.file, "Output file (symlinks followed; devices and FIFOs written in place; - for stdout)")->required();
+    c.imp = c.cmd->add_subcommand("import", "Add the entries of an exported file");
+    c.imp->add_option("file", c.file, "Input file")->required()->check(CLI::ExistingFile);
+}
+
+// Parses the command line; a value means the command is over (help, version: 0; usage error: 2).
+std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+    return std::nullopt;
+}
+
+struct Subcommands {
+    CheckCmd check;
+    GraphCmd graph;
+    FmtCmd fmt;
+    CacheCmd cache;
+};
+
+// Color on a terminal unless NO_COLOR is set; -v and -q pick the log level.
+void init_logging(bool verbose, bool quiet, Common& common) {
+    const char* no_color = std::getenv("NO_COLOR");
+    common.color = isatty(STDERR_FILENO) && !(no_color && *no_color);
+    moa::log::init(verbose ? moa::log::Level::Debug : quiet ? moa::log::Level::Error : moa::log::Level::Warn,
+                   common.color);
+}
+
+int cmd_cache(const CacheCmd& c) {
+    if (*c.stats) return moa::cli::cache_stats(c.db);
+    if (*c.exp) return moa::cli::cache_export(c.db, c.file);
+    if (*c.imp) return moa::cli::cache_import(c.db, c.file);
+    if (*c.prune) return moa::cli::cache_prune(c.db, c.prune_age, c.prune_model);
+    return 2;
+}
+
+// Every subcommand but run. The formats were checked by IsMember: they parse.
+int dispatch(const Subcommands& s, const Common& common) {
+    if (*s.check.cmd)
+        return cmd_check(common, s.check.files, moa::parse_diag_format(s.check.format).value_or(moa::DiagFormat::Text),
+                         s.check.werror);
+    if (*s.graph.cmd)
+        return cmd_graph(common, s.graph.file, moa::parse_dump_format(s.graph.format).value_or(moa::DumpFormat::Text),
+                         s.graph.output);
+    if (*s.fmt.cmd) return cmd_fmt(common, s.fmt.files, s.fmt.check, s.fmt.to_stdout);
+    if (*s.cache.cmd) return cmd_cache(s.cache);
+    return 2;
+}
+
+// `moa run` after the parse: the flags CLI11 cannot check, folded into RunArgs.
+int cmd_run(moa::cli::RunArgs& run_args, const CLI::App& run, const std::string& run_format,
+            const std::string& cache_opt, bool no_progress, bool quiet, const Common& common) {
+    run_args.progress = !no_progress;
+    if (!run_format.empty()) run_args.format = moa::parse_output_format(run_format);  // checked by IsMember
+    if (!cache_opt.empty()) {
+        if (auto mode = moa::parse_cache_mode(cache_opt))
+            run_args.cache_mode = *mode;
+        else
+            run_args.cache_db = cache_opt;  // `--cache PATH`
+    }
+    run_args.quiet = quiet;
+    run_args.color = common.color;
+    if (run.count("--output") && run_args.output.empty()) {
+        std::cerr << "moa run: --output needs a file name (- for stdout)\n";
+        return 2;
+    }
+    if (run_args.question.empty() && run_args.input.empty()) {
+        std::cerr << "moa run: give a question, or --input FILE (- for stdin)\n" << run.help();
+        return 2;
+    }
+    if (!run_args.question.empty() && !run_args.input.empty()) {
+        std::cerr << "moa run: give a question or --input FILE, not both (the question would be ignored)\n";
+        return 2;
+    }
+    return moa::cli::run(run_args, load_options(common));
+}
+
+int run_command(int argc, char** argv) {
+    CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
+    bool verbose = false, quiet = false;
+    Common common;
+    add_global_flags(app, verbose, quiet, common);
+    Subcommands sub;  // in the order of --help: check, graph, fmt, run, cache
+    add_check(app, sub.check);
+    add_graph(app, sub.graph);
+    add_fmt(app, sub.fmt);
 
     moa::cli::RunArgs run_args;
     auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch (docs/cli.md)");
@@ -260,77 +394,11 @@ int run_command(int argc, char** argv) {
     bool no_progress = false;
     run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
-    std::string cache_db = ".moa/cache.db", prune_age, prune_model, cache_file;
-    auto* cache = app.add_subcommand("cache", "Inspect and maintain the response cache");
-    cache->footer(
-        "Every command exits 1 with a message naming the path when the cache is missing (\"no cache at PATH\": "
-        "nothing is created, except by import), corrupted (\"move it away\"), or unreadable; 2 on a usage error. "
-        "stats and export only read: they work on a cache in a read-only directory; an empty (0-byte) file is no cache for "
-        "stats, export and prune.");
-    cache->require_subcommand(1);
-    cache->add_option("--cache-db", cache_db, "Cache database (default .moa/cache.db)");
-    auto* cstats = cache->add_subcommand("stats", "Entries, size, hit rate, entries by model");
-    auto* cprune = cache->add_subcommand("prune", "Delete entries older than an age and/or of a model");
-    cprune->add_option("--older-than", prune_age, "Age: a duration of the language, like 90min, 12h, 7d or 2w (units ms, s, min, m, h, d, w); 0 prunes every entry");
-    cprune->add_option("--model", prune_model, "Only this model");
-    auto* cexport = cache->add_subcommand("export", "Write every entry to a portable JSONL file");
-    cexport->add_option("file", cache_file, "Output file (symlinks followed; devices and FIFOs written in place; - for stdout)")->required();
-    auto* cimport = cache->add_subcommand("import", "Add the entries of an exported file");
-    cimport->add_option("file", cache_file, "Input file")->required()->check(CLI::ExistingFile);
-
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForAllHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        app.exit(e);
-        return 2;
-    }
-    const char* no_color = std::getenv("NO_COLOR");
-    common.color = isatty(STDERR_FILENO) && !(no_color && *no_color);
-    moa::log::init(verbose ? moa::log::Level::Debug : quiet ? moa::log::Level::Error : moa::log::Level::Warn,
-                   common.color);
-
-    // The formats were checked by IsMember: they parse.
-    if (*check) return cmd_check(common, check_files, moa::parse_diag_format(check_format).value_or(moa::DiagFormat::Text), werror);
-    if (*graph) return cmd_graph(common, graph_file, moa::parse_dump_format(graph_format).value_or(moa::DumpFormat::Text), graph_out);
-    if (*fmt) return cmd_fmt(common, fmt_files, fmt_check, fmt_stdout);
-    if (*cache) {
-        if (*cstats) return moa::cli::cache_stats(cache_db);
-        if (*cexport) return moa::cli::cache_export(cache_db, cache_file);
-        if (*cimport) return moa::cli::cache_import(cache_db, cache_file);
-        if (*cprune) return moa::cli::cache_prune(cache_db, prune_age, prune_model);
-    }
-    if (*run) {
-        run_args.progress = !no_progress;
-        if (!run_format.empty()) run_args.format = moa::parse_output_format(run_format);  // checked by IsMember
-        if (!cache_opt.empty()) {
-            if (auto mode = moa::parse_cache_mode(cache_opt))
-                run_args.cache_mode = *mode;
-            else
-                run_args.cache_db = cache_opt;  // `--cache PATH`
-        }
-        run_args.quiet = quiet;
-        run_args.color = common.color;
-        if (run->count("--output") && run_args.output.empty()) {
-            std::cerr << "moa run: --output needs a file name (- for stdout)\n";
-            return 2;
-        }
-        if (run_args.question.empty() && run_args.input.empty()) {
-            std::cerr << "moa run: give a question, or --input FILE (- for stdin)\n" << run->help();
-            return 2;
-        }
-        if (!run_args.question.empty() && !run_args.input.empty()) {
-            std::cerr << "moa run: give a question or --input FILE, not both (the question would be ignored)\n";
-            return 2;
-        }
-        return moa::cli::run(run_args, load_options(common));
-    }
-    return 2;
+    add_cache(app, sub.cache);
+    if (auto rc = parse_args(app, argc, argv)) return *rc;
+    init_logging(verbose, quiet, common);
+    if (*run) return cmd_run(run_args, *run, run_format, cache_opt, no_progress, quiet, common);
+    return dispatch(sub, common);
 }
 
 }  // namespace

@@ -99,6 +99,32 @@ bool each_row(const std::string& path, uint64_t& torn, Fn&& fn) {
     return in->ok();
 }
 
+// Rewrites the file with exactly one row per kept line (temp file, fsync, rename).
+bool rewrite_rows(const std::string& path, const ResumeScan& scan, std::string& error) {
+    std::string tmp = path + ".tmp";
+    FdWriter w;
+    if (!w.open_append(tmp, true)) {
+        error = "cannot write " + with_reason(tmp);
+        return false;
+    }
+    std::vector<uint8_t> emitted(scan.state.size(), 0);
+    uint64_t torn = 0;
+    bool write_ok = true;
+    bool ok = each_row(path, torn, [&](uint64_t, const std::string& text, bool valid, const RowInfo& r) {
+        if (!valid || !write_ok || r.line >= scan.state.size() || emitted[r.line]) return;
+        const auto& kept = scan.state[r.line];
+        if (kept.state != (r.ok ? 2 : 1) || kept.input_hash != r.input_hash) return;
+        emitted[r.line] = 1;
+        write_ok = w.write(text + "\n");
+    });
+    if (!ok || !write_ok || fsync(w.fd()) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+        error = "cannot rewrite " + with_reason(ok ? tmp : path);
+        unlink(tmp.c_str());
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 bool scan_output(const std::string& path, const std::string& fingerprint, bool keep_failed, ResumeScan& scan,
@@ -163,28 +189,7 @@ bool scan_output(const std::string& path, const std::string& fingerprint, bool k
         }
         return true;
     }
-    std::string tmp = path + ".tmp";
-    FdWriter w;
-    if (!w.open_append(tmp, true)) {
-        error = "cannot write " + with_reason(tmp);
-        return false;
-    }
-    std::vector<uint8_t> emitted(scan.state.size(), 0);
-    uint64_t torn = 0;
-    bool write_ok = true;
-    ok = each_row(path, torn, [&](uint64_t, const std::string& text, bool valid, const RowInfo& r) {
-        if (!valid || !write_ok || r.line >= scan.state.size() || emitted[r.line]) return;
-        const auto& kept = scan.state[r.line];
-        if (kept.state != (r.ok ? 2 : 1) || kept.input_hash != r.input_hash) return;
-        emitted[r.line] = 1;
-        write_ok = w.write(text + "\n");
-    });
-    if (!ok || !write_ok || fsync(w.fd()) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-        error = "cannot rewrite " + with_reason(ok ? tmp : path);
-        unlink(tmp.c_str());
-        return false;
-    }
-    return true;
+    return rewrite_rows(path, scan, error);
 }
 
 uint64_t ResumeScan::last_line() const {

@@ -119,10 +119,13 @@ bool pick_outputs(GraphSpec& g, const std::string& graph_file, const std::string
     return true;
 }
 
-int run(const RunArgs& a, LoadOptions load) {
+namespace {
+
+// Loads the graph and checks what a run needs before the engine starts: 0, or the exit code.
+int load_for_run(const RunArgs& a, LoadOptions load, LoadResult& loaded) {
     load.overrides = a.sets;
     Diagnostics diags;
-    LoadResult loaded = load_graph(a.graph, load, diags);
+    loaded = load_graph(a.graph, load, diags);
     diags.render(std::cerr, DiagFormat::Text, a.color);
     if (!loaded.ok) return 1;
     if (loaded.graph.outputs.empty()) {
@@ -140,7 +143,11 @@ int run(const RunArgs& a, LoadOptions load) {
         std::cerr << missing << "\n";
         return 1;
     }
-    std::string fp = fingerprint(loaded.graph, a.seed, a.emit_all);
+    return 0;
+}
+
+// The engine for the flags; null after logging why it could not start (a missing key, a cache).
+std::unique_ptr<Engine> start_engine(const RunArgs& a, GraphSpec&& graph) {
     static StderrNotices notices;  // outlives the engine, whose I/O thread calls it
     EngineOptions eo;
     eo.observer = &notices;
@@ -152,78 +159,101 @@ int run(const RunArgs& a, LoadOptions load) {
     eo.seed = a.seed;
     eo.cache_mode = a.cache_mode;
     eo.cache_path = a.cache_db;
-    std::unique_ptr<Engine> engine_ptr;
     try {
-        engine_ptr = std::make_unique<Engine>(std::move(loaded.graph), eo);
+        return std::make_unique<Engine>(std::move(graph), eo);
     } catch (const std::exception& e) {
         log::error(e.what());
-        return 1;
+        return nullptr;
     }
-    Engine& engine = *engine_ptr;
-    std::string generator = a.generator.empty() ? "moa:" + a.graph : a.generator;
-    if (!a.input.empty()) return run_batch(a, engine, fp, generator);
+}
 
-    if (ascii::is_blank(a.question, " \t\r\n")) {
-        log::error("give a question (an empty one is not asked), or --input FILE (use - for stdin)");
-        return 2;
+const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; }
+
+// A retried stream starts over: say on stderr that the text printed so far is
+// discarded, and print the new attempt's answer on a line of its own.
+void print_chunk(const StreamChunk& c) {
+    if (c.restart) {
+        std::cout << "\n" << std::flush;
+        std::cerr << "moa: the answer's stream was cut; attempt " << c.attempt
+                  << " starts over (discard the partial answer above)\n";
     }
-    OutputFormat f = a.format.value_or(OutputFormat::Text);
-    bool stream = f == OutputFormat::Text && !a.emit_all;
-    // A retried stream starts over: say on stderr that the text printed so far is
-    // discarded, and print the new attempt's answer on a line of its own.
-    RunStats stats;
-    // The batch's contract: a first SIGINT/SIGTERM lets the answer run for --grace
-    // seconds, then cancels it; the text so far ends with a newline, the summary is
-    // printed, the exit code is 128+signal. A second signal exits at once.
-    auto name = [](int sig) { return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal"; };
-    Interrupts interrupts({[&](int sig) {
-                               std::cerr << "\n" << name(sig) << ": waiting up to " << a.grace
-                                         << " s for the answer, then cancelling it (again to exit now)\n";
-                           },
-                           [&] { engine.cancel(); },
-                           [&](int sig) {
-                               std::cout << "\n" << std::flush;  // the answer so far still ends its line
-                               std::cerr << "\n" << name(sig) << " again: exiting now\n";
-                           }},
-                          a.grace);
-    JobResult r = engine.run_one(a.question, stream ? ChunkFn([](const StreamChunk& c) {
-        if (c.restart) {
-            std::cout << "\n" << std::flush;
-            std::cerr << "moa: the answer's stream was cut; attempt " << c.attempt
-                      << " starts over (discard the partial answer above)\n";
-        }
-        errno = 0;
-        std::cout << c.text << std::flush;
-        note_stdout();
-    })
-                                                    : nullptr,
-                                 stats);
+    errno = 0;
+    std::cout << c.text << std::flush;
+    note_stdout();
+}
+
+void print_error(const JobResult& r) {
+    std::cerr << "error: " << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
+}
+
+// The answer after the job: the end of a streamed one, or the whole row in its format.
+void print_answer(const JobResult& r, const RunArgs& a, OutputFormat f, bool stream, const std::string& generator,
+                  const std::string& fp) {
     InputLine in;
     in.line = 1;
     in.query = a.question;
     RowOptions ro{f, generator, a.emit_all, fp, false};
     if (stream) {
         std::cout << "\n";
-        if (!r.ok) std::cerr << "error: " << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
+        if (!r.ok) print_error(r);
     } else if (f == OutputFormat::AlpacaEval) {
         std::string e = format_row(r, in, ro);
         std::cout << (e.empty() ? "[]\n" : "[\n " + e + "\n]\n");
-        if (!r.ok) std::cerr << "error: " << (r.error_node.empty() ? "" : r.error_node + ": ") << r.error << "\n";
+        if (!r.ok) print_error(r);
     } else {
         std::cout << format_row(r, in, ro);
     }
     errno = 0;
     std::cout.flush();
     note_stdout();
+}
+
+// One question, streamed to the terminal when the format allows.
+int ask_one(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator) {
+    if (ascii::is_blank(a.question, " \t\r\n")) {
+        log::error("give a question (an empty one is not asked), or --input FILE (use - for stdin)");
+        return 2;
+    }
+    OutputFormat f = a.format.value_or(OutputFormat::Text);
+    bool stream = f == OutputFormat::Text && !a.emit_all;
+    RunStats stats;
+    // The batch's contract: a first SIGINT/SIGTERM lets the answer run for --grace
+    // seconds, then cancels it; the text so far ends with a newline, the summary is
+    // printed, the exit code is 128+signal. A second signal exits at once.
+    Interrupts interrupts({[&](int sig) {
+                               std::cerr << "\n" << signal_name(sig) << ": waiting up to " << a.grace
+                                         << " s for the answer, then cancelling it (again to exit now)\n";
+                           },
+                           [&] { engine.cancel(); },
+                           [&](int sig) {
+                               std::cout << "\n" << std::flush;  // the answer so far still ends its line
+                               std::cerr << "\n" << signal_name(sig) << " again: exiting now\n";
+                           }},
+                          a.grace);
+    JobResult r = engine.run_one(a.question, stream ? ChunkFn(print_chunk) : nullptr, stats);
+    print_answer(r, a, f, stream, generator, fp);
     if (!a.quiet) {
         stats.print(std::cerr);  // calls, tokens and cache of this question, as for a batch
     }
     if (std::string e = engine.cache_error(); !e.empty()) return log::error(e), 1;  // the answer is printed, not stored
     if (int sig = interrupts.signal()) {
-        std::cerr << "interrupted by " << name(sig) << (r.ok ? "" : ": the answer was cancelled") << "\n";
+        std::cerr << "interrupted by " << signal_name(sig) << (r.ok ? "" : ": the answer was cancelled") << "\n";
         return 128 + sig;
     }
     return r.ok ? 0 : 1;
+}
+
+}  // namespace
+
+int run(const RunArgs& a, LoadOptions load) {
+    LoadResult loaded;
+    if (int rc = load_for_run(a, std::move(load), loaded)) return rc;
+    std::string fp = fingerprint(loaded.graph, a.seed, a.emit_all);
+    std::unique_ptr<Engine> engine = start_engine(a, std::move(loaded.graph));
+    if (!engine) return 1;
+    std::string generator = a.generator.empty() ? "moa:" + a.graph : a.generator;
+    if (!a.input.empty()) return run_batch(a, *engine, fp, generator);
+    return ask_one(a, *engine, fp, generator);
 }
 
 }  // namespace moa::cli

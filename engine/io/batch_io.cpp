@@ -72,18 +72,84 @@ std::string doc_error(simdjson::error_code e) {
     return std::string("not valid JSON (") + simdjson::error_message(e) + ")";
 }
 
+// The reason the line is not a JSON object (get_object failed with e).
+std::string object_error(simdjson::error_code e, const std::string& line) {
+    if (e == simdjson::INCORRECT_TYPE) {
+        // On Demand judges by the first byte ("this is..." looks like `true`): a
+        // full parse tells JSON of another type from text that is not JSON.
+        thread_local simdjson::dom::parser full;
+        simdjson::dom::element el;
+        if (full.parse(line).get(el)) return "not valid JSON";
+        return "expected a JSON object {\"prompt\": ...}, found " + std::string(el.is_array() ? "an array" : el.is_string() ? "a string" : "a scalar");
+    }
+    if (e == simdjson::INCOMPLETE_ARRAY_OR_OBJECT)
+        return closes_before_end(line) ? "unexpected text after the JSON object (one object per line)"
+                                       : "not valid JSON: the line ends inside its object (cut short?)";
+    return doc_error(e);
+}
+
+// "id": a string, or a number kept as written. "" or the reason it is refused.
+std::string read_id(simdjson::ondemand::value& v, Query& q, InputLine& last) {
+    simdjson::ondemand::json_type t;
+    if (v.type().get(t)) return "not valid JSON";
+    std::string_view s;
+    if (t == simdjson::ondemand::json_type::string) {
+        if (auto e = v.get_string().get(s)) return value_error("id", e, "a string or a number");
+        q.id.assign(s);
+    } else if (t == simdjson::ondemand::json_type::number) {
+        s = v.raw_json_token();
+        q.id.assign(s);
+        q.id.resize(ascii::trim_right(q.id).size());
+    } else {
+        return "\"id\" must be a string or a number";
+    }
+    last.has_id = true;
+    last.id = q.id;
+    return "";
+}
+
+// The fields a job uses; others are skipped. "" or the reason the line is refused.
+std::string read_fields(simdjson::ondemand::object& obj, Query& q, InputLine& last, bool& has_prompt) {
+    for (auto field : obj) {
+        std::string_view key;
+        if (auto e = field.unescaped_key().get(key)) return doc_error(e);
+        simdjson::ondemand::value v;
+        if (auto e = field.value().get(v)) return doc_error(e);
+        if (key == "prompt" || (key == "instruction" && !has_prompt)) {
+            std::string_view s;
+            if (auto e = v.get_string().get(s)) return value_error(key, e, "a string");
+            q.prompt.assign(s);
+            has_prompt = true;
+        } else if (key == "dataset") {
+            if (v.is_null()) continue;  // null: no dataset, as if absent
+            std::string_view s;
+            if (auto e = v.get_string().get(s)) return value_error("dataset", e, "a string");
+            last.dataset.assign(s);
+            last.has_dataset = true;
+        } else if (key == "id") {
+            if (std::string why = read_id(v, q, last); !why.empty()) return why;
+        }  // other fields are skipped by the iteration
+    }
+    return "";
+}
+
+// The next line that is not blank, CR and BOM removed; false at the end of the input.
+bool read_line(std::istream& in, std::string& line, uint64_t& line_no) {
+    for (;;) {
+        if (!std::getline(in, line)) return false;
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line_no == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 BOM (editors on Windows)
+        if (ascii::is_blank(line, " \t")) continue;  // blank lines are not jobs
+        return true;
+    }
+}
+
 }  // namespace
 
 std::optional<Query> JsonlSource::next() {
     auto& m = *impl_;
-    for (;;) {
-        if (!std::getline(m.in, m.line)) return std::nullopt;
-        ++m.line_no;
-        if (!m.line.empty() && m.line.back() == '\r') m.line.pop_back();
-        if (m.line_no == 1 && m.line.rfind("\xEF\xBB\xBF", 0) == 0) m.line.erase(0, 3);  // a UTF-8 BOM (editors on Windows)
-        if (ascii::is_blank(m.line, " \t")) continue;  // blank lines are not jobs
-        break;
-    }
+    if (!read_line(m.in, m.line, m.line_no)) return std::nullopt;
     Query q;
     m.last = InputLine{};
     m.last.line = m.line_no;
@@ -97,55 +163,9 @@ std::optional<Query> JsonlSource::next() {
     simdjson::ondemand::document doc;
     if (auto e = m.parser.iterate(m.line).get(doc)) return fail(doc_error(e));
     simdjson::ondemand::object obj;
-    if (auto e = doc.get_object().get(obj)) {
-        if (e == simdjson::INCORRECT_TYPE) {
-            // On Demand judges by the first byte ("this is..." looks like `true`): a
-            // full parse tells JSON of another type from text that is not JSON.
-            thread_local simdjson::dom::parser full;
-            simdjson::dom::element el;
-            if (full.parse(m.line).get(el)) return fail("not valid JSON");
-            return fail("expected a JSON object {\"prompt\": ...}, found " + std::string(el.is_array() ? "an array" : el.is_string() ? "a string" : "a scalar"));
-        }
-        if (e == simdjson::INCOMPLETE_ARRAY_OR_OBJECT)
-            return fail(closes_before_end(m.line) ? "unexpected text after the JSON object (one object per line)"
-                                                  : "not valid JSON: the line ends inside its object (cut short?)");
-        return fail(doc_error(e));
-    }
+    if (auto e = doc.get_object().get(obj)) return fail(object_error(e, m.line));
     bool has_prompt = false;
-    for (auto field : obj) {
-        std::string_view key;
-        if (auto e = field.unescaped_key().get(key)) return fail(doc_error(e));
-        simdjson::ondemand::value v;
-        if (auto e = field.value().get(v)) return fail(doc_error(e));
-        if (key == "prompt" || (key == "instruction" && !has_prompt)) {
-            std::string_view s;
-            if (auto e = v.get_string().get(s)) return fail(value_error(key, e, "a string"));
-            q.prompt.assign(s);
-            has_prompt = true;
-        } else if (key == "dataset") {
-            if (v.is_null()) continue;  // null: no dataset, as if absent
-            std::string_view s;
-            if (auto e = v.get_string().get(s)) return fail(value_error("dataset", e, "a string"));
-            m.last.dataset.assign(s);
-            m.last.has_dataset = true;
-        } else if (key == "id") {
-            simdjson::ondemand::json_type t;
-            if (v.type().get(t)) return fail("not valid JSON");
-            std::string_view s;
-            if (t == simdjson::ondemand::json_type::string) {
-                if (auto e = v.get_string().get(s)) return fail(value_error("id", e, "a string or a number"));
-                q.id.assign(s);
-            } else if (t == simdjson::ondemand::json_type::number) {
-                s = v.raw_json_token();
-                q.id.assign(s);
-                q.id.resize(ascii::trim_right(q.id).size());
-            } else {
-                return fail("\"id\" must be a string or a number");
-            }
-            m.last.has_id = true;
-            m.last.id = q.id;
-        }  // other fields are skipped by the iteration
-    }
+    if (std::string why = read_fields(obj, q, m.last, has_prompt); !why.empty()) return fail(why);
     // After the object, simdjson has a location only if another token follows.
     const char* rest = nullptr;
     if (!doc.current_location().get(rest)) return fail("unexpected text after the JSON object (one object per line)");

@@ -15,6 +15,7 @@
 #include "runtime/engine_core.hpp"
 #include "runtime/flow_graph.hpp"
 #include "runtime/run_stats.hpp"
+#include "moa/ascii.hpp"
 
 namespace moa {
 
@@ -51,10 +52,8 @@ std::string missing_api_keys(const GraphSpec& g) {
 std::string api_key_value(const BackendSpec& b) {
     if (!provider_of(b.kind).remote || b.api_key_env.empty()) return "";
     const char* v = std::getenv(b.api_key_env.c_str());
-    std::string_view key(v ? v : "");
-    while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
-    while (!key.empty() && key.back() == ' ') key.remove_suffix(1);
-    return std::string(key);
+    // Spaces only (a copy-paste slip); missing_api_keys, checked first, refuses control characters.
+    return std::string(ascii::trim(v ? v : "", " "));
 }
 
 const std::string& JobResult::output() const {

@@ -1,6 +1,7 @@
 // EngineCore: building the engine's parts from a GraphSpec, handing calls to the
 // cache or the scheduler, resolving node results and assembling job results.
 #include "runtime/engine_core.hpp"
+#include "moa/error.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -45,14 +46,14 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     layer_latency.resize(plan.layers.size());
     const CacheMode mode = options.cache_mode;
     if (mode != CacheMode::Off) {
-        std::string error;
         // Modes that only read never create or write the file (a read-only cache works).
         bool reads_only = mode == CacheMode::Read || mode == CacheMode::Replay;
-        auto store = open_sqlite_store(options.cache_path, error, reads_only ? CacheAccess::Read : CacheAccess::Write);
-        if (!store) throw std::runtime_error(error);
+        // Throws moa::Error with the store's kind (NotFound, Invalid, Corrupt, Io).
+        auto store = open_sqlite_store(options.cache_path, reads_only ? CacheAccess::Read : CacheAccess::Write);
         cache = std::make_unique<ResponseCache>(std::move(store), mode);
     }
-    if (std::string missing = missing_api_keys(graph); !missing.empty()) throw std::runtime_error(missing);
+    // The message names the backend and the variable, never a key's value.
+    if (std::string missing = missing_api_keys(graph); !missing.empty()) throw Error(Error::Kind::Invalid, missing);
     std::map<std::string, std::string> keys;
     std::vector<std::string> secrets;  // every form a key or URL password may take
     for (const auto& b : graph.backends) {

@@ -15,6 +15,7 @@
 
 #include "runtime/engine_core.hpp"
 #include "runtime/flow_graph.hpp"
+#include "moa/ascii.hpp"
 
 namespace moa {
 
@@ -222,7 +223,7 @@ void FlowGraph::route(int r, const Token& t) {
         else if (job.nodes[static_cast<size_t>(rp.on)].status == CallStatus::Ok)
             text = job.nodes[static_cast<size_t>(rp.on)].text;
     }
-    for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    ascii::lower_in_place(text);
     int chosen = rp.otherwise;
     for (size_t a = 0; a < rp.arms.size() && chosen == rp.otherwise; ++a)
         for (const auto& p : rp.arms[a].patterns)

@@ -1,6 +1,7 @@
 // The plan compiler: a checked GraphSpec resolved to indices (inputs, consumers, route
 // gates, outputs) with every prompt template compiled once.
 #include "runtime/plan.hpp"
+#include "moa/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -55,7 +56,7 @@ Plan make_plan(const GraphSpec& g) {
         for (const auto& a : r.arms) {
             PlanRoute::Arm arm;
             for (auto p : a.patterns) {
-                for (auto& c : p) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+                ascii::lower_in_place(p);  // matched against the lower-cased text
                 arm.patterns.push_back(p);
             }
             // A target with `repeat` has instances name[1]..name[n]; all are gated.

@@ -1,6 +1,6 @@
 #include "runtime/prompt.hpp"
+#include "moa/ascii.hpp"
 
-#include <cctype>
 #include <optional>
 
 namespace moa {
@@ -21,8 +21,7 @@ CompiledTemplate::CompiledTemplate(const std::string& text) {
         }
         literal(std::string_view(text).substr(i, open - i));
         std::string name = text.substr(open + 2, close - open - 2);
-        size_t a = name.find_first_not_of(' '), b = name.find_last_not_of(' ');
-        name = a == std::string::npos ? "" : name.substr(a, b - a + 1);
+        name = std::string(ascii::trim(name, " "));
         Slot s = name == "query" ? Slot::Query
                : name == "responses" ? Slot::Responses
                : name == "count" ? Slot::Count
@@ -132,7 +131,7 @@ bool signed_at(std::string_view s, size_t i, bool& negative) {
     } else {
         return false;
     }
-    return at == 0 || !(std::isalnum(static_cast<unsigned char>(s[at - 1])) || s[at - 1] == '.');
+    return at == 0 || !(ascii::is_alnum(s[at - 1]) || s[at - 1] == '.');
 }
 
 // The number whose first digit is at `i`; `i` moves past it.

@@ -1,4 +1,5 @@
 // The one JSON writer of moa: graph dumps, diagnostics, result rows, AlpacaEval lists,
+// provider request bodies (on the I/O path: it allocates nothing but the text),
 // cache exports. Appends to a std::string; commas and colons are its business, so a
 // writer cannot forget one. Strings are escaped as JSON requires and no more: '"', '\\',
 // \n, \r, \t by name, other bytes below 0x20 as \u00XX (lowercase hex); every other byte,
@@ -14,6 +15,7 @@
 // after keys, and close on a line of their own (also when empty); deeper ones stay compact.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,7 +45,9 @@ public:
     JsonWriter& value(bool b) { return raw(b ? "true" : "false"); }
     template <typename T, typename = std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>>
     JsonWriter& value(T n) {
-        return raw(std::to_string(n));
+        char buf[24];
+        auto end = std::to_chars(buf, buf + sizeof buf, n).ptr;  // as std::to_string, without a string
+        return raw(std::string_view(buf, static_cast<size_t>(end - buf)));
     }
     // A double as %.15g (the shortest form that round-trips the language's numbers).
     JsonWriter& number(double x);
@@ -65,7 +69,13 @@ private:
         bool has_members = false;
         bool spaced = false;
     };
-    std::vector<Container> open_;  // the containers not yet closed, outermost first
+    // The containers not yet closed, outermost first: the first levels in place, so a
+    // request body (built on the I/O path) allocates nothing but its text.
+    static constexpr size_t kInline = 8;
+    Container& top() { return depth_ <= kInline ? inline_[depth_ - 1] : deep_[depth_ - 1 - kInline]; }
+    Container inline_[kInline];
+    std::vector<Container> deep_;  // levels past kInline
+    size_t depth_ = 0;
     bool after_key_ = false;
 };
 

@@ -130,7 +130,8 @@ struct RunStats {
 
 // "" if every backend's api_key_env is set to a usable key; else one line per missing
 // variable or per key holding a control character (CR/LF would inject a header).
-// Checked before any call is made (Engine's constructor throws with this text).
+// Checked before any call is made (Engine's constructor throws it as a moa::Error of kind
+// Invalid).
 std::string missing_api_keys(const GraphSpec& graph);
 // The key sent for backend `b`: its variable's value without surrounding spaces
 // ("" for in-process backends and backends without api_key_env).
@@ -142,6 +143,9 @@ int default_io_threads();
 
 class Engine {
 public:
+    // Throws moa::Error (moa/error.hpp): kind Invalid for a missing or unusable API key
+    // (the text of missing_api_keys: it names the backend and the variable, never a
+    // key), or the cache's own kind when it cannot open (NotFound, Invalid, Corrupt, Io).
     Engine(GraphSpec graph, EngineOptions options);
     ~Engine();
     Engine(const Engine&) = delete;
