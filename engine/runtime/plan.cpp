@@ -4,7 +4,6 @@
 #include "moa/ascii.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <map>
 
