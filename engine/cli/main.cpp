@@ -208,14 +208,14 @@ void add_global_flags(CLI::App& app, bool& verbose, bool& quiet, Common& common)
 void add_check(CLI::App& app, CheckCmd& c) {
     c.cmd = app.add_subcommand("check", "Parse and check .moa files; print diagnostics");
     c.cmd->add_option("files", c.files, "Files to check")->required()->check(CLI::ExistingFile);
-    c.cmd->add_option("--format", c.format, "Diagnostics format")->check(CLI::IsMember({"text", "github", "json"}));
+    c.cmd->add_option("--format", c.format, "Diagnostics format (default text)")->check(CLI::IsMember({"text", "github", "json"}));
     c.cmd->add_flag("--werror", c.werror, "Treat warnings as errors");
 }
 
 void add_graph(CLI::App& app, GraphCmd& g) {
     g.cmd = app.add_subcommand("graph", "Print the checked graph (text, json, dot or mermaid)");
     g.cmd->add_option("file", g.file, "Graph file")->required()->check(CLI::ExistingFile);
-    g.cmd->add_option("--format", g.format, "Output format")->check(CLI::IsMember({"text", "json", "dot", "mermaid"}));
+    g.cmd->add_option("--format", g.format, "Output format (default text)")->check(CLI::IsMember({"text", "json", "dot", "mermaid"}));
     g.cmd->add_option("-o,--output", g.output, "Write to this file instead of stdout");
 }
 
@@ -237,7 +237,7 @@ void add_cache(CLI::App& app, CacheCmd& c) {
     c.cmd->add_option("--cache-db", c.db, "Cache database (default .moa/cache.db)");
     c.stats = c.cmd->add_subcommand("stats", "Entries, size, hit rate, entries by model");
     c.prune = c.cmd->add_subcommand("prune", "Delete entries older than an age and/or of a model");
-    c.prune->add_option("--older-than", c.prune_age, "Age: a duration of the language, like 90min, 12h, 7d or 2w (units ms, s, min, m, h, d, w); 0 prunes every entry");
+    c.prune->add_option("--older-than", c.prune_age, "Age: a duration of the language, like 90min, 12h, 7d or 2w (units ms, s, min, m, h, d, w); 0 prunes every entry (default: any age, so with --model alone every entry of that model)");
     c.prune->add_option("--model", c.prune_model, "Only this model");
     c.exp = c.cmd->add_subcommand("export", "Write every entry to a portable JSONL file");
     c.exp->add_option("file", c.file, "Output file (symlinks followed; devices and FIFOs written in place; - for stdout)")->required();
@@ -369,7 +369,7 @@ int run_command(int argc, char** argv) {
                   "part of the resume fingerprint");
     run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
-    run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (0 = per-backend limits only)")
+    run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (default 0: per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
     run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once (default: enough to fill every backend's max_concurrent, from the graph's layers; at least 256)")
         ->check(CLI::Validator(
@@ -379,12 +379,12 @@ int run_command(int argc, char** argv) {
                 return end == v.c_str() || *end || n < 1 || n > 1000000 ? "--max-jobs takes a whole number from 1 to 1000000, not '" + v + "'" : "";
             },
             "N"));
-    run->add_option("--threads", run_args.threads, "Worker threads (0 = one per core)")->check(CLI::NonNegativeNumber);
+    run->add_option("--threads", run_args.threads, "Worker threads (default 0: one per core)")->check(CLI::NonNegativeNumber);
     run->add_option("--io-threads", run_args.io_threads,
                     "HTTP I/O threads, each with its own connections (default 0 = the MOA_IO_THREADS variable if set, else from "
                     "the core count: " + std::to_string(moa::default_io_threads()) + " here; at most 64)")
         ->check(CLI::Range(0, 64));
-    run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend");
+    run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend (default 0)");
     std::string cache_opt;
     run->add_option("--cache", cache_opt,
                     "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path. "
