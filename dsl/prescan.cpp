@@ -20,6 +20,22 @@ size_t first_invalid_utf8(const std::string& s) {
     return std::string::npos;
 }
 
+namespace {
+// Past a string literal or a """text block""" starting at i (i itself if none starts
+// there): their contents never count as comments or brackets. A string stops at the end
+// of its line, an unclosed text block at the end of the file.
+size_t skip_string(const std::string& s, size_t i) {
+    if (s.compare(i, 3, "\"\"\"") == 0) {
+        size_t e = s.find("\"\"\"", i + 3);
+        return e == std::string::npos ? s.size() : e + 3;
+    }
+    if (s[i] != '"') return i;
+    ++i;
+    while (i < s.size() && s[i] != '"' && s[i] != '\n') i += (s[i] == '\\') ? 2 : 1;
+    return i + 1;
+}
+}  // namespace
+
 ScanResult scan(const std::string& s) {
     ScanResult r;
     int depth = 0;
@@ -34,13 +50,8 @@ ScanResult scan(const std::string& s) {
             r.comments.push_back({{static_cast<uint32_t>(i), static_cast<uint32_t>(te)},
                                   s.substr(i, te - i)});
             i = e;
-        } else if (s.compare(i, 3, "\"\"\"") == 0) {
-            size_t e = s.find("\"\"\"", i + 3);
-            i = e == std::string::npos ? s.size() : e + 3;
-        } else if (c == '"') {
-            ++i;
-            while (i < s.size() && s[i] != '"' && s[i] != '\n') i += (s[i] == '\\') ? 2 : 1;
-            ++i;
+        } else if (size_t end = skip_string(s, i); end != i) {
+            i = end;
         } else {
             if (c == '(' || c == '[' || c == '{') {
                 if (++depth > kMaxNesting && r.too_deep == std::string::npos) r.too_deep = i;
@@ -126,13 +137,8 @@ size_t unclosed_brace(const std::string& s, size_t from, size_t to) {
         if (c == '#') {
             size_t e = s.find('\n', i);
             i = e == std::string::npos ? s.size() : e;
-        } else if (s.compare(i, 3, "\"\"\"") == 0) {
-            size_t e = s.find("\"\"\"", i + 3);
-            i = e == std::string::npos ? s.size() : e + 3;
-        } else if (c == '"') {
-            ++i;
-            while (i < s.size() && s[i] != '"' && s[i] != '\n') i += (s[i] == '\\') ? 2 : 1;
-            ++i;
+        } else if (size_t end = skip_string(s, i); end != i) {
+            i = end;
         } else {
             if (c == '{') open.push_back(i);
             else if (c == '}' && !open.empty()) open.pop_back();

@@ -24,11 +24,8 @@ public:
 HttpRequest AnthropicWire::request(const Call& c, const std::string& key, bool stream) const {
     const BackendSpec& b = *c.backend;
     const AgentSpec& a = *c.agent;
-    HttpRequest r;
-    r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
+    HttpRequest r = json_post(c, b.base_url + "/v1/messages");
     std::string& body = r.body;
-    reserve_body(body, c.messages);
-    r.url = b.base_url + "/v1/messages";
     r.headers.push_back("x-api-key: " + key);
     r.headers.push_back("anthropic-version: 2023-06-01");
     JsonWriter w(body);

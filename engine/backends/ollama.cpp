@@ -23,11 +23,8 @@ public:
 HttpRequest OllamaWire::request(const Call& c, const std::string& key, bool stream) const {
     const BackendSpec& b = *c.backend;
     const AgentSpec& a = *c.agent;
-    HttpRequest r;
-    r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
+    HttpRequest r = json_post(c, b.base_url + "/api/chat");
     std::string& body = r.body;
-    reserve_body(body, c.messages);
-    r.url = b.base_url + "/api/chat";
     if (!key.empty()) r.headers.push_back("Authorization: Bearer " + key);
     JsonWriter w(body);
     w.begin_object().key("model").value(a.model);

@@ -18,10 +18,14 @@ bool parse(std::string& padded, od::document& doc) {
     return tl_parser.iterate(padded).get(doc) == simdjson::SUCCESS;
 }
 
-void reserve_body(std::string& body, const std::vector<Message>& msgs) {
+HttpRequest json_post(const Call& c, std::string url) {
+    HttpRequest r;
+    r.url = std::move(url);
+    r.headers = {"Content-Type: application/json", "Expect:"};  // no 100-continue wait on big bodies
     size_t size = 256;
-    for (const auto& m : msgs) size += m.content.size() + 32;
-    body.reserve(size);
+    for (const auto& m : c.messages) size += m.content.size() + 32;
+    r.body.reserve(size);
+    return r;
 }
 
 JsonWriter& number(JsonWriter& w, double x) {

@@ -33,8 +33,9 @@ bool raw_string(V&& v, std::string_view& out) {
 }
 
 // Request bodies, written with the one JsonWriter.
-// Room for the messages and the other fields at once (one allocation, not one a message).
-void reserve_body(std::string& body, const std::vector<Message>& msgs);
+// The body reserves room for the messages and the other fields at once (one allocation).
+// A JSON POST to `url` with room reserved for the call's messages in its body.
+HttpRequest json_post(const Call& c, std::string url);
 // A sampling parameter as %.6g (what the providers have always been sent).
 JsonWriter& number(JsonWriter& w, double x);
 // "messages": [{"role": ..., "content": ...}, ...] (OpenAI and Ollama share it).
