@@ -117,7 +117,8 @@ std::string chart_svg(std::vector<ChartPoint> points, const std::string& y_label
             s += "<line x1='" + px + "' y1='" + num(y.map(p.quality.low, y0, y1)) + "' x2='" + px + "' y2='" +
                  num(y.map(p.quality.high, y0, y1)) + "' stroke='#555'/>";
         s += "<circle cx='" + px + "' cy='" + py + "' r='5' " +
-             (p.frontier ? "fill='#d62728' stroke='#d62728'" : "fill='#fff' stroke='#555'") + "><title>" +
+             (p.frontier ? "class='pt frontier' fill='#d62728' stroke='#d62728'" : "class='pt' fill='#fff' stroke='#555'") +
+             "><title>" +
              html_escape(p.name) + "</title></circle>";
         s += "<text x='" + num(x.map(p.cost, x0, x1) + 8) + "' y='" + num(y.map(p.quality.value, y0, y1) - 8) + "'>" +
              html_escape(p.name) + "</text>\n";
