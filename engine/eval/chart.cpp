@@ -120,8 +120,11 @@ std::string chart_svg(std::vector<ChartPoint> points, const std::string& y_label
              (p.frontier ? "class='pt frontier' fill='#d62728' stroke='#d62728'" : "class='pt' fill='#fff' stroke='#555'") +
              "><title>" +
              html_escape(p.name) + "</title></circle>";
-        s += "<text x='" + num(x.map(p.cost, x0, x1) + 8) + "' y='" + num(y.map(p.quality.value, y0, y1) - 8) + "'>" +
-             html_escape(p.name) + "</text>\n";
+        // Labels right of a point in the left half, left of it in the right half: inside the plot.
+        const double lx = x.map(p.cost, x0, x1);
+        const bool left = lx > (x0 + x1) / 2;
+        s += "<text x='" + num(left ? lx - 8 : lx + 8) + "' y='" + num(y.map(p.quality.value, y0, y1) - 8) + "'" +
+             (left ? " text-anchor='end'" : "") + ">" + html_escape(p.name) + "</text>\n";
     }
     return s + "</svg>\n";
 }
