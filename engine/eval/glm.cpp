@@ -96,6 +96,10 @@ GlmCoef fit_glm(const GlmData& d, const std::vector<double>& w, double c, GlmCoe
         const double d0 = target.model - b.model, d1 = target.length - b.length;
         // Armijo backtracking on the true objective; predicted decrease q(target) - q(b) <= 0.
         const double predicted = at.q.at(target) - (std::fabs(b.model) + std::fabs(b.length));
+        // A predicted decrease below the objective's rounding cannot be checked by Armijo
+        // (it would backtrack on noise); the Newton step is then within its square of the
+        // optimum: take it and stop.
+        if (-predicted <= 1e-13 * std::max(1.0, at.f)) return target;
         double step = 1;
         GlmCoef next{};
         Point tried = at;
