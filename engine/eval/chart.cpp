@@ -102,6 +102,9 @@ std::string chart_svg(std::vector<ChartPoint> points, const std::string& y_label
     std::string s = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 640 400' width='640' height='400' "
                     "role='img' aria-label='quality against cost per query'>\n";
     axes(s, x, y, y_label);
+    if (points.empty())
+        s += "<text x='" + num((x0 + x1) / 2) + "' y='" + num((y0 + y1) / 2) +
+             "' text-anchor='middle'>no candidate with both a quality and a known cost</text>\n";
     std::vector<ChartPoint> front;
     for (const auto& p : points)
         if (p.frontier) front.push_back(p);

@@ -77,3 +77,18 @@ TEST_CASE("with fewer queries than cross-validation folds the LC win rate is the
     CHECK(fit.lc == fit.raw);
     CHECK(fit.c == 0);
 }
+
+TEST_CASE("a candidate that wins or loses every comparison gets a finite LC at the extreme") {
+    auto outcomes = eval_test::content_judge(300, 0.5, 12);
+    eval_test::set_lengths(outcomes, 1.3, 12);
+    for (auto& o : outcomes) o.preference = 1;
+    const Interval wins = lc_win_rate(outcomes, 3);
+    CHECK(wins.value > 99);
+    CHECK(wins.value <= 100);
+    CHECK(wins.low > 99);
+    for (auto& o : outcomes) o.preference = 0;
+    const Interval losses = lc_win_rate(outcomes, 3);
+    CHECK(losses.value < 1);
+    CHECK(losses.value >= 0);
+    CHECK(losses.high < 1);
+}

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 #include <simdjson.h>
 
+#include <cmath>
 #include <sstream>
 
 #include "eval/chart.hpp"
@@ -139,4 +140,28 @@ TEST_CASE("the HTML report is self-contained, escapes names and does not plot un
     const auto unknown = html.find("cost unknown");
     REQUIRE(unknown != std::string::npos);
     CHECK(html.find("evil, &quot;quoted&quot;", unknown) != std::string::npos);
+}
+
+TEST_CASE("a statistic without data reads n/a in the table and null in JSON") {
+    CandidateRow r;
+    r.name = "empty";
+    const double nan = std::nan("");
+    r.win_rate = Interval{nan, nan, nan};
+    r.mean_length = nan;
+    const std::string t = render({r}, TableFormat::Terminal);
+    CHECK(t.find("n/a") != std::string::npos);
+    CHECK(t.find("nan") == std::string::npos);
+    const std::string js = render({r}, TableFormat::Json);
+    CHECK(js.find("\"win_rate\":{\"value\":null,\"low\":null,\"high\":null}") != std::string::npos);
+    CHECK(js.find("\"mean_length\":null") != std::string::npos);
+    CHECK(render({r}, TableFormat::Csv).find("nan") == std::string::npos);
+}
+
+TEST_CASE("a report where no candidate has a known cost says so instead of an empty chart") {
+    auto rows = sample_rows();
+    for (auto& r : rows) r.cost_per_query.reset();
+    std::ostringstream out;
+    write_eval_report_html(out, rows, ReportMeta{});
+    CHECK(out.str().find("no candidate with both a quality and a known cost") != std::string::npos);
+    CHECK(out.str().find("class='pt") == std::string::npos);
 }
