@@ -57,7 +57,9 @@ Interval win_rate(const std::vector<PairOutcome>& outcomes, uint64_t seed,
 // intercept, features {1, tanh((len_baseline - len_candidate) / sd)}, sd the sample
 // standard deviation of the differences, C chosen by 5-fold grouped CV on log loss over
 // logspace(-4, 4, 10) (query i in fold i mod 5); LC = the prediction with the length
-// term at 0, x 100. sd == 0 (all differences equal) gives the raw win rate. Interval:
+// term at 0, x 100. sd == 0 (all differences equal) or fewer than 5 queries gives the
+// raw win rate. The folds follow the order of `outcomes`: pass them in input order, so a
+// rerun gives the same C. Interval:
 // the same bootstrap as win_rate, refitting on each resample at the full data's C.
 // Deterministic for a seed; across C libraries exp/tanh may differ in the last bit, so
 // the far decimals may too (win rate and score intervals are bit-identical everywhere).
@@ -68,7 +70,7 @@ Interval lc_win_rate(const std::vector<PairOutcome>& outcomes, uint64_t seed,
 struct LcFit {
     double lc = 0;            // percent
     double raw = 0;           // percent (the raw win rate of the same outcomes)
-    double c = 0;             // the chosen inverse penalty (0 when sd == 0)
+    double c = 0;             // the chosen inverse penalty (0 when LC fell back to raw)
     double w_model = 0;       // coefficient of the constant model column
     double w_length = 0;      // coefficient of the tanh length term
     double sd = 0;            // sample std (ddof 1) of len_baseline - len_candidate
