@@ -210,3 +210,23 @@ TEST_CASE("cache hits cost nothing and the summary shows the money they saved") 
         CHECK(out.str().find("cache hits saved " + format_usd(first_cost)) != std::string::npos);
     }
 }
+
+TEST_CASE("every model of the shipped graphs has a price in the stdlib table") {
+    size_t graphs = 0;
+    for (const auto& f : std::filesystem::directory_iterator(std::string(MOA_SOURCE_DIR) + "/graphs")) {
+        if (f.path().extension() != ".moa") continue;
+        Diagnostics d;
+        LoadOptions opts;
+        opts.import_paths.push_back(std::string(MOA_SOURCE_DIR) + "/stdlib");
+        opts.price_table = std::string(MOA_SOURCE_DIR) + "/stdlib/prices.moa";
+        auto r = load_graph(f.path().string(), opts, d);
+        INFO(f.path().string());
+        REQUIRE(r.ok);
+        for (const auto& a : r.graph.agents) {
+            INFO(a.backend + "/" + a.model);
+            CHECK(find_price(r.graph, a.backend, a.model));
+        }
+        ++graphs;
+    }
+    CHECK(graphs >= 5);
+}
