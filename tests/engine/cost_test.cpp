@@ -6,6 +6,7 @@
 #include <map>
 
 #include "engine_test_util.hpp"
+#include "moa/batch_io.hpp"
 #include "moa/cost.hpp"
 
 using namespace moa;
@@ -229,4 +230,34 @@ TEST_CASE("every model of the shipped graphs has a price in the stdlib table") {
         ++graphs;
     }
     CHECK(graphs >= 5);
+}
+
+TEST_CASE("a result row with every node carries each node's cost, null for a model without a price") {
+    GraphSpec g = test::load(R"(
+backend sim { kind = sim }
+agent a { backend = sim  model = "m/alpha" }
+agent b { backend = sim  model = "m/unpriced" }
+price alpha { model = "m/alpha"  input = 3  output = 15 }
+template agg = "{{responses}}"
+layer l = [a, b]
+layer final = a { inputs = l  prompt = agg }
+output o = final
+)");
+    EngineOptions o;
+    o.emit_all = true;
+    Engine e(g, o);
+    JobResult r = e.run_one("hello");
+    REQUIRE(r.ok);
+    InputLine in;
+    in.line = 1;
+    in.query = "hello";
+    RowOptions ro;
+    ro.emit_all = true;
+    std::string row = format_row(r, in, ro);
+    INFO(row);
+    CHECK(row.find("\"node\":\"l.b\"") != std::string::npos);
+    CHECK(row.find("\"cost_usd\":null") != std::string::npos);  // l.b: no price
+    std::ostringstream a_cost;
+    a_cost << "\"cost_usd\":";
+    CHECK(row.find(a_cost.str() + "0.") != std::string::npos);  // l.a and final.a: priced
 }
