@@ -193,6 +193,14 @@ void nodes_json(JsonWriter& w, const JobResult& r) {
         if (!n.reply.empty())  // result = pick: what the model said, and what it chose
             w.key("reply").value(n.reply).key("picked").value(n.picked);
         w.key("attempts").value(n.attempts).key("tokens_in").value(n.tokens_in).key("tokens_out").value(n.tokens_out);
+        // Money (docs/cli.md): null when the model has no price, never a silent 0.
+        if (n.attempts > 0 || n.cache_hit) {
+            w.key("cost_usd");
+            if (n.cost_known) w.number(n.cost_usd);
+            else w.null();
+        }
+        if (n.cache_hit) w.key("cache_hit").value(true).key("saved_usd").number(n.saved_usd);
+        if (n.tokens_estimated) w.key("tokens_estimated").value(true);
         w.end_object();
     }
     w.end_array();
