@@ -54,6 +54,8 @@ struct Reply {
     int64_t retry_after_ms = -1;
     uint32_t tokens_in = 0;
     uint32_t tokens_out = 0;
+    // When the attempt's first byte of answer arrived (unset: none did). For traces.
+    TimePoint first_token{};
 };
 
 // What a backend keeps per call (computed in Backend::prepare): it owns the subclass.
@@ -76,6 +78,13 @@ struct Call : std::enable_shared_from_this<Call> {
     // Scheduling: lower first (earlier jobs finish first, freeing their slots).
     uint64_t priority = 0;
     ChunkFn on_chunk;  // streaming, optional: call stream(), which numbers the attempts
+
+    // Identity for observers (CallEvent), set by the flow graph when it makes the call.
+    // The job outlives the call's events: the call's `done` holds it until Done.
+    uint64_t id = 0;
+    TimePoint made{};
+    const std::string* job_id = nullptr;
+    const std::string* node_id = nullptr;  // the plan's, alive as long as the engine
 
     // Filled by the scheduler; read by the completion callback.
     int attempts = 0;
@@ -114,5 +123,10 @@ struct Call : std::enable_shared_from_this<Call> {
 };
 
 using CallPtr = std::shared_ptr<Call>;
+
+// The observer's view of `c` at `at` (identity filled; the caller sets the rest).
+CallEvent call_event(const Call& c, CallEvent::Kind kind, TimePoint at);
+// Reports attempt `c.serial`'s end: its first token (if any), then AttemptEnded.
+void report_attempt_end(CallObserver& o, const Call& c, const Reply& r, TimePoint at);
 
 }  // namespace moa

@@ -73,6 +73,19 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls,
                                             [this](const BackendSpec& b) -> Backend& { return backends->at(b); });
     scheduler->set_observer(options.observer);
+    if (options.observer && options.observer->wants_call_events()) events = options.observer;
+}
+
+void EngineCore::report_done(const Call& c, const Reply& r) {
+    CallEvent e = call_event(c, CallEvent::Kind::Done, Clock::now());
+    e.status = r.status;
+    std::string kind = to_string(r.error_kind, r.http_status);
+    e.error_kind = kind;
+    if (r.status != CallStatus::Ok) e.error = r.text;
+    e.tokens_in = r.tokens_in;
+    e.tokens_out = r.tokens_out;
+    e.cache_hit = r.error_kind == ErrorKind::CacheHit;
+    events->call_event(e);
 }
 
 void EngineCore::submit(const CallPtr& c, const std::string& node) {
