@@ -172,7 +172,7 @@ output answer = pick
     CHECK(md.find("<script>") == std::string::npos);
 }
 
-TEST_CASE("--report names an .html or a .json file") {
+TEST_CASE("a --report file named neither .html nor .json is a usage error and is not written") {
     fs::path d = dir("report-name");
     write(d / "g.moa", kFlaky);
     auto r = moa_run("run " + (d / "g.moa").string() + " --cache off --report " + (d / "r.txt").string() + " q");
