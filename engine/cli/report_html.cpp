@@ -104,13 +104,23 @@ std::string node_table(const RunReport& r) {
 
 std::string failure_table(const RunReport& r) {
     if (r.failures().empty() && r.jobs_failed() == 0) return "<p id=\"failures\">No failures.</p>";
-    std::string o = "<table id=\"failures\"><tr><th>job</th><th>node</th><th>agent</th><th>kind</th><th>message</th></tr>";
+    std::string o = "<p>Calls that failed (after their retries and fallback):</p><table id=\"failures\"><tr><th>job</th><th>node</th><th>agent</th><th>kind</th><th>message</th></tr>";
     size_t shown = 0;
     for (const auto& f : r.failures()) {
         if (++shown > 500) break;  // the JSON report has them all
         o += "<tr><td>" + html_escape(f.job) + "</td><td class=\"t\">" + html_escape(f.node) + "</td><td class=\"t\">" +
              html_escape(f.agent) + "</td><td class=\"t\">" + html_escape(f.error_kind) + "</td><td class=\"t\"><pre>" +
              html_escape(f.error) + "</pre></td></tr>";
+    }
+    o += "</table>";
+    if (r.jobs_failed() == 0) return o;
+    o += "<h2>Failed jobs</h2><table id=\"failed-jobs\"><tr><th>job</th><th>node</th><th>message</th></tr>";
+    shown = 0;
+    for (const auto& j : r.jobs()) {
+        if (j.ok) continue;
+        if (++shown > 500) break;
+        o += "<tr><td>" + html_escape(j.id) + "</td><td class=\"t\">" + html_escape(j.error_node) +
+             "</td><td class=\"t\"><pre>" + html_escape(j.error) + "</pre></td></tr>";
     }
     return o + "</table>";
 }

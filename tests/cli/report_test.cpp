@@ -148,6 +148,7 @@ output answer = pick
     CHECK(html.find("<script>alert") == std::string::npos);
     CHECK(html.find("<img src=x") == std::string::npos);
     CHECK(html.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;/pre&gt;") != std::string::npos);
+    CHECK(html.find("&lt;img src=x onerror=alert(1)&gt;") != std::string::npos);  // the failed job's id
     CHECK(html.find("id=\"graph\"") != std::string::npos);
     CHECK(html.find("http://") == html.find("http://www.w3.org"));  // nothing fetched: SVG namespaces only
     CHECK(html.find("src=\"http") == std::string::npos);
