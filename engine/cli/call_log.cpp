@@ -115,6 +115,10 @@ void CallLog::call_event(const CallEvent& e) {
             c.tokens_in = e.tokens_in;
             c.tokens_out = e.tokens_out;
             c.cache_hit = e.cache_hit;
+            c.tokens_estimated = e.tokens_estimated;
+            c.cost_known = e.cost_known;
+            c.cost_usd = e.cost_usd;
+            c.saved_usd = e.saved_usd;
             for (auto& sink : sinks_) sink(c);
             first_token_.erase(e.call);
             live_.erase(it);

@@ -38,6 +38,9 @@ struct CallRecord {
     int attempts = 0;
     uint32_t tokens_in = 0, tokens_out = 0;
     bool cache_hit = false;
+    bool tokens_estimated = false;
+    bool cost_known = false;
+    double cost_usd = 0, saved_usd = 0;  // saved: a cache hit's, what its tokens would have cost
     std::vector<Phase> phases;  // in time order; a Streaming phase follows its Attempt
 };
 

@@ -48,6 +48,10 @@ void RunReport::add_call(const CallRecord& c) {
     p.row.tokens_in += c.tokens_in;
     p.row.tokens_out += c.tokens_out;
     p.row.cache_hits += c.cache_hit;
+    p.row.cost_usd += c.cost_usd;
+    p.row.saved_usd += c.saved_usd;
+    p.row.unknown_cost += !c.cost_known;
+    p.row.estimated = p.row.estimated || c.tokens_estimated;
     p.row.failed += c.status == CallStatus::Error;
     p.row.cancelled += c.status == CallStatus::Cancelled;
     p.ms.push_back(ms);
@@ -111,6 +115,9 @@ std::vector<LayerRow> RunReport::layers() const {
             r.cache_hits += p.row.cache_hits;
             r.tokens_in += p.row.tokens_in;
             r.tokens_out += p.row.tokens_out;
+            r.cost_usd += p.row.cost_usd;
+            r.saved_usd += p.row.saved_usd;
+            r.unknown_cost += p.row.unknown_cost;
             ms.insert(ms.end(), p.ms.begin(), p.ms.end());
         }
         r.latency = latency_of(ms);

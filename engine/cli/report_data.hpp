@@ -33,6 +33,9 @@ struct NodeRow {
     std::string node, layer, agent, model, backend;  // the agent of the graph (a fallback shows in failures)
     size_t calls = 0, failed = 0, cancelled = 0, cache_hits = 0, attempts = 0;
     uint64_t tokens_in = 0, tokens_out = 0;
+    double cost_usd = 0, saved_usd = 0;  // of the calls (hits) with a known price
+    size_t unknown_cost = 0;             // calls and hits whose model has no price
+    bool estimated = false;              // some tokens are estimates
     Latency latency;  // the call's whole time: made to answered, queueing and retries included
 };
 
@@ -40,6 +43,8 @@ struct LayerRow {
     std::string layer;
     size_t calls = 0, failed = 0, cache_hits = 0;
     uint64_t tokens_in = 0, tokens_out = 0;
+    double cost_usd = 0, saved_usd = 0;
+    size_t unknown_cost = 0;
     Latency latency;
 };
 
@@ -96,6 +101,9 @@ std::string html_escape(std::string_view s);
 // XML text or attribute: & < > " ' escaped, control characters (but tab, LF, CR)
 // removed, invalid UTF-8 bytes replaced by '?' (XML 1.0 allows neither).
 std::string xml_escape(std::string_view s);
+
+// "$0.0123", or "$0.0123 + 2 unpriced" when some calls' models have no price (never a silent 0).
+std::string cost_text(double usd, size_t unknown);
 
 // Writers (report_html.cpp, report_files.cpp). Each returns the whole file's text.
 std::string report_html(const RunReport& r);

@@ -2,6 +2,7 @@
 // (--junit) and the GitHub step summary (markdown). Schemas: docs/cli.md.
 #include <cstdio>
 
+#include "moa/cost.hpp"
 #include "moa/json_writer.hpp"
 #include "report_data.hpp"
 
@@ -22,6 +23,8 @@ void totals_json(JsonWriter& w, const RunReport& r) {
     w.key("cache_hits").value(s.cache_hits).key("cache_misses").value(s.cache_misses);
     w.key("tokens_in").value(s.tokens_in).key("tokens_out").value(s.tokens_out);
     w.key("wall_ms").number(r.wall_ms()).key("critical_path_ms").number(s.critical_path_ms);
+    w.key("cost_usd").number(s.cost_usd).key("saved_usd").number(s.saved_usd);
+    w.key("unknown_cost_calls").value(s.unknown_cost_calls).key("unknown_prices").strings(s.unknown_prices);
     w.end_object();
 }
 
@@ -49,6 +52,11 @@ std::string md(std::string_view s, size_t max = 200) {
 
 }  // namespace
 
+std::string cost_text(double usd, size_t unknown) {
+    if (unknown == 0) return format_usd(usd);
+    return (usd > 0 ? format_usd(usd) + " + " : std::string()) + std::to_string(unknown) + " unpriced";
+}
+
 std::string report_json(const RunReport& r) {
     std::string s;
     JsonWriter w(s, 2);
@@ -60,6 +68,8 @@ std::string report_json(const RunReport& r) {
         w.key("model").value(n.model).key("backend").value(n.backend).key("calls").value(n.calls);
         w.key("failed").value(n.failed).key("cancelled").value(n.cancelled).key("cache_hits").value(n.cache_hits);
         w.key("attempts").value(n.attempts).key("tokens_in").value(n.tokens_in).key("tokens_out").value(n.tokens_out);
+        w.key("tokens_estimated").value(n.estimated).key("cost_usd").number(n.cost_usd).key("saved_usd").number(n.saved_usd);
+        w.key("unknown_cost").value(n.unknown_cost);
         latency_json(w, n.latency);
         w.end_object();
     }
@@ -67,6 +77,7 @@ std::string report_json(const RunReport& r) {
     for (const auto& l : r.layers()) {
         w.begin_object().key("layer").value(l.layer).key("calls").value(l.calls).key("failed").value(l.failed);
         w.key("cache_hits").value(l.cache_hits).key("tokens_in").value(l.tokens_in).key("tokens_out").value(l.tokens_out);
+        w.key("cost_usd").number(l.cost_usd).key("saved_usd").number(l.saved_usd).key("unknown_cost").value(l.unknown_cost);
         latency_json(w, l.latency);
         w.end_object();
     }
@@ -115,15 +126,16 @@ std::string report_junit(const RunReport& r) {
 std::string report_markdown(const RunReport& r) {
     const RunStats& st = r.stats();
     std::string s = "### moa run: " + md(r.graph_file()) + "\n\n";
-    s += "| jobs | failed | calls | retries | cache hits | tokens in | tokens out | wall |\n|---|---|---|---|---|---|---|---|\n";
+    s += "| jobs | failed | calls | retries | cache hits | tokens in | tokens out | cost | wall |\n|---|---|---|---|---|---|---|---|---|\n";
     s += "| " + std::to_string(r.jobs().size()) + " | " + std::to_string(r.jobs_failed()) + " | " + std::to_string(st.calls) +
          " | " + std::to_string(st.retries) + " | " + std::to_string(st.cache_hits) + " | " + std::to_string(st.tokens_in) +
-         " | " + std::to_string(st.tokens_out) + " | " + fmt_ms(r.wall_ms() / 1000) + " s |\n\n";
-    s += "| node | model | calls | failed | cache hits | p50 ms | p95 ms | max ms | tokens out |\n|---|---|---|---|---|---|---|---|---|\n";
+         " | " + std::to_string(st.tokens_out) + " | " + cost_text(st.cost_usd, st.unknown_cost_calls) + " | " + fmt_ms(r.wall_ms() / 1000) +
+         " s |\n\n";
+    s += "| node | model | calls | failed | cache hits | p50 ms | p95 ms | max ms | tokens out | cost |\n|---|---|---|---|---|---|---|---|---|---|\n";
     for (const auto& n : r.nodes())
         s += "| " + md(n.node) + " | " + md(n.model) + " | " + std::to_string(n.calls) + " | " + std::to_string(n.failed) +
              " | " + std::to_string(n.cache_hits) + " | " + fmt_ms(n.latency.p50) + " | " + fmt_ms(n.latency.p95) + " | " +
-             fmt_ms(n.latency.max) + " | " + std::to_string(n.tokens_out) + " |\n";
+             fmt_ms(n.latency.max) + " | " + std::to_string(n.tokens_out) + " | " + cost_text(n.cost_usd, n.unknown_cost) + " |\n";
     size_t shown = 0;
     for (const auto& j : r.jobs()) {
         if (j.ok) continue;

@@ -78,28 +78,32 @@ std::string cards(const RunReport& r) {
     o += card("cache hits", std::to_string(s.cache_hits)) + card("tokens in", std::to_string(s.tokens_in));
     o += card("tokens out", std::to_string(s.tokens_out)) + card("wall time", num(r.wall_ms() / 1000, "%.2f s"));
     o += card("critical path", num(s.critical_path_ms / 1000, "%.2f s"));
+    o += card("cost", html_escape(cost_text(s.cost_usd, s.unknown_cost_calls)));
+    if (s.saved_usd > 0) o += card("saved by the cache", html_escape(cost_text(s.saved_usd, 0)));
     return o + "</div>";
 }
 
 std::string node_table(const RunReport& r) {
     std::string o = "<table id=\"nodes\"><tr><th>node</th><th>layer</th><th>model</th><th>calls</th><th>failed</th>"
                     "<th>cache hits</th><th>attempts</th><th>p50 ms</th><th>p95 ms</th><th>max ms</th><th>tokens in</th>"
-                    "<th>tokens out</th></tr>";
+                    "<th>tokens out</th><th>cost</th></tr>";
     for (const auto& n : r.nodes())
         o += "<tr><td>" + html_escape(n.node) + "</td><td class=\"t\">" + html_escape(n.layer) + "</td><td class=\"t\">" +
              html_escape(n.model) + "</td><td>" + std::to_string(n.calls) + "</td><td" + (n.failed ? " class=\"err\"" : "") +
              ">" + std::to_string(n.failed) + "</td><td>" + std::to_string(n.cache_hits) + "</td><td>" +
              std::to_string(n.attempts) + "</td><td>" + num(n.latency.p50) + "</td><td>" + num(n.latency.p95) + "</td><td>" +
-             num(n.latency.max) + "</td><td>" + std::to_string(n.tokens_in) + "</td><td>" + std::to_string(n.tokens_out) +
-             "</td></tr>";
+             num(n.latency.max) + "</td><td>" + std::to_string(n.tokens_in) + (n.estimated ? "*" : "") + "</td><td>" +
+             std::to_string(n.tokens_out) + (n.estimated ? "*" : "") + "</td><td>" +
+             html_escape(cost_text(n.cost_usd, n.unknown_cost)) + "</td></tr>";
     o += "</table><h2>Layers</h2><table id=\"layers\"><tr><th>layer</th><th>calls</th><th>failed</th><th>cache hits</th>"
-         "<th>p50 ms</th><th>p95 ms</th><th>max ms</th><th>tokens in</th><th>tokens out</th></tr>";
+         "<th>p50 ms</th><th>p95 ms</th><th>max ms</th><th>tokens in</th><th>tokens out</th><th>cost</th></tr>";
     for (const auto& l : r.layers())
         o += "<tr><td>" + html_escape(l.layer) + "</td><td>" + std::to_string(l.calls) + "</td><td>" + std::to_string(l.failed) +
              "</td><td>" + std::to_string(l.cache_hits) + "</td><td>" + num(l.latency.p50) + "</td><td>" +
              num(l.latency.p95) + "</td><td>" + num(l.latency.max) + "</td><td>" + std::to_string(l.tokens_in) +
-             "</td><td>" + std::to_string(l.tokens_out) + "</td></tr>";
-    return o + "</table>";
+             "</td><td>" + std::to_string(l.tokens_out) + "</td><td>" + html_escape(cost_text(l.cost_usd, l.unknown_cost)) +
+             "</td></tr>";
+    return o + "</table><p>* some tokens are estimates (the provider sent no usage).</p>";
 }
 
 std::string failure_table(const RunReport& r) {

@@ -51,6 +51,11 @@ std::string call_slice(const CallRecord& c, uint64_t pid, int tid) {
     w.key("job").value(c.job).key("node").value(c.node).key("agent").value(c.agent).key("model").value(c.model);
     w.key("backend").value(c.backend).key("attempts").value(c.attempts).key("status").value(to_string(c.status));
     w.key("tokens_in").value(c.tokens_in).key("tokens_out").value(c.tokens_out).key("cache_hit").value(c.cache_hit);
+    if (c.tokens_estimated) w.key("tokens_estimated").value(true);
+    // An unknown price is said, never a silent 0.
+    if (!c.cost_known) w.key("cost_usd").value("unknown");
+    else if (c.cache_hit) w.key("cost_usd").number(0).key("saved_usd").number(c.saved_usd);
+    else w.key("cost_usd").number(c.cost_usd);
     if (!c.error_kind.empty() && !c.cache_hit) w.key("error_kind").value(c.error_kind);
     if (!c.error.empty()) w.key("error").value(c.error);
     w.end_object().end_object();

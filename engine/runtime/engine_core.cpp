@@ -54,6 +54,7 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     }
     // The message names the backend and the variable, never a key's value.
     if (std::string missing = missing_api_keys(graph); !missing.empty()) throw Error(Error::Kind::Invalid, missing);
+    if (std::string why = budget_problem(options.budget, graph); !why.empty()) throw Error(Error::Kind::Invalid, why);
     std::map<std::string, std::string> keys;
     std::vector<std::string> secrets;  // every form a key or URL password may take
     for (const auto& b : graph.backends) {
@@ -74,17 +75,21 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
                                             [this](const BackendSpec& b) -> Backend& { return backends->at(b); });
     scheduler->set_observer(options.observer);
     if (options.observer && options.observer->wants_call_events()) events = options.observer;
+    if (budget.enabled()) scheduler->set_budget(&budget);
 }
 
-void EngineCore::report_done(const Call& c, const Reply& r) {
+void EngineCore::report_done(const Call& c, const NodeState& ns) {
     CallEvent e = call_event(c, CallEvent::Kind::Done, Clock::now());
-    e.status = r.status;
-    std::string kind = to_string(r.error_kind, r.http_status);
-    e.error_kind = kind;
-    if (r.status != CallStatus::Ok) e.error = r.text;
-    e.tokens_in = r.tokens_in;
-    e.tokens_out = r.tokens_out;
-    e.cache_hit = r.error_kind == ErrorKind::CacheHit;
+    e.status = ns.status;
+    e.error_kind = ns.error_kind;
+    if (ns.status != CallStatus::Ok) e.error = ns.text;
+    e.tokens_in = ns.tokens_in;
+    e.tokens_out = ns.tokens_out;
+    e.tokens_estimated = ns.tokens_estimated;
+    e.cache_hit = ns.cache_hit;
+    e.cost_known = ns.cost_known;
+    e.cost_usd = ns.cost_usd;
+    e.saved_usd = ns.saved_usd;
     events->call_event(e);
 }
 
@@ -148,6 +153,8 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
         } else {
             ns.start = ns.end = Clock::now();
         }
+        costs.settle(ns, call, r);
+        if (events && call) report_done(*call, ns);  // every call made ends here, once
     }
     if (on_event) on_event(event_of(*job, i));
     if (job->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -178,6 +185,12 @@ NodeEvent EngineCore::event_of(const JobState& job, int i) const {
     e.agent = ns.agent.empty() ? plan.nodes[static_cast<size_t>(i)].agent->name : ns.agent;
     e.tokens_in = ns.tokens_in;
     e.tokens_out = ns.tokens_out;
+    e.tokens_cached = ns.tokens_cached;
+    e.tokens_estimated = ns.tokens_estimated;
+    e.cost_usd = ns.cost_usd;
+    e.saved_usd = ns.saved_usd;
+    e.cost_known = ns.cost_known;
+    e.cache_hit = ns.cache_hit;
     e.start_ms = ms_between(job.started, ns.start);
     e.end_ms = ms_between(job.started, ns.end);
     return e;
@@ -238,7 +251,10 @@ JobResult EngineCore::result_of(JobState& job) {
             totals.tokens_out += ns.tokens_out;
             layer_latency[static_cast<size_t>(plan.nodes[i].layer)].add(own);
         }
+        costs.account(totals, i, ns);
     }
+    if (std::any_of(job.nodes.begin(), job.nodes.end(), [](const NodeState& n) { return n.error_kind == "budget"; }))
+        totals.budget_stopped_jobs++;
     if (res.ok) totals.jobs_ok++;
     else totals.jobs_failed++;
     totals.critical_path_ms = std::max(totals.critical_path_ms, res.critical_path_ms);

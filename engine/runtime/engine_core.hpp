@@ -20,7 +20,9 @@
 #include "backends/backend.hpp"
 #include "cache/cache.hpp"
 #include "moa/engine.hpp"
+#include "runtime/budget.hpp"
 #include "runtime/call.hpp"
+#include "runtime/cost_book.hpp"
 #include "runtime/job.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/reactor.hpp"
@@ -34,6 +36,8 @@ struct EngineCore {
     GraphSpec graph;
     EngineOptions options;
     Plan plan;  // points into `graph`
+    CostBook costs{graph, plan};  // after plan
+    Budget budget{options.budget, costs};
     std::unique_ptr<BackendSet> backends;  // every backend of the graph, and their transport
     Reactor reactor;
     std::unique_ptr<Scheduler> scheduler;
@@ -43,8 +47,8 @@ struct EngineCore {
     // The observer, if it wants call events (CallEvent); calls are numbered from 1.
     CallObserver* events = nullptr;
     std::atomic<uint64_t> calls_made{0};
-    // Reports call `c`'s result (CallEvent::Done) to `events`.
-    void report_done(const Call& c, const Reply& r);
+    // Reports call `c`'s result (CallEvent::Done), as resolved into `ns`, to `events`.
+    void report_done(const Call& c, const NodeState& ns);
 
     std::atomic<size_t> jobs_started{0}, jobs_done{0};
     // Engine::cancel(): new calls are cancelled at submit; live jobs' calls at once.

@@ -299,7 +299,6 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
             pick(*job, i, shown, r);
             if (streamed && r.status == CallStatus::Ok) job->on_chunk(StreamChunk{r.text});
         }
-        if (core_.events) core_.report_done(call, r);
         core_.resolve(job, i, std::move(r), &call);
         gw.try_put(Token{job, i});
         gw.release_wait();

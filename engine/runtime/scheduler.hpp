@@ -19,6 +19,7 @@
 #include "backends/backend.hpp"
 #include "moa/engine.hpp"
 #include "moa/observer.hpp"
+#include "runtime/budget.hpp"
 #include "runtime/call.hpp"
 #include "runtime/reactor.hpp"
 
@@ -36,6 +37,7 @@ public:
         observer_ = o;
         events_ = o && o->wants_call_events() ? o : nullptr;
     }
+    void set_budget(Budget* b) { budget_ = b; }  // before the first submit; null = none
 
     std::atomic<size_t> in_flight{0};   // submitted, not completed
     std::atomic<size_t> running{0};     // attempts talking to a backend now (not queued)
@@ -78,6 +80,7 @@ private:
     int64_t backoff_ms(const Call& c, const Reply& r) const;
     bool too_long_to_wait(const Pool& p, const Call& c, Reply& r, TimePoint now) const;
     void cool_down(Pool& p, const Reply& r, TimePoint now);
+    void refuse_all();  // a budget is reached: every queued call fails, naming it
     static constexpr int64_t kLongCooldownMs = 10'000;  // a cooldown this long is a Notice
 
     Reactor& reactor_;
@@ -87,6 +90,7 @@ private:
     uint64_t seq_ = 0;
     CallObserver* observer_ = nullptr;
     CallObserver* events_ = nullptr;  // observer_, if it wants call events
+    Budget* budget_ = nullptr;
     const GraphSpec& graph_;
     size_t submitted_ = 0;      // reactor thread: calls seen, for the retry budget
     size_t retries_used_ = 0;

@@ -6,7 +6,9 @@ Fails (exit 1, the reason on stderr) unless: the file is one JSON array; every e
 has "ph", "pid" and "tid", and every complete ("X") event numeric "ts" and "dur" >= 0;
 and on every track (pid, tid) the slices nest: a slice that starts inside another ends
 inside it too (no partial overlap). Prints {"calls", "attempts", "cache_hits",
-"failed_calls", "streaming", "retry_waits", "tracks", "jobs"} as JSON on stdout.
+"failed_calls", "streaming", "retry_waits", "unknown_cost", "cost_usd" (the priced
+calls' sum, "%.9f"), "tracks", "jobs"} as JSON on stdout. Every call slice has a
+cost_usd: a number, or "unknown".
 """
 import json
 import sys
@@ -41,6 +43,13 @@ def main():
             counts["calls"] += 1
             counts["cache_hits"] += bool(args.get("cache_hit"))
             counts["failed_calls"] += args.get("status") == "error"
+            cost = args.get("cost_usd")
+            if cost == "unknown":
+                counts["unknown_cost"] += 1
+            elif isinstance(cost, (int, float)):
+                counts["cost_usd"] += cost
+            else:
+                fail("call without cost_usd: %r" % (e,))
             jobs.add(e["pid"])
         elif name.startswith("attempt "):
             counts["attempts"] += 1
@@ -62,7 +71,8 @@ def main():
             stack.append((b, end, e["name"]))
         if not any(e.get("cat") == "call" for e in slices):
             fail("track %r has phases but no call slice" % (key,))
-    out = {k: counts[k] for k in ("calls", "attempts", "cache_hits", "failed_calls", "streaming", "retry_waits")}
+    out = {k: counts[k] for k in ("calls", "attempts", "cache_hits", "failed_calls", "streaming", "retry_waits", "unknown_cost")}
+    out["cost_usd"] = "%.9f" % counts["cost_usd"]
     out["tracks"] = len(tracks)
     out["jobs"] = len(jobs)
     print(json.dumps(out, sort_keys=True))

@@ -61,6 +61,8 @@ const char* kFlaky = R"(backend sim {
   }
 }
 template agg = "{{responses}}"
+price pa { model = "m-a"  input = 3.0  output = 15.0 }
+price pb { model = "m-b"  input = 0.5  output = 1.25 }
 agent a { backend = sim  model = "m-a" }
 agent b { backend = sim  model = "m-b" }
 agent c { backend = sim  model = "m-c" }
@@ -102,6 +104,12 @@ TEST_CASE("a trace parses as JSON with ph/ts/dur/pid/tid on every slice, nests o
     CHECK(retries != "0");  // the faults were met: retry waits are in the trace
     // Every successful attempt streamed its answer after a first token.
     CHECK(c.out.find("\"streaming\": 24") != std::string::npos);
+    // Money: the priced calls' costs add up to the run's; m-c has no price (6 calls), said as unknown.
+    CHECK(c.out.find("\"unknown_cost\": 6") != std::string::npos);
+    CHECK(json_value(d / "r.json", "r[\"totals\"][\"unknown_cost_calls\"]") == "6");
+    std::string cost = json_value(d / "r.json", "\"%.9f\" % r[\"totals\"][\"cost_usd\"]");
+    CHECK(cost != "0.000000000");
+    CHECK(c.out.find("\"cost_usd\": \"" + cost + "\"") != std::string::npos);
 }
 
 TEST_CASE("a rerun answered by the cache traces every call as a cache hit without attempts") {

@@ -57,13 +57,20 @@ struct CallEvent {
     std::string_view error;       // the error message (never a key: the transport scrubs them)
     int64_t wait_ms = 0;          // RetryWait
     uint32_t tokens_in = 0, tokens_out = 0;  // Done
-    bool cache_hit = false;                  // Done: answered by the response cache
+    bool tokens_estimated = false;           // Done: the provider sent no usage
+    // Done: answered without a call (the response cache, or an identical call in flight).
+    bool cache_hit = false;
+    // Done (moa/cost.hpp): the call's cost in USD, or for a cache hit what it saved;
+    // both 0 unless cost_known (the model has a price).
+    bool cost_known = false;
+    double cost_usd = 0, saved_usd = 0;
 };
 
 // Methods are called on the engine's reactor thread (the scheduler's), except
 // call_event's Done, which comes from the thread that completes the call (the reactor,
-// the cache's thread, or a TBB worker for a call cancelled before it was sent): an
-// observer of call events serialises them itself. Keep them cheap, never block.
+// the cache's thread, or a TBB worker for a call cancelled before it was sent) while
+// that job's state is locked: an observer of call events serialises them itself, and
+// calls back into no engine. Keep them cheap, never block.
 struct CallObserver {
     using TimePoint = std::chrono::steady_clock::time_point;
     virtual ~CallObserver() = default;
