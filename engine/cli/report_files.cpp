@@ -25,6 +25,7 @@ void totals_json(JsonWriter& w, const RunReport& r) {
     w.key("wall_ms").number(r.wall_ms()).key("critical_path_ms").number(s.critical_path_ms);
     w.key("cost_usd").number(s.cost_usd).key("saved_usd").number(s.saved_usd);
     w.key("unknown_cost_calls").value(s.unknown_cost_calls).key("unknown_prices").strings(s.unknown_prices);
+    w.key("budget_reached").value(s.budget_reached).key("budget_stopped_jobs").value(s.budget_stopped_jobs);
     w.end_object();
 }
 
@@ -136,6 +137,9 @@ std::string report_markdown(const RunReport& r) {
         s += "| " + md(n.node) + " | " + md(n.model) + " | " + std::to_string(n.calls) + " | " + std::to_string(n.failed) +
              " | " + std::to_string(n.cache_hits) + " | " + fmt_ms(n.latency.p50) + " | " + fmt_ms(n.latency.p95) + " | " +
              fmt_ms(n.latency.max) + " | " + std::to_string(n.tokens_out) + " | " + cost_text(n.cost_usd, n.unknown_cost) + " |\n";
+    if (!st.budget_reached.empty())
+        s += "\n**Budget " + md(st.budget_reached) + " reached**: it stopped " + std::to_string(st.budget_stopped_jobs) +
+             " jobs.\n";
     size_t shown = 0;
     for (const auto& j : r.jobs()) {
         if (j.ok) continue;

@@ -80,6 +80,8 @@ std::string cards(const RunReport& r) {
     o += card("critical path", num(s.critical_path_ms / 1000, "%.2f s"));
     o += card("cost", html_escape(cost_text(s.cost_usd, s.unknown_cost_calls)));
     if (s.saved_usd > 0) o += card("saved by the cache", html_escape(cost_text(s.saved_usd, 0)));
+    if (!s.budget_reached.empty())
+        o += card("jobs stopped by the budget", html_escape(s.budget_reached) + ": " + std::to_string(s.budget_stopped_jobs));
     return o + "</div>";
 }
 
@@ -103,7 +105,10 @@ std::string node_table(const RunReport& r) {
              num(l.latency.p95) + "</td><td>" + num(l.latency.max) + "</td><td>" + std::to_string(l.tokens_in) +
              "</td><td>" + std::to_string(l.tokens_out) + "</td><td>" + html_escape(cost_text(l.cost_usd, l.unknown_cost)) +
              "</td></tr>";
-    return o + "</table><p>* some tokens are estimates (the provider sent no usage).</p>";
+    o += "</table>";
+    bool estimated = false;
+    for (const auto& n : r.nodes()) estimated = estimated || n.estimated;
+    return estimated ? o + "<p>* some tokens are estimates (the provider sent no usage).</p>" : o;
 }
 
 std::string failure_table(const RunReport& r) {
