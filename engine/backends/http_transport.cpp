@@ -27,7 +27,7 @@ struct HttpTransport::Transfer {
     bool stream_failed = false;
     bool too_big = false;
     bool first_byte = false;
-    TimePoint started{}, last_byte{};
+    TimePoint started{}, last_byte{}, first_byte_at{};
     int64_t first_token_ms = 0, idle_ms = 0, connect_ms = 0, total_ms = 0;
     uint64_t timer = 0;  // on the I/O thread's reactor
     std::function<void(std::string_view)> emit;  // to the call's consumer, if it streams
@@ -78,6 +78,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     t->last_byte = Clock::now();
     if (!t->first_byte) {
         t->first_byte = true;
+        t->first_byte_at = t->last_byte;
         t->owner->first_byte(t);
     }
     long status = 0;
@@ -299,6 +300,7 @@ void HttpTransport::check_timeouts(Transfer* t) {
 // I/O thread: the attempt is over; its reply goes to the reactor thread.
 void HttpTransport::finish(Transfer* t, Reply&& r) {
     r.text = scrub_secrets(std::move(r.text), secrets_);
+    if (t->first_byte) r.first_token = t->first_byte_at;
     reactor_.post([this, a = t->attempt, r = std::move(r)]() mutable { deliver(a, std::move(r)); });
     release(t);
 }

@@ -209,11 +209,14 @@ public:
         TimePoint now = Clock::now();
         s.chunk_timers.clear();
         if (c->on_chunk && a.kind == Attempt::Kind::Ok) stream(c, s, a, now);
-        s.finish_timer = reactor_.at(now + std::chrono::microseconds(a.latency_us), [c, a, done = std::move(done)] {
+        TimePoint first = a.kind == Attempt::Kind::Ok ? now + std::chrono::microseconds(a.first_token_us) : TimePoint{};
+        s.finish_timer = reactor_.at(now + std::chrono::microseconds(a.latency_us), [c, a, first, done = std::move(done)] {
             SimCall& st = state(*c);
             st.finish_timer = 0;
             st.chunk_timers.clear();  // all fired: they were due no later than this
-            done(a.kind == Attempt::Kind::Ok ? st.reply : fault_reply(a));
+            Reply r = a.kind == Attempt::Kind::Ok ? st.reply : fault_reply(a);
+            r.first_token = first;
+            done(std::move(r));
         });
     }
 

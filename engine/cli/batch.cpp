@@ -24,6 +24,7 @@
 #include "output_file.hpp"
 #include "output_target.hpp"
 #include "progress.hpp"
+#include "report_cli.hpp"
 #include "run.hpp"
 
 namespace moa::cli {
@@ -363,7 +364,7 @@ int interrupted(int sig, const Tally& n, const Target& t) {
 
 }  // namespace
 
-int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator) {
+int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator, Reporting* rep) {
     int in_fd = -1;
     if (int rc = open_input(a, in_fd)) return rc;
     StoppableInput input_buf(in_fd, a.input != "-");  // closes the file on every return
@@ -388,7 +389,11 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     if (a.progress && !a.quiet && isatty(STDERR_FILENO))
         bar = std::make_unique<ProgressBar>(engine, a.input == "-" ? 0 : count_jobs(a.input), t.scan.rows());
     RowSink sink({feeder, t.out, ro, engine, interrupts, stop, out_name, alpaca_stdout, a.quiet, format}, n);
-    RunStats stats = engine.run_batch(feeder, [&sink](JobResult&& r) { sink(std::move(r)); });
+    RunStats stats = engine.run_batch(feeder, [&sink, rep](JobResult&& r) {
+        if (rep) rep->job(r);
+        sink(std::move(r));
+    });
+    if (rep) rep->stats(stats);
     bar.reset();
     if (alpaca_stdout && n.write_error.empty()) t.out.write(n.written ? "\n]\n" : "]\n");
     int sig = interrupts.signal();

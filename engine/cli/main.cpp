@@ -326,6 +326,17 @@ int dispatch(const Subcommands& s, const Common& common) {
     return 2;
 }
 
+// Files that describe the run (docs/cli.md, "Traces and reports").
+void add_report_flags(CLI::App& run, moa::cli::RunArgs& a) {
+    run.add_option("--trace", a.trace,
+                   "Write the run's calls as Chrome trace-event JSON (Perfetto, chrome://tracing): a track per job and "
+                   "node, a slice per call with its phases (FILE.partial until the run ends)");
+    run.add_option("--report", a.report,
+                   "Write a run report: FILE.html (one self-contained page: graph, timeline, latency per node, tokens, "
+                   "cache hits, failures) or FILE.json (the same for programs)");
+    run.add_option("--junit", a.junit, "Write JUnit XML: one test case per job, failed jobs as failures");
+}
+
 // `moa run` after the parse: the flags CLI11 cannot check, folded into RunArgs.
 int cmd_run(moa::cli::RunArgs& run_args, const CLI::App& run, const std::string& run_format,
             const std::string& cache_opt, bool no_progress, bool quiet, const Common& common) {
@@ -422,6 +433,7 @@ int run_command(int argc, char** argv) {
     run->add_option("--cache-db", run_args.cache_db, "Cache database (default .moa/cache.db)");
     bool no_progress = false;
     run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
+    add_report_flags(*run, run_args);
 
     add_cache(app, sub.cache);
     if (auto rc = parse_args(app, argc, argv)) return *rc;

@@ -15,6 +15,7 @@
 #include "moa/cost.hpp"
 #include "moa/engine.hpp"
 #include "moa/observer.hpp"
+#include "report_cli.hpp"
 
 namespace moa::cli {
 
@@ -163,10 +164,14 @@ int load_for_run(const RunArgs& a, LoadOptions load, LoadResult& loaded) {
 }
 
 // The engine for the flags; null after logging why it could not start (a missing key, a cache).
-std::unique_ptr<Engine> start_engine(const RunArgs& a, GraphSpec&& graph) {
+StderrNotices& stderr_notices() {
     static StderrNotices notices;  // outlives the engine, whose I/O thread calls it
+    return notices;
+}
+
+std::unique_ptr<Engine> start_engine(const RunArgs& a, GraphSpec&& graph, CallObserver* observer) {
     EngineOptions eo;
-    eo.observer = &notices;
+    eo.observer = observer ? observer : &stderr_notices();
     eo.threads = a.threads;
     eo.io_threads = a.io_threads;
     eo.max_jobs = a.max_jobs;
@@ -226,7 +231,7 @@ void print_answer(const JobResult& r, const RunArgs& a, OutputFormat f, bool str
 }
 
 // One question, streamed to the terminal when the format allows.
-int ask_one(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator) {
+int ask_one(const RunArgs& a, Engine& engine, const std::string& fp, const std::string& generator, Reporting* rep) {
     if (ascii::is_blank(a.question, " \t\r\n")) {
         log::error("give a question (an empty one is not asked), or --input FILE (use - for stdin)");
         return 2;
@@ -248,6 +253,7 @@ int ask_one(const RunArgs& a, Engine& engine, const std::string& fp, const std::
                            }},
                           a.grace);
     JobResult r = engine.run_one(a.question, stream ? ChunkFn(print_chunk) : nullptr, stats);
+    if (rep) rep->job(r), rep->stats(stats);
     print_answer(r, a, f, stream, generator, fp);
     if (!a.quiet) {
         stats.print(std::cerr);  // calls, tokens and cache of this question, as for a batch
@@ -267,11 +273,20 @@ int run(const RunArgs& a, LoadOptions load) {
     LoadResult loaded;
     if (int rc = load_for_run(a, std::move(load), loaded)) return rc;
     std::string fp = fingerprint(loaded.graph, a.seed, a.emit_all);
-    std::unique_ptr<Engine> engine = start_engine(a, std::move(loaded.graph));
-    if (!engine) return 1;
+    std::unique_ptr<Reporting> rep;  // declared first: outlives the engine that calls it
+    if (int rc = Reporting::open(a, loaded.graph, stderr_notices(), rep)) return rc;
+    std::unique_ptr<Engine> engine = start_engine(a, std::move(loaded.graph), rep ? rep->observer() : nullptr);
+    if (!engine) {
+        if (rep) rep->discard();
+        return 1;
+    }
     std::string generator = a.generator.empty() ? "moa:" + a.graph : a.generator;
-    if (!a.input.empty()) return run_batch(a, *engine, fp, generator);
-    return ask_one(a, *engine, fp, generator);
+    int rc = !a.input.empty() ? run_batch(a, *engine, fp, generator, rep.get()) : ask_one(a, *engine, fp, generator, rep.get());
+    // The files describe what ran, also after a signal or failed jobs; nothing when
+    // the run was refused before its first job.
+    if (rep && rc != 0 && !rep->any_job()) rep->discard();
+    else if (rep && !rep->finish() && rc == 0) rc = 1;
+    return rc;
 }
 
 }  // namespace moa::cli

@@ -18,6 +18,8 @@ class Engine;
 
 namespace moa::cli {
 
+class Reporting;
+
 struct RunArgs {
     std::string graph;
     std::string question;
@@ -42,6 +44,8 @@ struct RunArgs {
     std::string cache_db = ".moa/cache.db";
     bool quiet = false;
     bool color = false;
+    // Files describing the run (report_cli.hpp): --trace, --report, --junit.
+    std::string trace, report, junit;
 };
 
 int run(const RunArgs& args, LoadOptions load);
@@ -58,7 +62,9 @@ inline void note_stdout() {
 }
 
 // The batch half of run(): input, output, resume, lock, signals.
-int run_batch(const RunArgs& args, Engine& engine, const std::string& fingerprint, const std::string& generator);
+// `rep` (optional) is told every job's result and the run's totals.
+int run_batch(const RunArgs& args, Engine& engine, const std::string& fingerprint, const std::string& generator,
+              Reporting* rep = nullptr);
 
 // Orders the graph's outputs so that the first one (a row's "output", the streamed
 // answer) is the user's choice: `--output-node NAME`, else the outputs declared in the

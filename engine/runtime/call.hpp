@@ -57,6 +57,8 @@ struct Reply {
     uint32_t tokens_out = 0;
     uint32_t tokens_cached = 0;     // of tokens_in, read from the provider's prompt cache
     bool tokens_estimated = false;  // the provider sent no usage: estimated (runtime/usage.hpp)
+    // When the attempt's first byte of answer arrived (unset: none did). For traces.
+    TimePoint first_token{};
 };
 
 // What a backend keeps per call (computed in Backend::prepare): it owns the subclass.
@@ -79,6 +81,13 @@ struct Call : std::enable_shared_from_this<Call> {
     // Scheduling: lower first (earlier jobs finish first, freeing their slots).
     uint64_t priority = 0;
     ChunkFn on_chunk;  // streaming, optional: call stream(), which numbers the attempts
+
+    // Identity for observers (CallEvent), set by the flow graph when it makes the call.
+    // The job outlives the call's events: the call's `done` holds it until Done.
+    uint64_t id = 0;
+    TimePoint made{};
+    const std::string* job_id = nullptr;
+    const std::string* node_id = nullptr;  // the plan's, alive as long as the engine
 
     // Filled by the scheduler; read by the completion callback.
     int attempts = 0;
@@ -121,5 +130,10 @@ struct Call : std::enable_shared_from_this<Call> {
 };
 
 using CallPtr = std::shared_ptr<Call>;
+
+// The observer's view of `c` at `at` (identity filled; the caller sets the rest).
+CallEvent call_event(const Call& c, CallEvent::Kind kind, TimePoint at);
+// Reports attempt `c.serial`'s end: its first token (if any), then AttemptEnded.
+void report_attempt_end(CallObserver& o, const Call& c, const Reply& r, TimePoint at);
 
 }  // namespace moa

@@ -74,7 +74,23 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls,
                                             [this](const BackendSpec& b) -> Backend& { return backends->at(b); });
     scheduler->set_observer(options.observer);
+    if (options.observer && options.observer->wants_call_events()) events = options.observer;
     if (budget.enabled()) scheduler->set_budget(&budget);
+}
+
+void EngineCore::report_done(const Call& c, const NodeState& ns) {
+    CallEvent e = call_event(c, CallEvent::Kind::Done, Clock::now());
+    e.status = ns.status;
+    e.error_kind = ns.error_kind;
+    if (ns.status != CallStatus::Ok) e.error = ns.text;
+    e.tokens_in = ns.tokens_in;
+    e.tokens_out = ns.tokens_out;
+    e.tokens_estimated = ns.tokens_estimated;
+    e.cache_hit = ns.cache_hit;
+    e.cost_known = ns.cost_known;
+    e.cost_usd = ns.cost_usd;
+    e.saved_usd = ns.saved_usd;
+    events->call_event(e);
 }
 
 void EngineCore::submit(const CallPtr& c, const std::string& node) {
@@ -138,6 +154,7 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
             ns.start = ns.end = Clock::now();
         }
         costs.settle(ns, call, r);
+        if (events && call) report_done(*call, ns);  // every call made ends here, once
     }
     if (on_event) on_event(event_of(*job, i));
     if (job->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {

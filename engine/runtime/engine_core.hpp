@@ -44,6 +44,11 @@ struct EngineCore {
     std::unique_ptr<ResponseCache> cache;  // null when off
     void submit(const CallPtr& c, const std::string& node);
     std::function<void(const NodeEvent&)> on_event;
+    // The observer, if it wants call events (CallEvent); calls are numbered from 1.
+    CallObserver* events = nullptr;
+    std::atomic<uint64_t> calls_made{0};
+    // Reports call `c`'s result (CallEvent::Done), as resolved into `ns`, to `events`.
+    void report_done(const Call& c, const NodeState& ns);
 
     std::atomic<size_t> jobs_started{0}, jobs_done{0};
     // Engine::cancel(): new calls are cancelled at submit; live jobs' calls at once.

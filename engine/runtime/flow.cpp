@@ -277,6 +277,10 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     c->agent = pn.agent;
     c->replica = pn.replica;
     c->seed = core_.options.seed;
+    c->id = core_.calls_made.fetch_add(1, std::memory_order_relaxed) + 1;
+    c->made = Clock::now();
+    c->job_id = &f.job->id;
+    c->node_id = &pn.id;
     c->messages = pn.prompt.render(f.job->query, f.responses);
     size_t chars = 0;
     for (const auto& m : c->messages) chars += m.content.size();

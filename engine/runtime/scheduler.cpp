@@ -82,7 +82,9 @@ void Scheduler::cancel(CallPtr call) {
             --p.running;
             --running_total_;
             running.fetch_sub(1, std::memory_order_relaxed);
-            if (observer_) observer_->attempt_ended(p.spec->name, p.running, Clock::now());
+            TimePoint now = Clock::now();
+            if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
+            if (events_) report_attempt_end(*events_, *call, cancelled_reply(), now);
         }
         complete(call, cancelled_reply());
         pump_all();
@@ -93,6 +95,7 @@ void Scheduler::enqueue(const CallPtr& c) {
     Pool& p = pools_.at(c->backend->name);
     c->state = Call::State::Queued;
     c->seq = ++seq_;
+    if (events_) events_->call_event(call_event(*c, CallEvent::Kind::Queued, Clock::now()));
     p.queue.insert(c);
     pump(p);
 }
@@ -149,6 +152,7 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
     running.fetch_add(1, std::memory_order_relaxed);
     attempts.fetch_add(1, std::memory_order_relaxed);
     if (observer_) observer_->attempt_started(p.spec->name, p.running, now);
+    if (events_) events_->call_event(call_event(*c, CallEvent::Kind::Started, now));
     // Two pointers fit std::function's inline buffer (no allocation per attempt); the
     // backend holds the call while the attempt runs, and the pool is the call's.
     p.backend->start(c, [this, call = c.get()](Reply&& r) {
@@ -195,6 +199,7 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
     estimate_missing_usage(*c, r);
     if (budget_) budget_->settle(*c, &r);
+    if (events_) report_attempt_end(*events_, *c, r, now);
     // A run-wide retry budget (20 retries plus one per two calls) stops retry
     // storms when a provider is down: past it, failures are final.
     bool budget = retries_used_ < 20 + submitted_ / 2;
@@ -207,6 +212,11 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
         cool_down(p, r, now);
         retries.fetch_add(1, std::memory_order_relaxed);
         c->state = Call::State::Backoff;
+        if (events_) {
+            CallEvent e = call_event(*c, CallEvent::Kind::RetryWait, now);
+            e.wait_ms = d;
+            events_->call_event(e);
+        }
         c->timer = reactor_.at(now + std::chrono::milliseconds(d), [this, c] { enqueue(c); });
     } else {
         if (r.status == CallStatus::Error && c->attempts > 1)

@@ -33,7 +33,10 @@ public:
     ~Scheduler();
     void submit(CallPtr call);  // any thread
     void cancel(CallPtr call);  // any thread; completes the call with Cancelled if not done
-    void set_observer(CallObserver* o) { observer_ = o; }
+    void set_observer(CallObserver* o) {
+        observer_ = o;
+        events_ = o && o->wants_call_events() ? o : nullptr;
+    }
     void set_budget(Budget* b) { budget_ = b; }  // before the first submit; null = none
 
     std::atomic<size_t> in_flight{0};   // submitted, not completed
@@ -86,6 +89,7 @@ private:
     int running_total_ = 0;
     uint64_t seq_ = 0;
     CallObserver* observer_ = nullptr;
+    CallObserver* events_ = nullptr;  // observer_, if it wants call events
     Budget* budget_ = nullptr;
     const GraphSpec& graph_;
     size_t submitted_ = 0;      // reactor thread: calls seen, for the retry budget

@@ -38,8 +38,7 @@ struct StreamChunk {
 };
 using ChunkFn = std::function<void(const StreamChunk&)>;
 
-enum class CallStatus { Ok, Error, Skipped, Cancelled };
-const char* to_string(CallStatus s);
+// CallStatus: moa/observer.hpp.
 
 // What happened at one node for one job.
 struct NodeEvent {
