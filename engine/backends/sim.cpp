@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "backends/backend.hpp"
+#include "backends/sim_model.hpp"
 #include "runtime/hash.hpp"
 #include "runtime/reactor.hpp"
 #include "moa/ascii.hpp"
@@ -262,6 +263,13 @@ void cache_identity(const Call& c, std::string& s) {
 }
 
 }  // namespace
+
+Reply sim_answer(const Call& c, uint64_t hash) { return answer(c, hash); }
+
+SimAttempt sim_attempt(const BackendSpec& b, uint64_t hash, int attempt_no, uint32_t tokens_out) {
+    Attempt a = attempt(b, hash, attempt_no, tokens_out);
+    return {a.kind == Attempt::Kind::Ok, a.latency_us, a.first_token_us, a.retry_after_ms};
+}
 
 extern const Provider kSimProvider{
     .kind = BackendKind::Sim,
