@@ -246,7 +246,7 @@ void add_plan(CLI::App& app, PlanCmd& p) {
         ->check(CLI::NonNegativeNumber);
     p.cmd->add_option("--max-jobs", a.max_jobs, "Jobs in flight, as `moa run` (default: derived from the graph, at least 256)")
         ->check(CLI::Range(1, 1000000));
-    p.cmd->add_option("--seed", a.seed, "Seed of the simulated draws and of the sim backend (default 0)");
+    p.cmd->add_option("--seed", a.seed, "Seed of the draws, and of the simulated backend as in `moa run` (default 0)");
     p.cmd->add_option("--cache-db", a.cache_db, "Cache whose recorded latencies and answer lengths profile real models "
                                                 "(default .moa/cache.db when it exists; read only)");
 }

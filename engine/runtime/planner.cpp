@@ -35,44 +35,31 @@ int worst_attempts(const GraphSpec& g, const PlanNode& pn, std::string& fallback
     return n;
 }
 
-// The most tokens an answer can have: max_tokens; the simulator's own bound on sim.
-std::optional<double> out_max(const PlanNode& pn) {
-    if (pn.backend->kind == BackendKind::Sim) {
-        if (!pn.backend->sim_reply.empty()) return static_cast<double>(pn.backend->sim_reply.size() / 4 + 1);
-        if (pn.result == ResultKind::Pick) return 1.0 + static_cast<double>(std::to_string(pn.inputs.size()).size() / 4);
-        double words = std::min<double>(96, pn.agent->max_tokens ? static_cast<double>(*pn.agent->max_tokens) : 4096);
-        return words + 4 + 2 * static_cast<double>(pn.inputs.size());
-    }
-    if (pn.agent->max_tokens) return static_cast<double>(*pn.agent->max_tokens);
-    return std::nullopt;
-}
-
-// The longest answer in bytes: on sim, the simulator's text at its longest (its tag,
-// what it cites, 96 words of at most 10 letters); elsewhere max_tokens at 4 bytes a
-// token (the engine's estimate); a pick's result is one of its inputs.
-std::optional<double> chars_max(const Plan& plan, size_t i, const std::vector<std::optional<double>>& chars, size_t query_chars) {
+// The longest answer of node i, in tokens (its reply) and bytes (its result): what
+// the backend's CallModel says; elsewhere max_tokens, at 4 bytes a token (the
+// engine's estimate). A pick's result is one of its inputs.
+void longest(const Plan& plan, size_t i, const std::vector<std::optional<double>>& bytes, size_t query_bytes,
+             std::optional<double>& tokens_max, std::optional<double>& bytes_max) {
     const PlanNode& pn = plan.nodes[i];
-    if (pn.result == ResultKind::Pick) {
-        double m = 0;
+    size_t choices = pn.result == ResultKind::Pick ? pn.inputs.size() : 0;
+    if (const CallModel* model = provider_of(pn.backend->kind).model) {
+        std::vector<std::string> input_models;
+        for (int in : pn.inputs) input_models.push_back(plan.nodes[static_cast<size_t>(in)].agent->model);
+        double t = 0, b = 0;
+        model->longest(*pn.agent, *pn.backend, input_models, query_bytes, choices, t, b);
+        tokens_max = t;
+        bytes_max = b;
+    } else if (pn.agent->max_tokens) {
+        tokens_max = static_cast<double>(*pn.agent->max_tokens);
+        bytes_max = 4 * *tokens_max;
+    }
+    if (choices > 0) {
+        bytes_max = 0.0;
         for (int in : pn.inputs) {
-            if (!chars[static_cast<size_t>(in)]) return std::nullopt;
-            m = std::max(m, *chars[static_cast<size_t>(in)]);
+            if (!bytes[static_cast<size_t>(in)]) bytes_max.reset();
+            if (bytes_max) bytes_max = std::max(*bytes_max, *bytes[static_cast<size_t>(in)]);
         }
-        return m;
     }
-    if (pn.backend->kind != BackendKind::Sim) {
-        if (!pn.agent->max_tokens) return std::nullopt;
-        return 4.0 * static_cast<double>(*pn.agent->max_tokens);
-    }
-    if (!pn.backend->sim_reply.empty()) return static_cast<double>(pn.backend->sim_reply.size());
-    double s = static_cast<double>(pn.agent->model.size()) + 10;  // "[model:hex6] "
-    if (pn.inputs.empty()) s += 13 + static_cast<double>(std::min<size_t>(query_chars, 48));
-    else {
-        s += 24 + static_cast<double>(std::to_string(pn.inputs.size()).size());
-        for (int in : pn.inputs) s += 10 + static_cast<double>(plan.nodes[static_cast<size_t>(in)].agent->model.size());
-    }
-    double words = std::min<double>(96, pn.agent->max_tokens ? static_cast<double>(*pn.agent->max_tokens) : 4096);
-    return s + 11 * words + 1;
 }
 
 // Input tokens with every input's answer at its longest.
@@ -241,14 +228,15 @@ GraphPlan plan_graph(const GraphSpec& g, const PlanOptions& o) {
         if (pn.gate >= 0) np.gate = g.routes[static_cast<size_t>(pn.gate)].name;
         np.worst_attempts = worst_attempts(g, pn, np.fallback);
         auto p = o.profiles.find(pn.agent->model);
-        np.profile = pn.backend->kind == BackendKind::Sim ? "sim"
+        const CallModel* model = provider_of(pn.backend->kind).model;
+        np.profile = model ? model->label
                      : p != o.profiles.end() && !p->second.latency_ms.empty()
                          ? "cache (" + std::to_string(p->second.latency_ms.size()) + " answers)"
                          : "none";
-        np.tokens_out_max = out_max(pn);
         size_t qmax = 0;
         for (const auto& q : queries) qmax = std::max(qmax, q.size());
-        chars.push_back(chars_max(plan, i, chars, qmax));
+        chars.emplace_back();
+        longest(plan, i, chars, qmax, np.tokens_out_max, chars.back());
         np.tokens_in_max = in_max(plan, i, chars, qmax);
         out.worst_attempts += np.worst_attempts;
         out.nodes.push_back(std::move(np));

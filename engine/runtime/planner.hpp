@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/backend.hpp"
 #include "moa/plan.hpp"
 #include "runtime/plan.hpp"
 
@@ -41,8 +42,8 @@ public:
 private:
     void call(size_t i, const std::vector<std::string_view>& responses, std::string_view query, PlanRng& rng,
               CallDraw& d) const;
-    bool sim_call(const AgentSpec& a, const BackendSpec& b, size_t i, const std::vector<Message>& msgs,
-                  size_t choices, PlanRng& rng, CallDraw& d) const;
+    bool modelled_call(const CallModel& model, const AgentSpec& a, const BackendSpec& b, size_t i,
+                       const std::vector<Message>& msgs, size_t choices, PlanRng& rng, CallDraw& d) const;
     const GraphSpec& graph_;
     const Plan& plan_;
     const PlanOptions& options_;

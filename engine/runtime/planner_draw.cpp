@@ -1,11 +1,11 @@
 // One job drawn the way the engine runs it: prompts rendered by the engine's own
-// templates from the inputs' drawn answers; sim calls answered and timed by the
-// simulator's own functions (a random hash in place of the request's); other calls
-// drawn from the answers a cache recorded for their model.
+// templates from the inputs' drawn answers; calls of a backend with a CallModel (the
+// simulator) answered and timed by its own code, with a random hash in place of the
+// request's; other calls drawn from the answers a cache recorded for their model.
 #include <algorithm>
 #include <cmath>
 
-#include "backends/sim_model.hpp"
+#include "backends/backend.hpp"
 #include "runtime/hash.hpp"
 #include "runtime/planner.hpp"
 
@@ -51,8 +51,8 @@ void JobDrawer::call(size_t i, const std::vector<std::string_view>& responses, s
     const BackendSpec* backend = pn.backend;
     // The agent, then its fallback when its retries run out (one hop, as the scheduler).
     for (int hop = 0; agent && backend; ++hop) {
-        if (backend->kind == BackendKind::Sim) {
-            if (sim_call(*agent, *backend, i, msgs, choices, rng, d)) break;
+        if (const CallModel* model = provider_of(backend->kind).model) {
+            if (modelled_call(*model, *agent, *backend, i, msgs, choices, rng, d)) break;
         } else if (auto p = options_.profiles.find(agent->model);
                    p != options_.profiles.end() && !p->second.latency_ms.empty()) {
             const LatencyProfile& prof = p->second;  // a recorded answer, drawn at random
@@ -77,11 +77,11 @@ void JobDrawer::call(size_t i, const std::vector<std::string_view>& responses, s
         d.text.assign(responses[static_cast<size_t>(rng.next() % responses.size())]);
 }
 
-// A sim call: the answer and each attempt from the simulator's code; between failed
+// A modelled call: the answer and each attempt from the backend's code; between failed
 // attempts the scheduler's backoff (full jitter on an exponential cap, at least the
 // server's Retry-After). False when every attempt failed.
-bool JobDrawer::sim_call(const AgentSpec& a, const BackendSpec& b, size_t i, const std::vector<Message>& msgs,
-                         size_t choices, PlanRng& rng, CallDraw& d) const {
+bool JobDrawer::modelled_call(const CallModel& model, const AgentSpec& a, const BackendSpec& b, size_t i,
+                              const std::vector<Message>& msgs, size_t choices, PlanRng& rng, CallDraw& d) const {
     Call c;
     c.backend = &b;
     c.agent = &a;
@@ -90,10 +90,10 @@ bool JobDrawer::sim_call(const AgentSpec& a, const BackendSpec& b, size_t i, con
     c.seed = options_.seed;
     c.choices = static_cast<uint32_t>(choices);
     uint64_t hash = rng.next();
-    Reply r = sim_answer(c, hash);
+    Reply r = model.answer(c, hash);
     const RetryPolicy& rp = b.retry;
     for (int attempt = 1; attempt <= std::max(1, rp.attempts); ++attempt) {
-        SimAttempt at = sim_attempt(b, hash, attempt, r.tokens_out);
+        CallModel::Attempt at = model.attempt(b, hash, attempt, r.tokens_out);
         d.service_ms += static_cast<double>(at.latency_us) / 1000;
         if (at.ok) {
             d.tokens_out = r.tokens_out;

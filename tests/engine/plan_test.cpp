@@ -205,3 +205,50 @@ output answer = last
     CHECK(*p.nodes[1].tokens_in >= *p.nodes[0].tokens_in + 100);
     CHECK(p.unknowns.empty());
 }
+
+namespace {
+
+// Three proposers and an aggregator, every call exactly 100 ms, on one backend with
+// `limits` (max_concurrent, requests).
+GraphSpec fixed_latency(const std::string& limits) {
+    return test::load("backend sim {\n  kind = sim\n  " + limits +
+                      "\n  latency {\n    first_token = 100ms\n  }\n}\n"
+                      "template agg = \"Responses:\\n{{responses}}\"\n"
+                      "agent a { backend = sim  model = \"m/a\" }\n"
+                      "layer p = [a * 3]\n"
+                      "layer f = a { inputs = p  prompt = agg }\n"
+                      "output o = f\n");
+}
+
+}  // namespace
+
+TEST_CASE("a batch's wall time follows the layers under max_concurrent, not work divided by slots", "[plan]") {
+    // Two slots, two jobs of 3 + 1 calls: 8 calls of 100 ms fill two slots in 400 ms,
+    // but the aggregators wait for their layers: 0-100 j0p1 j0p2, 100-200 j0p3 j1p1,
+    // 200-300 j0f (earlier job first) j1p2, 300-400 j1p3, 400-500 j1f.
+    PlanOptions o;
+    o.queries = {"first", "second"};
+    GraphPlan p = plan_graph(fixed_latency("max_concurrent = 2"), o);
+    REQUIRE(p.critical_path_ms);
+    CHECK(*p.critical_path_ms == Approx(200));
+    REQUIRE(p.batch_wall_ms);
+    CHECK(*p.batch_wall_ms == Approx(500));
+    // One job at a time (--max-jobs 1): each job alone takes 100 + 100 ms (two slots
+    // for three proposers) + 100 ms.
+    o.max_jobs = 1;
+    CHECK(*plan_graph(fixed_latency("max_concurrent = 2"), o).batch_wall_ms == Approx(600));
+    // The global --concurrency cap of 1: eight calls one after another.
+    o.max_jobs = 0;
+    o.max_calls = 1;
+    CHECK(*plan_graph(fixed_latency("max_concurrent = 2"), o).batch_wall_ms == Approx(800));
+}
+
+TEST_CASE("a batch's wall time waits for the backend's request rate as the scheduler does", "[plan]") {
+    // 60 requests a minute with a burst of one: a call starts every second; the eighth
+    // at 7 s ends at 7.1 s.
+    PlanOptions o;
+    o.queries = {"first", "second"};
+    GraphPlan p = plan_graph(fixed_latency("requests = 60/min"), o);
+    REQUIRE(p.batch_wall_ms);
+    CHECK(*p.batch_wall_ms == Approx(7100));
+}

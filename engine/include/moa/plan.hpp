@@ -1,7 +1,7 @@
 // `moa plan`: what a graph will cost in calls, tokens and time, before any model is
 // called (no API key is needed). Figures come from the graph itself (templates,
 // max_tokens, retry and fallback settings, concurrency limits) and from per-model
-// latency profiles: the sim backend's own settings, or the latencies and answer
+// latency profiles: the simulated backend's own settings, or the latencies and answer
 // lengths a response cache recorded in earlier real runs. A figure that cannot be
 // known (a real model never run, so no profile) is absent (std::nullopt) and named in
 // GraphPlan::unknowns: never a silent 0. Expected values are Monte Carlo means over
@@ -38,7 +38,7 @@ struct PlanOptions {
     int max_jobs = 0;                  // as EngineOptions: 0 = derived from the graph
     int max_calls = 0;                 // --concurrency; 0 = per-backend limits only
     uint64_t seed = 0;                 // seeds the draws (and is the run's seed)
-    std::map<std::string, LatencyProfile> profiles;  // by model, for non-sim backends
+    std::map<std::string, LatencyProfile> profiles;  // by model, for real backends
 };
 
 struct NodePlan {
@@ -46,7 +46,7 @@ struct NodePlan {
     std::string gate;          // the route that must pick this node's layer, or ""
     std::string fallback;      // the agent that takes over when retries run out, or ""
     int worst_attempts = 1;    // retries and fallback included
-    std::string profile;       // "sim", "cache (N answers)" or "none"
+    std::string profile;       // "simulator", "cache (N answers)" or "none"
     std::optional<double> tokens_in, tokens_out;          // expected, per call
     std::optional<double> tokens_in_max, tokens_out_max;  // bounds (max_tokens)
     std::optional<double> latency_ms;                     // expected service time
