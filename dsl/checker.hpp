@@ -110,6 +110,9 @@ private:
     void read_sim_fields(const DeclRef& r, Fields& f, BackendSpec& b);
     void check_templates();
     void check_agents();
+    void load_price_table();  // checker_prices.cpp
+    void check_prices();
+    void trim_prices();
     void read_timeouts(const FieldVal& fv, Timeouts& t);
     void add_use_notes(Diagnostic& e, const DeclRef& first, const DeclRef& second);
     void parse_overrides();
@@ -185,6 +188,8 @@ private:
     std::map<std::string, DeclRef> backends_, templates_, agents_, topologies_, routes_decl_,
         outputs_decl_;
     std::vector<DeclRef> uses_;
+    std::vector<DeclRef> prices_;
+    std::string price_table_key_;  // canonical path of LoadOptions::price_table
     std::vector<std::unique_ptr<LayerDraft>> layers_;
     std::map<std::string, LayerDraft*> layer_by_name_;
     std::map<std::string, std::string> instance_to_layer_;  // instance -> draft name

@@ -20,6 +20,9 @@ struct LoadOptions {
     // `NAME.field=value` overrides of backend and agent fields (`moa run --set`),
     // checked like the file's own fields.
     std::vector<std::string> overrides;
+    // A .moa file of `price` declarations read with every graph (the CLI passes
+    // stdlib/prices.moa); "" = none. Prices declared in the graph override it.
+    std::string price_table;
 };
 
 struct LoadResult {
