@@ -262,7 +262,7 @@ void add_fmt(CLI::App& app, FmtCmd& f) {
 }
 
 void add_plan(CLI::App& app, PlanCmd& p) {
-    p.cmd = app.add_subcommand("plan", "Calls, tokens and critical-path latency of a graph, for one query and a batch, "
+    p.cmd = app.add_subcommand("plan", "Calls, tokens, cost and critical-path latency of a graph, for one query and a batch, "
                                        "without calling any model (no API key needed; docs/cli.md)");
     moa::cli::PlanArgs& a = p.args;
     p.cmd->add_option("graph", a.graph, "Graph file")->required()->check(CLI::ExistingFile);

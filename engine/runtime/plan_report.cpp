@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "moa/cost.hpp"
 #include "moa/json_writer.hpp"
 #include "moa/plan.hpp"
 
@@ -27,6 +28,13 @@ std::string tokens(const std::optional<double>& e, const std::optional<double>& 
 
 std::string ms(const std::optional<double>& x) { return x ? num(x) + " ms" : "unknown"; }
 
+std::string usd(const std::optional<double>& x) { return x ? format_usd(*x) : "unknown"; }
+
+std::string cost(const std::optional<double>& e, const std::optional<double>& m, double times = 1) {
+    auto scaled = [&](const std::optional<double>& x) { return x ? std::optional<double>(*x * times) : std::nullopt; };
+    return usd(scaled(e)) + " (max " + usd(scaled(m)) + ")";
+}
+
 void optional_number(JsonWriter& w, const std::optional<double>& x) {
     if (x) w.number(std::round(*x * 10) / 10);
     else w.null();
@@ -37,6 +45,17 @@ void range(JsonWriter& w, const char* key, const std::optional<double>& e, const
     optional_number(w, e);
     w.key("max");
     optional_number(w, m);
+    w.end_object();
+}
+
+// "cost_usd": {"expected": x | null, "max": y | null}, unrounded (a call may cost $0.000042).
+void usd_range(JsonWriter& w, const std::optional<double>& e, const std::optional<double>& m) {
+    w.key("cost_usd").begin_object().key("expected");
+    if (e) w.number(*e);
+    else w.null();
+    w.key("max");
+    if (m) w.number(*m);
+    else w.null();
     w.end_object();
 }
 
@@ -57,11 +76,12 @@ std::string plan_text(const GraphPlan& p) {
     std::string s = "query: " + p.query_source + (p.queries > 1 || p.query_source.rfind("typical", 0) != 0 ? ", mean " + num(p.query_chars) + " chars" : "") + "; seed " + std::to_string(p.seed) +
                     "; expected figures are means of " + std::to_string(p.trials) + " simulated jobs\n\n";
     s += pad("node", wn + 2) + pad("layer", wl + 2) + pad("model", wm + 2) + pad("worst", 7) + pad("tokens in", 20) +
-         pad("tokens out", 20) + pad("latency", 12) + "profile\n";
+         pad("tokens out", 20) + pad("latency", 12) + pad("cost", 26) + "profile\n";
     for (const auto& n : p.nodes) {
         s += pad((n.critical ? "* " : "") + n.node, wn + 2) + pad(n.layer, wl + 2) + pad(n.model, wm + 2) +
              pad(std::to_string(n.worst_attempts), 7) + pad(tokens(n.tokens_in, n.tokens_in_max), 20) +
-             pad(tokens(n.tokens_out, n.tokens_out_max), 20) + pad(ms(n.latency_ms), 12) + n.profile;
+             pad(tokens(n.tokens_out, n.tokens_out_max), 20) + pad(ms(n.latency_ms), 12) +
+             pad(cost(n.cost_usd, n.cost_max_usd), 26) + n.profile;
         if (!n.gate.empty()) s += "; only if route " + n.gate + " picks it";
         if (!n.fallback.empty()) s += "; fallback " + n.fallback;
         s += "\n";
@@ -70,6 +90,8 @@ std::string plan_text(const GraphPlan& p) {
     if (p.calls_max != p.calls_min) s += " to " + std::to_string(p.calls_max) + " (routes)";
     s += "; worst case " + std::to_string(p.worst_attempts) + " attempts (every retry and fallback)\n";
     s += "tokens per query: in " + tokens(p.tokens_in, p.tokens_in_max) + ", out " + tokens(p.tokens_out, p.tokens_out_max) + "\n";
+    s += "cost per query: " + cost(p.cost_usd, p.cost_max_usd) + "; batch of " + std::to_string(p.queries) + ": " +
+         cost(p.cost_usd, p.cost_max_usd, static_cast<double>(p.queries)) + "\n";
     s += "critical path (one query, * above): " + ms(p.critical_path_ms) + "\n";
     s += "batch of " + std::to_string(p.queries) + " quer" + (p.queries == 1 ? "y" : "ies") + " (max_jobs " +
          std::to_string(p.max_jobs) + ", concurrency " + (p.max_calls > 0 ? std::to_string(p.max_calls) : "per backend") +
@@ -99,6 +121,9 @@ std::string plan_json(const GraphPlan& p) {
         range(w, "tokens_out", n.tokens_out, n.tokens_out_max);
         w.key("latency_ms");
         optional_number(w, n.latency_ms);
+        usd_range(w, n.cost_usd, n.cost_max_usd);
+        w.key("price_origin");
+        optional_string(w, n.price_origin);
         w.key("critical").value(n.critical).end_object();
     }
     w.end_array();
@@ -109,11 +134,15 @@ std::string plan_json(const GraphPlan& p) {
     range(w, "tokens_out", p.tokens_out, p.tokens_out_max);
     w.key("critical_path_ms");
     optional_number(w, p.critical_path_ms);
+    usd_range(w, p.cost_usd, p.cost_max_usd);
     w.end_object();
     w.key("batch").begin_object().key("queries").value(static_cast<uint64_t>(p.queries)).key("max_jobs").value(p.max_jobs);
     w.key("concurrency").value(p.max_calls).key("wall_ms");
     optional_number(w, p.batch_wall_ms);
-    w.key("draws").value(p.batch_trials).key("worst_attempts").value(p.batch_worst_attempts).end_object();
+    w.key("draws").value(p.batch_trials).key("worst_attempts").value(p.batch_worst_attempts);
+    auto times = [&](const std::optional<double>& x) { return x ? std::optional<double>(*x * static_cast<double>(p.queries)) : std::nullopt; };
+    usd_range(w, times(p.cost_usd), times(p.cost_max_usd));
+    w.end_object();
     w.key("unknown").strings(p.unknowns);
     w.end_object();
     s += "\n";

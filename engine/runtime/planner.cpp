@@ -93,16 +93,6 @@ void calls_per_query(const Plan& plan, GraphPlan& out) {
     }
 }
 
-template <typename T>
-std::optional<T> sum_known(const std::vector<NodePlan>& nodes, std::optional<T> NodePlan::*field) {
-    T s = 0;
-    for (const auto& n : nodes) {
-        if (!(n.*field)) return std::nullopt;
-        s += *(n.*field);
-    }
-    return s;
-}
-
 // The expected figures of one query: means over drawn jobs (queries of the input in turn).
 void expected_query(const GraphSpec& g, const Plan& plan, const PlanOptions& o, const std::vector<std::string>& queries,
                     GraphPlan& out) {
@@ -249,6 +239,7 @@ GraphPlan plan_graph(const GraphSpec& g, const PlanOptions& o) {
     out.tokens_out_max = sum_known(out.nodes, &NodePlan::tokens_out_max);
     batch(g, plan, o, queries, out);
     name_unknowns(plan, out);
+    price_plan(g, plan, out);
     return out;
 }
 

@@ -60,4 +60,18 @@ std::optional<double> critical_path(const Plan& plan, const std::vector<CallDraw
 std::optional<double> batch_wall_ms(const Plan& plan, const std::vector<std::vector<CallDraw>>& jobs, int max_jobs,
                                     int max_calls);
 
+// The sum of a figure over the nodes, unknown if any node's is.
+template <typename T>
+std::optional<T> sum_known(const std::vector<NodePlan>& nodes, std::optional<T> NodePlan::*field) {
+    T s = 0;
+    for (const auto& n : nodes) {
+        if (!(n.*field)) return std::nullopt;
+        s += *(n.*field);
+    }
+    return s;
+}
+
+// Fills the plan's cost figures (plan_cost.cpp), after the tokens.
+void price_plan(const GraphSpec& g, const Plan& plan, GraphPlan& out);
+
 }  // namespace moa

@@ -50,6 +50,10 @@ struct NodePlan {
     std::optional<double> tokens_in, tokens_out;          // expected, per call
     std::optional<double> tokens_in_max, tokens_out_max;  // bounds (max_tokens)
     std::optional<double> latency_ms;                     // expected service time
+    // USD per query: the expected tokens at the model's price; the worst case bills
+    // every attempt (the fallback's at its price) for the longest prompt and answer.
+    std::optional<double> cost_usd, cost_max_usd;
+    std::string price_origin;  // where the price came from ("stdlib 2025-06-01", a graph line)
     bool critical = false;     // on the critical path of expected latencies
 };
 
@@ -61,6 +65,7 @@ struct GraphPlan {
     std::optional<double> tokens_in, tokens_out;  // expected per query
     std::optional<double> tokens_in_max, tokens_out_max;
     std::optional<double> critical_path_ms;  // expected, one query (the engine's definition)
+    std::optional<double> cost_usd, cost_max_usd;  // per query; a batch costs `queries` times this
     // The batch: the input's size (1 without --input) under the concurrency limits.
     size_t queries = 1;
     std::string query_source;  // "typical (200 chars)" or the input's summary
