@@ -60,6 +60,26 @@ private:
     std::unique_ptr<HttpTransport> http_;
 };
 
+// `moa plan`'s model of a backend whose calls can be predicted without making them (the
+// in-process simulator): the planner draws calls from the backend's own code, with a
+// random hash in place of the request's, so its expected figures are the backend's.
+struct CallModel {
+    const char* label;  // where the figures come from, as the plan shows it
+    // The answer (text, tokens) `c` gets when its request hashes to `hash`.
+    Reply (*answer)(const Call& c, uint64_t hash);
+    // One attempt: whether it succeeds, and its duration (to the last token or the failure).
+    struct Attempt {
+        bool ok = true;
+        int64_t latency_us = 0;
+        int64_t retry_after_ms = -1;  // the wait a failure asks for, -1: none
+    };
+    Attempt (*attempt)(const BackendSpec& b, uint64_t hash, int attempt_no, uint32_t tokens_out);
+    // The longest answer, in tokens and bytes, of `agent` when it cites the answers of
+    // agents of `input_models` (after a query of `query_bytes`); `choices` > 0 for a pick.
+    void (*longest)(const AgentSpec& agent, const BackendSpec& b, const std::vector<std::string>& input_models,
+                    size_t query_bytes, size_t choices, double& tokens, double& bytes);
+};
+
 // A provider: one BackendKind, described once, in its own file.
 struct Provider {
     BackendKind kind;
@@ -72,6 +92,8 @@ struct Provider {
     void (*cache_identity)(const Call& c, std::string& canonical) = nullptr;
     // Remote providers' request and response formats (null for in-process ones).
     const WireFormat* wire = nullptr;
+    // For `moa plan`; null: the planner profiles the backend's models from the cache.
+    const CallModel* model = nullptr;
 };
 
 // The registered provider of `kind` (registry.cpp).

@@ -264,6 +264,32 @@ void cache_identity(const Call& c, std::string& s) {
     if (c.choices > 0) s += "sim_choices: " + std::to_string(c.choices) + "\n";
 }
 
+// For `moa plan`: this file's answers and attempts, and the longest text answer() can
+// write (its tag, what it cites, at most 96 words of at most 10 letters each).
+void longest(const AgentSpec& a, const BackendSpec& b, const std::vector<std::string>& input_models, size_t query_bytes,
+             size_t choices, double& tokens, double& bytes) {
+    if (!b.sim_reply.empty() || choices > 0) {
+        std::string text = !b.sim_reply.empty() ? b.sim_reply : std::to_string(choices);
+        tokens = static_cast<double>(text.size() / 4 + 1);
+        bytes = static_cast<double>(text.size());
+        return;
+    }
+    double words = std::min<double>(96, a.max_tokens ? static_cast<double>(*a.max_tokens) : 4096);
+    double s = static_cast<double>(short_model(a.model).size()) + 10;  // "[model:hex6] "
+    if (input_models.empty()) s += 13 + static_cast<double>(std::min<size_t>(query_bytes, 48));
+    else s += 24 + static_cast<double>(std::to_string(input_models.size()).size());
+    for (const auto& m : input_models) s += 10 + static_cast<double>(short_model(m).size());
+    tokens = words + 4 + 2 * static_cast<double>(input_models.size());
+    bytes = s + 11 * words + 1;
+}
+
+CallModel::Attempt model_attempt(const BackendSpec& b, uint64_t hash, int attempt_no, uint32_t tokens_out) {
+    Attempt a = attempt(b, hash, attempt_no, tokens_out);
+    return {a.kind == Attempt::Kind::Ok, a.latency_us, a.retry_after_ms};
+}
+
+const CallModel kSimModel{"simulator", answer, model_attempt, longest};
+
 }  // namespace
 
 extern const Provider kSimProvider{
@@ -274,6 +300,7 @@ extern const Provider kSimProvider{
     },
     .cache_identity = cache_identity,
     .wire = nullptr,
+    .model = &kSimModel,
 };
 
 }  // namespace moa

@@ -212,6 +212,13 @@ void ResponseCache::answered(const std::string& key, const std::string& node, co
         rec.backend = canonical.substr(b + 9, canonical.find('\n', b) - b - 9);
         rec.request = canonical;
         rec.entry = {r.text, r.tokens_in, r.tokens_out};
+        auto ms = [](TimePoint a, TimePoint b) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+        };
+        if (c->attempt_started != TimePoint{} && c->finished >= c->attempt_started)
+            rec.latency_ms = ms(c->attempt_started, c->finished);
+        if (c->first_token >= c->attempt_started && c->first_token != TimePoint{})
+            rec.first_token_ms = ms(c->attempt_started, c->first_token);
         rec.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         store_->put(rec);
         writes.fetch_add(1, std::memory_order_relaxed);

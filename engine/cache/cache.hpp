@@ -36,6 +36,9 @@ struct CacheRecord {  // one row, for stats, export and replay explanations
     std::string key, node, model, backend, request;
     CacheEntry entry;
     int64_t created = 0;  // unix seconds
+    // The answering attempt, start to last token and to the first streamed chunk, in
+    // ms; -1 when not recorded (rows of older caches, answers that did not stream).
+    int64_t latency_ms = -1, first_token_ms = -1;
 };
 
 // A store that fails (disk full, corruption, lock held too long, read-only file) says so

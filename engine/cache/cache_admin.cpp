@@ -87,7 +87,11 @@ CacheExport cache_export(const std::string& path, const std::string& file) {
     Db& db = o.db;
     ExportFile f;  // FILE.tmp renamed onto FILE: a failed export leaves no short file
     f.open(file);
-    Stmt st(db.get(), "SELECT key, node, model, backend, request, text, tokens_in, tokens_out, created FROM responses ORDER BY key");
+    // A read-only cache of an older version may lack the latency columns: NULL then.
+    std::string latency = db.has_column("responses", "latency_ms") ? "latency_ms, first_token_ms" : "NULL, NULL";
+    std::string sql = "SELECT key, node, model, backend, request, text, tokens_in, tokens_out, created, " + latency +
+                      " FROM responses ORDER BY key";
+    Stmt st(db.get(), sql.c_str());
     CacheExport r;
     r.to_stdout = f.is_stdout();
     bool in_place = f.in_place();
@@ -100,6 +104,9 @@ CacheExport cache_export(const std::string& path, const std::string& file) {
             const char* names[] = {"key", "node", "model", "backend", "request", "text"};
             for (int i = 0; i < 6; ++i) w.key(names[i]).value(st.col(i));
             w.key("tokens_in").value(st.int64(6)).key("tokens_out").value(st.int64(7)).key("created").value(st.int64(8));
+            // Only when recorded: older exports and rows without them stay as they were.
+            if (sqlite3_column_type(st.s, 9) != SQLITE_NULL) w.key("latency_ms").value(st.int64(9));
+            if (sqlite3_column_type(st.s, 10) != SQLITE_NULL) w.key("first_token_ms").value(st.int64(10));
             w.end_object();
             line += '\n';
             f.write(line);

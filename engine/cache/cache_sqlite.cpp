@@ -22,7 +22,8 @@ public:
         if (writable_)
             put_ = std::make_unique<Stmt>(db_.get(),
                                           "INSERT OR REPLACE INTO responses(key, node, model, backend, request, text, "
-                                          "tokens_in, tokens_out, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                                          "tokens_in, tokens_out, created, latency_ms, first_token_ms) "
+                                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         if (!get_->s || (writable_ && !put_->s)) {
             error = db_.describe(sqlite3_errcode(db_.get()));
             kind_ = Db::kind_of(sqlite3_errcode(db_.get()));
@@ -117,6 +118,10 @@ private:
         st.integer(7, r.entry.tokens_in);
         st.integer(8, r.entry.tokens_out);
         st.integer(9, r.created);
+        for (auto [col, v] : {std::pair<int, int64_t>{10, r.latency_ms}, {11, r.first_token_ms}}) {
+            if (v >= 0) st.integer(col, v);
+            else sqlite3_bind_null(st.s, col);
+        }
         int rc = sqlite3_step(st.s);
         sqlite3_reset(st.s);
         return rc;

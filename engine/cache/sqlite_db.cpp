@@ -186,13 +186,15 @@ void Db::open_write(std::string& error) {
     }
     for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                             "CREATE TABLE IF NOT EXISTS responses(key TEXT PRIMARY KEY, node TEXT, model TEXT, "
-                            "backend TEXT, request TEXT, text TEXT, tokens_in INTEGER, tokens_out INTEGER, created INTEGER)",
+                            "backend TEXT, request TEXT, text TEXT, tokens_in INTEGER, tokens_out INTEGER, created INTEGER, "
+                            "latency_ms INTEGER, first_token_ms INTEGER)",
                             "CREATE INDEX IF NOT EXISTS responses_by_node ON responses(node, created)",
                             "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER)"}) {
         if (rc != SQLITE_OK) break;
         rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
         if (rc != SQLITE_OK) why = sqlite_reason(db_, rc);
     }
+    if (rc == SQLITE_OK) rc = add_latency_columns(why);
     if (rc == SQLITE_OK) return;
     int prim = rc & 0xff;
     if (prim == SQLITE_READONLY || prim == SQLITE_CANTOPEN || prim == SQLITE_PERM) {
@@ -207,6 +209,26 @@ void Db::open_write(std::string& error) {
     } else {
         error = "cannot open cache " + path_ + ": " + why;
     }
+}
+
+bool Db::has_column(const char* table, const char* column) {
+    Stmt st(db_, (std::string("SELECT 1 FROM pragma_table_info('") + table + "') WHERE name = ?").c_str());
+    st.text(1, column);
+    return st.s && sqlite3_step(st.s) == SQLITE_ROW;
+}
+
+// Caches written before latencies were recorded get the columns (their rows have none).
+int Db::add_latency_columns(std::string& why) {
+    for (const char* col : {"latency_ms", "first_token_ms"}) {
+        if (has_column("responses", col)) continue;
+        std::string sql = std::string("ALTER TABLE responses ADD COLUMN ") + col + " INTEGER";
+        int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+        if (rc != SQLITE_OK) {
+            why = sqlite_reason(db_, rc);
+            return rc;
+        }
+    }
+    return SQLITE_OK;
 }
 
 Stmt::Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }

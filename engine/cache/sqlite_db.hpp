@@ -36,6 +36,8 @@ public:
     std::string describe(int rc);
     // The kind of failure SQLite's `rc` is.
     static Error::Kind kind_of(int rc);
+    // Whether `table` has `column` (an older cache may lack the latency columns).
+    bool has_column(const char* table, const char* column);
 
 private:
     void close();
@@ -44,6 +46,7 @@ private:
     void open_read(std::string& error);
     void check_schema(std::string& error);
     void open_write(std::string& error);
+    int add_latency_columns(std::string& why);
 
     std::string path_;
     sqlite3* db_ = nullptr;

@@ -18,9 +18,11 @@
 #include "log.hpp"
 #include "run.hpp"
 #include "cache_cmd.hpp"
+#include "plan_cmd.hpp"
 #include "moa/dsl.hpp"
 #include "moa/duration.hpp"
 #include "moa/engine.hpp"
+#include "moa/plan.hpp"
 
 #ifndef MOA_VERSION
 #define MOA_VERSION "0.0.0"
@@ -216,6 +218,11 @@ struct FmtCmd {
     bool check = false, to_stdout = false;
 };
 
+struct PlanCmd {
+    CLI::App* cmd = nullptr;
+    moa::cli::PlanArgs args;
+};
+
 struct CacheCmd {
     CLI::App *cmd = nullptr, *stats = nullptr, *prune = nullptr, *exp = nullptr, *imp = nullptr;
     std::string db = ".moa/cache.db", prune_age, prune_model, file;
@@ -252,6 +259,24 @@ void add_fmt(CLI::App& app, FmtCmd& f) {
     f.cmd->add_option("files", f.files, "Files to format")->required()->check(CLI::ExistingFile);
     f.cmd->add_flag("--check", f.check, "Do not write; exit 1 if any file is not formatted");
     f.cmd->add_flag("--stdout", f.to_stdout, "Print the formatted text instead of writing the file");
+}
+
+void add_plan(CLI::App& app, PlanCmd& p) {
+    p.cmd = app.add_subcommand("plan", "Calls, tokens, cost and critical-path latency of a graph, for one query and a batch, "
+                                       "without calling any model (no API key needed; docs/cli.md)");
+    moa::cli::PlanArgs& a = p.args;
+    p.cmd->add_option("graph", a.graph, "Graph file")->required()->check(CLI::ExistingFile);
+    p.cmd->add_option("-i,--input", a.input, "JSONL batch to plan for, as `moa run --input` (- for stdin; default: one "
+                                              "typical query of " + std::to_string(moa::kTypicalQueryChars) + " characters)");
+    p.cmd->add_option("--format", a.format, "Output format: text or json (default text)")->check(CLI::IsMember({"text", "json"}));
+    p.cmd->add_option("--set", a.sets, "Override a backend or agent field, as `moa run --set` (repeatable)")->allow_extra_args(false);
+    p.cmd->add_option("--concurrency", a.concurrency, "Cap on model calls in flight, as `moa run` (default 0: per-backend limits only)")
+        ->check(CLI::NonNegativeNumber);
+    p.cmd->add_option("--max-jobs", a.max_jobs, "Jobs in flight, as `moa run` (default: derived from the graph, at least 256)")
+        ->check(CLI::Range(1, 1000000));
+    p.cmd->add_option("--seed", a.seed, "Seed of the draws, and of the simulated backend as in `moa run` (default 0)");
+    p.cmd->add_option("--cache-db", a.cache_db, "Cache whose recorded latencies and answer lengths profile real models "
+                                                "(default .moa/cache.db when it exists; read only)");
 }
 
 void add_cache(CLI::App& app, CacheCmd& c) {
@@ -295,6 +320,7 @@ struct Subcommands {
     GraphCmd graph;
     FmtCmd fmt;
     CacheCmd cache;
+    PlanCmd plan;
 };
 
 // Color on a terminal unless NO_COLOR is set; -v and -q pick the log level.
@@ -323,6 +349,11 @@ int dispatch(const Subcommands& s, const Common& common) {
                          s.graph.output);
     if (*s.fmt.cmd) return cmd_fmt(common, s.fmt.files, s.fmt.check, s.fmt.to_stdout);
     if (*s.cache.cmd) return cmd_cache(s.cache);
+    if (*s.plan.cmd) {
+        moa::cli::PlanArgs a = s.plan.args;
+        a.color = common.color;
+        return moa::cli::plan(a, load_options(common));
+    }
     return 2;
 }
 
@@ -370,7 +401,7 @@ int run_command(int argc, char** argv) {
     bool verbose = false, quiet = false;
     Common common;
     add_global_flags(app, verbose, quiet, common);
-    Subcommands sub;  // in the order of --help: check, graph, fmt, run, cache
+    Subcommands sub;  // in the order of --help: check, graph, fmt, run, plan, cache
     add_check(app, sub.check);
     add_graph(app, sub.graph);
     add_fmt(app, sub.fmt);
@@ -435,6 +466,7 @@ int run_command(int argc, char** argv) {
     run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
     add_report_flags(*run, run_args);
 
+    add_plan(app, sub.plan);
     add_cache(app, sub.cache);
     if (auto rc = parse_args(app, argc, argv)) return *rc;
     init_logging(verbose, quiet, common);

@@ -417,6 +417,9 @@ bool parse_cache_record(std::string line, CacheRecord& r) {
     r.entry.tokens_out = static_cast<uint32_t>(n);
     if (doc["created"].get_int64().get(created)) return false;
     r.created = created;
+    int64_t ms = 0;  // optional (exports of older versions have none)
+    if (!doc["latency_ms"].get_int64().get(ms) && ms >= 0) r.latency_ms = ms;
+    if (!doc["first_token_ms"].get_int64().get(ms) && ms >= 0) r.first_token_ms = ms;
     return r.key.size() == 32;
 }
 

@@ -94,6 +94,10 @@ struct Call : std::enable_shared_from_this<Call> {
     TimePoint submitted{};
     TimePoint first_start{};  // first attempt started (service time excludes queueing)
     TimePoint finished{};
+    // The latest attempt's start and its first streamed chunk (unset if nothing
+    // streamed): the answering attempt's latency, which the cache records per answer.
+    TimePoint attempt_started{};
+    TimePoint first_token{};
     TimePoint deadline = TimePoint::max();  // the `total` timeout: set when the first attempt starts
     std::function<void(Call&, Reply&&)> done;  // exactly once (reactor or cache thread)
 
@@ -123,6 +127,7 @@ struct Call : std::enable_shared_from_this<Call> {
     // first piece of an attempt that follows an abandoned, partly streamed one.
     void stream(std::string_view text) {
         if (!on_chunk || text.empty()) return;
+        if (first_token == TimePoint{}) first_token = Clock::now();
         StreamChunk ch{text, serial, streamed != 0 && streamed != serial};
         streamed = serial;
         on_chunk(ch);

@@ -144,6 +144,8 @@ void Scheduler::start(Pool& p, const CallPtr& c) {
     c->state = Call::State::Running;
     TimePoint now = Clock::now();
     if (++c->serial == 1) c->first_start = now;
+    c->attempt_started = now;
+    c->first_token = {};
     // `total` bounds the whole call, retries and the waits between them included.
     if (++c->attempts == 1 && p.backend->uses_deadline())
         c->deadline = now + std::chrono::milliseconds(effective_timeouts(*c->backend, *c->agent).total_ms);
