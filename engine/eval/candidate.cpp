@@ -1,0 +1,133 @@
+// Queries in, a graph candidate's answers out: one Engine per candidate, its answers
+// journaled as they finish (journal.hpp) so a rerun pays only for what is missing.
+#include <istream>
+
+#include "eval/journal.hpp"
+#include "io/export_file.hpp"
+#include "moa/batch_io.hpp"
+#include "moa/eval.hpp"
+
+namespace moa::eval {
+
+std::vector<EvalQuery> read_queries(std::istream& in, const std::string& name) {
+    JsonlSource src(in);
+    std::vector<EvalQuery> out;
+    while (auto q = src.next()) {
+        if (!q->error.empty()) throw Error(Error::Kind::Invalid, name + ": " + q->error);
+        const InputLine& l = src.last();
+        out.push_back(EvalQuery{l.line, l.has_id ? l.id : std::to_string(l.line), l.query,
+                                l.has_dataset ? l.dataset : std::string()});
+    }
+    if (in.bad()) throw Error(Error::Kind::Io, "cannot read " + name);
+    if (out.empty()) throw Error(Error::Kind::Invalid, name + ": no queries (one JSON object with a \"prompt\" per line)");
+    return out;
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+    ExportFile f;
+    f.open(path);
+    try {
+        f.write(content);
+        f.commit();
+    } catch (...) {
+        f.abandon();
+        throw;
+    }
+}
+
+void Stop::cancel() {
+    soft();
+    std::lock_guard lock(mu_);
+    cancelled_ = true;
+    if (engine_) engine_->cancel();
+}
+
+void Stop::attach(Engine* e) {
+    std::lock_guard lock(mu_);
+    engine_ = e;
+    if (e && cancelled_) e->cancel();
+}
+
+namespace {
+
+// The queries still to run, in input order; stops handing them out on a stop.
+class PendingSource : public QuerySource {
+public:
+    PendingSource(const std::vector<EvalQuery>& qs, const std::vector<size_t>& todo, Stop& stop)
+        : qs_(qs), todo_(todo), stop_(stop) {}
+    std::optional<Query> next() override {
+        if (next_ >= todo_.size() || stop_.stopping()) return std::nullopt;
+        const EvalQuery& q = qs_[todo_[next_++]];
+        Query out;
+        out.id = q.id;
+        out.prompt = q.instruction;
+        return out;
+    }
+    size_t handed_out() const { return next_; }
+
+private:
+    const std::vector<EvalQuery>& qs_;
+    const std::vector<size_t>& todo_;
+    Stop& stop_;
+    size_t next_ = 0;
+};
+
+Answer answer_of(const JobResult& r) {
+    Answer a;
+    a.ok = r.ok;
+    a.text = r.ok ? r.output() : (r.error_node.empty() ? r.error : r.error_node + ": " + r.error);
+    a.measured = true;
+    a.latency_ms = r.wall_ms;
+    for (const auto& n : r.nodes) {
+        if (n.attempts == 0) continue;  // skipped, or never started
+        a.calls++;
+        a.tokens_in += n.tokens_in;
+        a.tokens_out += n.tokens_out;
+    }
+    a.cost_known = false;  // no prices yet: cost.hpp
+    return a;
+}
+
+}  // namespace
+
+CandidateRun run_candidate(const GraphSpec& graph, const std::vector<EvalQuery>& queries, const EngineOptions& options,
+                           const std::string& journal, Stop& stop) {
+    CandidateRun run;
+    run.answers.resize(queries.size());
+    auto done = read_journal(journal);
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < queries.size(); ++i) {
+        auto it = done.find(queries[i].instruction);
+        if (it == done.end()) {
+            todo.push_back(i);
+            continue;
+        }
+        run.answers[i] = it->second;
+        run.reused++;
+    }
+    if (todo.empty()) return run;
+    JournalWriter writer;
+    if (!journal.empty()) writer.open(journal);
+    EngineOptions eo = options;
+    eo.emit_all = true;  // calls and tokens per job come from its node events
+    Engine engine(graph, eo);
+    stop.attach(&engine);
+    PendingSource src(queries, todo, stop);
+    try {
+        run.stats = engine.run_batch(src, [&](JobResult&& r) {
+            size_t q = todo[r.seq];
+            run.answers[q] = answer_of(r);
+            if (run.answers[q].ok) writer.append(queries[q].instruction, run.answers[q]);
+        });
+    } catch (...) {
+        stop.attach(nullptr);
+        throw;
+    }
+    stop.attach(nullptr);
+    run.not_run = todo.size() - src.handed_out();
+    for (size_t k = src.handed_out(); k < todo.size(); ++k) run.answers[todo[k]].text = "not run (stopped)";
+    if (std::string e = engine.cache_error(); !e.empty()) throw Error(Error::Kind::Io, e);
+    return run;
+}
+
+}  // namespace moa::eval
