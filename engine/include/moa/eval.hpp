@@ -14,6 +14,7 @@
 
 #include "moa/engine.hpp"
 #include "moa/error.hpp"
+#include "moa/eval_stats.hpp"
 
 namespace moa::eval {
 
@@ -121,5 +122,42 @@ struct CandidateRun {
 // constructor throws.
 CandidateRun run_candidate(const GraphSpec& graph, const std::vector<EvalQuery>& queries, const EngineOptions& options,
                            const std::string& journal, Stop& stop);
+
+// ---- judging ------------------------------------------------------------------------------
+
+// What the judge said about one candidate.
+struct Judgements {
+    std::vector<PairOutcome> outcomes;  // pairwise: one per query with both orders read
+    std::vector<double> scores;         // score: one per query with a score
+    size_t unparsable = 0;    // judge jobs whose reply named no verdict (never a tie)
+    size_t judge_failed = 0;  // judge jobs where every judge call failed
+    size_t not_judged = 0;    // queries skipped: the candidate (or the baseline) has no answer
+};
+
+struct JudgeRun {
+    std::vector<Judgements> per_candidate;
+    RunStats stats;  // the judge engine's totals
+    size_t not_run = 0;  // judge jobs skipped because of a stop
+};
+
+// Runs `judge` (a graph with a verdict: moa/judge.hpp) over the answers, one Engine,
+// the same cache as the candidates. Pairwise: every query where the candidate and
+// `baseline` both answered is judged twice, the candidate's answer shown first
+// ({{answer_a}}) then second, and the two read as swapped_preference() (disagreement
+// is a tie); a query with either order unparsable or failed gives no outcome and is
+// counted. Score: one job per answered query, {{answer}}; `baseline` is not used.
+// The jobs go in a fixed order (candidate, query, order) and each verdict depends only
+// on its own job, so the result is the same on every run with the same seed.
+JudgeRun judge_answers(const GraphSpec& judge, const std::vector<EvalQuery>& queries,
+                       const std::vector<const std::vector<Answer>*>& candidates, const std::vector<Answer>* baseline,
+                       const EngineOptions& options, Stop& stop);
+
+// The table row of one candidate: win rate and LC win rate (pairwise) or the score mean
+// (score) with their bootstrap intervals from `judged` (nullptr: not judged, as the
+// baseline), the rest from its answers: mean length in code points and latency
+// percentiles over its ok answers, calls, tokens and cost per answered query (a file's
+// answers have none: cost unknown), failures = queries without an answer.
+CandidateRow candidate_row(const std::string& name, const std::vector<Answer>& answers, const Judgements* judged,
+                           uint64_t seed, int resamples);
 
 }  // namespace moa::eval
