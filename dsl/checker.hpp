@@ -81,6 +81,20 @@ struct LayerDraft {
     bool prompt_failed = false;
 };
 
+// A top-level `param NAME = default`, and the --param value replacing its default.
+struct ParamDecl {
+    DeclRef ref;
+    const ast::Expr* expr = nullptr;      // the value used (default or --param); null: invalid
+    std::shared_ptr<const Env> env;       // the value's scope: no params of its own
+    std::unique_ptr<ast::Field> cli;      // the parsed --param, when given
+    Val::Kind default_kind = Val::Kind::Invalid;
+    ParamSpec spec;
+};
+
+// A bare value of a string field or param (`--set b.base_url=http://h:8080/v1`) is
+// taken as the string itself, quoted as a DSL string; a value starting with '"' is kept.
+std::string quote_bare(const std::string& value);
+
 // "'key' expects EXPECTED, found KIND" (nothing for an already reported value).
 void type_error(Diagnostics& d, const FieldVal& fv, const std::string& expected);
 
@@ -101,6 +115,18 @@ private:
     void collect();
     void collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>& env, bool main);
     void instantiate(const DeclRef& use);
+    // checker_params.cpp: `param` declarations and --param values
+    void collect_params();
+    void read_param_args();
+    void check_param_value(ParamDecl& p, const std::shared_ptr<const SourceFile>& cli_src);
+    void check_param_names();
+    void emit_params();
+    // checker_judge.cpp: the `verdict` of a judge graph
+    void build_verdict();
+    bool read_verdict_labels(const FieldVal& fv, std::vector<std::string>& out);
+    void read_score_rule(const DeclRef& r, Fields& f, VerdictSpec& v);
+    void read_pairwise_rule(const DeclRef& r, Fields& f, VerdictSpec& v);
+    void check_judge_placeholders();
     bool check_shape(const DeclRef& r);
     Fields read_fields(const DeclRef& r, const ast::Block* b, const std::shared_ptr<const Env>& env,
                        const std::string& what, const std::vector<std::string>& allowed);
@@ -108,6 +134,7 @@ private:
     void read_backend_endpoint(const DeclRef& r, Fields& f, BackendSpec& b);
     void read_backend_limits(const DeclRef& r, Fields& f, BackendSpec& b);
     void read_sim_fields(const DeclRef& r, Fields& f, BackendSpec& b);
+    void read_sim_judge(const DeclRef& r, const FieldVal& v, BackendSpec& b);  // checker_judge.cpp
     void check_templates();
     void check_agents();
     void read_timeouts(const FieldVal& fv, Timeouts& t);
@@ -185,6 +212,9 @@ private:
     std::map<std::string, DeclRef> backends_, templates_, agents_, topologies_, routes_decl_,
         outputs_decl_;
     std::vector<DeclRef> uses_;
+    std::vector<DeclRef> verdicts_;
+    std::vector<std::unique_ptr<ParamDecl>> params_;  // in declaration order
+    std::map<std::string, ParamDecl*> param_by_name_;
     std::vector<std::unique_ptr<LayerDraft>> layers_;
     std::map<std::string, LayerDraft*> layer_by_name_;
     std::map<std::string, std::string> instance_to_layer_;  // instance -> draft name

@@ -35,6 +35,7 @@ namespace {
 
 struct Common {
     std::vector<std::string> include_dirs;
+    std::vector<std::string> params;  // --param NAME=value (check, graph, run)
     bool color = false;
 };
 
@@ -53,7 +54,22 @@ moa::LoadOptions load_options(const Common& c) {
         if (fs::is_directory(installed, ec)) o.import_paths.push_back(installed.string());
     }
     if (*MOA_STDLIB_DIR) o.import_paths.push_back(MOA_STDLIB_DIR);
+    for (const auto& p : c.params)
+        if (auto kv = moa::split_param_arg(p)) o.params.push_back(*kv);  // the form was checked by the parser
     return o;
+}
+
+// `--param NAME=value` on check, graph and run.
+void add_param_option(CLI::App* cmd, Common& common) {
+    cmd->add_option("--param", common.params,
+                    "Set the graph's `param NAME = default` for this command: NAME=value, the value written as in a "
+                    ".moa file (3, 0.7, 30s, [a, b]; a string param's value bare or quoted) (repeatable)")
+        ->allow_extra_args(false)  // one value per --param, so a question can follow
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                return moa::split_param_arg(v) ? "" : "--param takes NAME=value, not '" + v + "'";
+            },
+            "NAME=VALUE"));
 }
 
 int cmd_check(const Common& c, const std::vector<std::string>& files, moa::DiagFormat format, bool werror) {
@@ -334,6 +350,8 @@ int run_command(int argc, char** argv) {
     Subcommands sub;  // in the order of --help: check, graph, fmt, run, cache
     add_check(app, sub.check);
     add_graph(app, sub.graph);
+    add_param_option(sub.check.cmd, common);
+    add_param_option(sub.graph.cmd, common);
     add_fmt(app, sub.fmt);
 
     moa::cli::RunArgs run_args;
@@ -369,6 +387,7 @@ int run_command(int argc, char** argv) {
                   "part of the resume fingerprint");
     run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
+    add_param_option(run, common);
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (default 0: per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
     run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once (default: enough to fill every backend's max_concurrent, from the graph's layers; at least 256)")
