@@ -99,6 +99,7 @@ bool Checker::check_shape(const DeclRef& r) {
 void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>& env, bool main) {
     if (d.keyword == "import" || d.keyword == "param") return;  // params: collect_params()
     DeclRef r{&d, env, env->prefix + d.name, main};
+    if (d.keyword == "verdict") judge_declared_ = true;  // even a malformed one: no "no output" noise
     if (!check_shape(r)) return;
     // `inputs = query`, `on = query` and `output x = query` always mean the user's query:
     // a layer of that name could never be named, and the diagnostics about it would

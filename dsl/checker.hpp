@@ -123,7 +123,7 @@ private:
     void emit_params();
     // checker_judge.cpp: the `verdict` of a judge graph
     void build_verdict();
-    bool read_verdict_labels(const FieldVal& fv, std::vector<std::string>& out);
+    bool read_verdict_labels(const FieldVal& fv, std::vector<std::string>& out, std::vector<Origin>& at);
     void read_score_rule(const DeclRef& r, Fields& f, VerdictSpec& v);
     void read_pairwise_rule(const DeclRef& r, Fields& f, VerdictSpec& v);
     void check_judge_placeholders();
@@ -213,6 +213,7 @@ private:
         outputs_decl_;
     std::vector<DeclRef> uses_;
     std::vector<DeclRef> verdicts_;
+    bool judge_declared_ = false;  // a `verdict` was written (maybe malformed)
     std::vector<std::unique_ptr<ParamDecl>> params_;  // in declaration order
     std::map<std::string, ParamDecl*> param_by_name_;
     std::vector<std::unique_ptr<LayerDraft>> layers_;

@@ -22,7 +22,7 @@ const std::vector<std::string> kJudgeVars = {"answer", "answer_a", "answer_b"};
 }  // namespace
 
 // A label is a string or a list of strings (any of them names the verdict), none empty.
-bool Checker::read_verdict_labels(const FieldVal& fv, std::vector<std::string>& out) {
+bool Checker::read_verdict_labels(const FieldVal& fv, std::vector<std::string>& out, std::vector<Origin>& at) {
     std::vector<const Val*> items;
     if (fv.val.kind == Val::Kind::String) items.push_back(&fv.val);
     else if (fv.val.kind == Val::Kind::List && !fv.val.items.empty())
@@ -43,6 +43,7 @@ bool Checker::read_verdict_labels(const FieldVal& fv, std::vector<std::string>& 
             ok = false;
         } else {
             out.push_back(i->str);
+            at.push_back(i->origin);
         }
     }
     return ok;
@@ -142,30 +143,33 @@ void Checker::read_sim_judge(const DeclRef& r, const FieldVal& v, BackendSpec& b
 // `a = "[[A]]"  b = "[[B]]"  tie = "[[tie]]"`: the labels, none inside another.
 void Checker::read_pairwise_rule(const DeclRef& r, Fields& f, VerdictSpec& v) {
     const ast::Decl& d = *r.decl;
+    std::vector<std::pair<std::string, std::string>> all;  // (field, label), with where each is written
+    std::vector<Origin> at;
     for (auto [key, out] : {std::pair{"a", &v.first}, {"b", &v.second}, {"tie", &v.tie}}) {
         auto* fv = f.get(key);
-        if (fv) read_verdict_labels(*fv, *out);
-        else if (std::string(key) != "tie")
+        size_t before = out->size();
+        if (fv) read_verdict_labels(*fv, *out, at);
+        for (size_t i = before; i < out->size(); ++i) all.push_back({key, (*out)[i]});
+        if (!fv && std::string(key) != "tie")
             diags_.error(r.file(), d.name_span.begin,
                          std::string("verdict pairwise needs '") + key + "': the text a reply holds when answer " +
                              (std::string(key) == "a" ? "A ({{answer_a}})" : "B ({{answer_b}})") + " is better",
                          d.name_span.end - d.name_span.begin);
     }
     // One label inside another: every reply naming the longer names the shorter.
-    std::vector<std::pair<std::string, std::string>> all;
-    for (const auto& x : v.first) all.push_back({"a", x});
-    for (const auto& x : v.second) all.push_back({"b", x});
-    for (const auto& x : v.tie) all.push_back({"tie", x});
     for (size_t i = 0; i < all.size(); ++i)
         for (size_t j = 0; j < all.size(); ++j) {
             if (i == j || all[i].first == all[j].first) continue;
             std::string x = ascii::lower(all[i].second), y = ascii::lower(all[j].second);
             if (y.find(x) != std::string::npos && (x != y || i < j)) {
-                diags_.error(r.file(), d.name_span.begin,
-                             "verdict labels overlap: " + quote(all[i].first) + " label \"" + all[i].second +
-                                 "\" is inside " + quote(all[j].first) + " label \"" + all[j].second +
-                                 "\" (labels match ignoring case), so a reply could name both",
-                             d.name_span.end - d.name_span.begin);
+                std::string msg = x == y ? "the label \"" + all[j].second + "\" is both " + quote(all[i].first) +
+                                               " and " + quote(all[j].first) + " (labels match ignoring case)"
+                                         : "verdict labels overlap: " + quote(all[i].first) + " label \"" +
+                                               all[i].second + "\" is inside " + quote(all[j].first) + " label \"" +
+                                               all[j].second + "\" (labels match ignoring case), so a reply could name both";
+                diags_.error(at[j].file, at[j].span.begin, msg, len(at[j]))
+                    .notes.push_back(Diagnostics::note(at[i].file, at[i].span.begin, "the shorter label",
+                                                       len(at[i])));
                 return;
             }
         }
@@ -248,6 +252,7 @@ void Checker::check_judge_placeholders() {
                     shown.insert(ph);
                     continue;
                 }
+                if (!v && judge_declared_) continue;  // the verdict itself is in error, reported there
                 if (!reported.insert(u.templ + "/" + ph).second) continue;
                 std::string msg = "template " + quote(u.templ) + " uses {{" + ph + "}}, which ";
                 if (!v) msg += "only a judge fills: declare `verdict " + std::string(ph == "answer" ? "score" : "pairwise") + " { ... }`";

@@ -47,8 +47,10 @@ std::vector<std::string> split_vary_values(std::string_view values) {
     for (size_t i = 0; i < values.size(); ++i) {
         char c = values[i];
         if (in_string) {
-            if (c == '\\' && i + 1 < values.size()) cur += values[i++];
-            else if (c == '"') in_string = false;
+            if (c == '\\' && i + 1 < values.size()) {  // the escaped character is no quote
+                cur += c;
+                c = values[++i];
+            } else if (c == '"') in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '(' || c == '{') {

@@ -54,6 +54,13 @@ void verdict_text(std::ostream& out, const VerdictSpec& v) {
     out << " combine=" << combine_text(v.combine) << "\n";
 }
 
+void sim_judge_text(std::ostream& out, const SimJudge& j) {
+    static const char* prefs[] = {"random", "marker", "first", "second", "longer", "shorter"};
+    out << "  judge {prefer=" << prefs[static_cast<int>(j.prefer)];
+    if (j.prefer == SimJudge::Prefer::Marker) out << " marker=" << esc(j.marker);
+    out << " p=" << num(j.p) << " tie=" << num(j.tie) << " unparsable=" << num(j.unparsable) << "}\n";
+}
+
 void dump_text(std::ostream& out, const GraphSpec& g) {
     for (const auto& p : g.params) {
         out << "param " << p.name << " = " << p.value_text;
@@ -76,6 +83,7 @@ void dump_text(std::ostream& out, const GraphSpec& g) {
             out << "  faults {timeout=" << num(b.faults.timeout) << " rate_limited=" << num(b.faults.rate_limited)
                 << " server_error=" << num(b.faults.server_error) << "}\n";
             if (!b.sim_reply.empty()) out << "  reply " << esc(b.sim_reply) << "\n";
+            if (b.sim_judge.enabled) sim_judge_text(out, b.sim_judge);
         }
     }
     for (const auto& t : g.templates)
