@@ -18,6 +18,7 @@
 #include "log.hpp"
 #include "run.hpp"
 #include "cache_cmd.hpp"
+#include "eval_cmd.hpp"
 #include "moa/dsl.hpp"
 #include "moa/duration.hpp"
 #include "moa/engine.hpp"
@@ -414,8 +415,15 @@ int run_command(int argc, char** argv) {
     run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
     add_cache(app, sub.cache);
+    moa::cli::EvalArgs eval_args;
+    CLI::App* eval = moa::cli::add_eval(app, eval_args);
     if (auto rc = parse_args(app, argc, argv)) return *rc;
     init_logging(verbose, quiet, common);
+    if (*eval) {
+        eval_args.quiet = quiet;
+        eval_args.color = common.color;
+        return moa::cli::eval(eval_args, load_options(common));
+    }
     if (*run) return cmd_run(run_args, *run, run_format, cache_opt, no_progress, quiet, common);
     return dispatch(sub, common);
 }

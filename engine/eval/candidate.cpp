@@ -1,6 +1,8 @@
 // Queries in, a graph candidate's answers out: one Engine per candidate, its answers
 // journaled as they finish (journal.hpp) so a rerun pays only for what is missing.
+#include <algorithm>
 #include <istream>
+#include <unordered_map>
 
 #include "eval/journal.hpp"
 #include "io/export_file.hpp"
@@ -72,26 +74,77 @@ private:
     size_t next_ = 0;
 };
 
-Answer answer_of(const JobResult& r) {
-    Answer a;
-    a.ok = r.ok;
-    a.text = r.ok ? r.output() : (r.error_node.empty() ? r.error : r.error_node + ": " + r.error);
-    a.measured = true;
-    a.latency_ms = r.wall_ms;
-    for (const auto& n : r.nodes) {
-        if (n.attempts == 0) continue;  // skipped, or never started
-        a.calls++;
-        a.tokens_in += n.tokens_in;
-        a.tokens_out += n.tokens_out;
+// One job's answer, its calls and tokens (cache hits included: they are the topology's)
+// and its critical path, each cached call counted with the time it took when made.
+class JobReader {
+public:
+    JobReader(const GraphSpec& g, CallTimes* times) : times_(times) {
+        std::unordered_map<std::string, std::string> model;
+        for (const auto& a : g.agents) model[a.name] = a.model;
+        for (size_t i = 0; i < g.nodes.size(); ++i) {
+            index_[g.nodes[i].id] = i;
+            models_.push_back(model[g.nodes[i].agent]);
+        }
+        for (const auto& n : g.nodes) {
+            std::vector<size_t> in;
+            for (const auto& id : n.inputs) in.push_back(index_.at(id));
+            inputs_.push_back(std::move(in));
+        }
     }
-    a.cost_known = false;  // no prices yet: cost.hpp
-    return a;
-}
+
+    Answer read(const JobResult& r, const std::string& query) {
+        Answer a;
+        a.ok = r.ok;
+        a.text = r.ok ? r.output() : (r.error_node.empty() ? r.error : r.error_node + ": " + r.error);
+        a.measured = true;
+        std::vector<double> own(inputs_.size(), 0);
+        bool known = true;
+        for (const auto& n : r.nodes) {
+            auto it = index_.find(n.node);
+            bool hit = n.attempts == 0 && n.status == CallStatus::Ok;  // answered by the cache
+            if (it == index_.end() || (n.attempts == 0 && !hit)) continue;  // skipped, or never started
+            a.calls++;
+            a.tokens_in += n.tokens_in;
+            a.tokens_out += n.tokens_out;
+            uint64_t key = CallTimes::key(models_[it->second], query, n.text);
+            if (!hit) {
+                own[it->second] = n.end_ms - n.start_ms;
+                if (times_ && n.status == CallStatus::Ok) times_->add(key, own[it->second]);
+            } else if (const double* ms = times_ ? times_->find(key) : nullptr) {
+                own[it->second] = *ms;
+            } else {
+                known = false;
+            }
+        }
+        a.latency_ms = known ? critical_path(own) : -1;
+        a.cost_known = false;  // no prices yet: cost.hpp
+        return a;
+    }
+
+private:
+    // Nodes come in dependency order (inputs first), as the checker emits them.
+    double critical_path(const std::vector<double>& own) const {
+        std::vector<double> cp(own.size(), 0);
+        double longest = 0;
+        for (size_t i = 0; i < own.size(); ++i) {
+            double before = 0;
+            for (size_t in : inputs_[i]) before = std::max(before, cp[in]);
+            cp[i] = before + own[i];
+            longest = std::max(longest, cp[i]);
+        }
+        return longest;
+    }
+
+    CallTimes* times_;
+    std::unordered_map<std::string, size_t> index_;
+    std::vector<std::string> models_;
+    std::vector<std::vector<size_t>> inputs_;
+};
 
 }  // namespace
 
 CandidateRun run_candidate(const GraphSpec& graph, const std::vector<EvalQuery>& queries, const EngineOptions& options,
-                           const std::string& journal, Stop& stop) {
+                           const std::string& journal, Stop& stop, CallTimes* times) {
     CandidateRun run;
     run.answers.resize(queries.size());
     auto done = read_journal(journal);
@@ -113,10 +166,11 @@ CandidateRun run_candidate(const GraphSpec& graph, const std::vector<EvalQuery>&
     Engine engine(graph, eo);
     stop.attach(&engine);
     PendingSource src(queries, todo, stop);
+    JobReader reader(graph, times);
     try {
         run.stats = engine.run_batch(src, [&](JobResult&& r) {
             size_t q = todo[r.seq];
-            run.answers[q] = answer_of(r);
+            run.answers[q] = reader.read(r, queries[q].instruction);
             if (run.answers[q].ok) writer.append(queries[q].instruction, run.answers[q]);
         });
     } catch (...) {

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -103,6 +105,57 @@ void JournalWriter::append(const std::string& instruction, const Answer& a) {
         if (n <= 0) io_error("cannot write the eval journal", path_, n < 0 ? errno : EIO);
         done += static_cast<size_t>(n);
     }
+}
+
+}  // namespace moa::eval
+
+namespace moa::eval {
+
+CallTimes::CallTimes(std::string path) : path_(std::move(path)) {
+    if (path_.empty()) return;
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) {
+        if (errno == ENOENT) return;
+        io_error("cannot open", path_, errno);
+    }
+    for (std::string line; std::getline(in, line);) {
+        if (in.eof()) break;  // no newline: torn by a crash
+        char* end = nullptr;
+        uint64_t k = std::strtoull(line.c_str(), &end, 16);
+        if (end != line.c_str() + 16 || *end != '\t') continue;
+        char* end2 = nullptr;
+        double ms = std::strtod(end + 1, &end2);
+        if (end2 != end + 1 && *end2 == '\0' && ms >= 0) ms_[k] = ms;
+    }
+}
+
+const double* CallTimes::find(uint64_t key) const {
+    auto it = ms_.find(key);
+    return it == ms_.end() ? nullptr : &it->second;
+}
+
+void CallTimes::add(uint64_t key, double ms) {
+    if (!ms_.emplace(key, ms).second || path_.empty()) return;
+    char line[64];
+    int n = std::snprintf(line, sizeof line, "%016llx\t%.3f\n", static_cast<unsigned long long>(key), ms);
+    std::error_code ec;
+    auto parent = std::filesystem::path(path_).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) io_error("cannot open", path_, errno);
+    ssize_t w = ::write(fd, line, static_cast<size_t>(n));  // O_APPEND: one whole line
+    int err = errno;
+    ::close(fd);
+    if (w != n) io_error("cannot write", path_, w < 0 ? err : EIO);
+}
+
+uint64_t CallTimes::key(std::string_view model, std::string_view query, std::string_view answer) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (std::string_view part : {model, query, answer}) {
+        for (unsigned char c : part) h = (h ^ c) * 0x100000001b3ULL;
+        h = (h ^ 0xff) * 0x100000001b3ULL;  // separator: ("ab","c") != ("a","bc")
+    }
+    return h;
 }
 
 }  // namespace moa::eval

@@ -24,7 +24,7 @@ CandidateRow candidate_row(const std::string& name, const std::vector<Answer>& a
             continue;
         }
         measured++;
-        latency.push_back(a.latency_ms);
+        if (a.latency_ms >= 0) latency.push_back(a.latency_ms);
         calls += a.calls;
         tokens += static_cast<double>(a.tokens_in + a.tokens_out);
         cost += a.cost_usd;
@@ -34,7 +34,7 @@ CandidateRow candidate_row(const std::string& name, const std::vector<Answer>& a
     if (measured) {
         row.calls_per_query = calls / static_cast<double>(measured);
         row.tokens_per_query = tokens / static_cast<double>(measured);
-        row.latency_p50_ms = quantile(latency, 0.5);
+        row.latency_p50_ms = quantile(latency, 0.5);  // NaN ("n/a") when none was measured
         row.latency_p95_ms = quantile(latency, 0.95);
         if (cost_known) row.cost_per_query = cost / static_cast<double>(measured);
     }

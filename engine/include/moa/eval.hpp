@@ -10,6 +10,8 @@
 #include <iosfwd>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "moa/engine.hpp"
@@ -37,8 +39,12 @@ struct Answer {
     bool ok = false;
     std::string text;         // the answer, or the error ("node: message")
     bool measured = false;    // false for answers read from a file: no calls, latency or cost
-    double latency_ms = 0;    // the job's wall time
-    uint32_t calls = 0;       // model calls the job made (cache hits included)
+    // The job's critical path: the longest chain of call durations through the graph
+    // (queueing behind the batch's other queries left out). A call answered by the
+    // cache counts with the time it took when it was made (CallTimes); -1 when that is
+    // not known.
+    double latency_ms = 0;
+    uint32_t calls = 0;       // model calls of the job, cache hits included
     uint64_t tokens_in = 0, tokens_out = 0;
     double cost_usd = 0;
     bool cost_known = false;  // every call of the job had a price
@@ -104,6 +110,22 @@ private:
     bool cancelled_ = false;
 };
 
+// How long each call took when it was made, so a call answered by the cache (another
+// candidate made it: MoA-Lite's proposers are MoA's; or an interrupted run) counts with
+// its real duration in the latency. Keyed by model, query and answer text; kept in
+// memory and appended to `path` ("" = memory only) as "KEY<TAB>MS" lines.
+class CallTimes {
+public:
+    explicit CallTimes(std::string path = "");  // loads `path`; throws moa::Error (Io)
+    const double* find(uint64_t key) const;
+    void add(uint64_t key, double ms);  // throws moa::Error (Io) when the file cannot be written
+    static uint64_t key(std::string_view model, std::string_view query, std::string_view answer);
+
+private:
+    std::string path_;
+    std::unordered_map<uint64_t, double> ms_;
+};
+
 struct CandidateRun {
     std::vector<Answer> answers;  // one per query (failed or not run: ok == false)
     RunStats stats;               // this run's engine totals (cache hits and misses)
@@ -120,8 +142,9 @@ struct CandidateRun {
 // so a rerun retries them, with the calls that did finish answered by the cache.
 // Throws moa::Error (Io) when the journal cannot be read or written, and what Engine's
 // constructor throws.
+// `times` (optional) gives the durations of calls the cache answers and learns the new ones.
 CandidateRun run_candidate(const GraphSpec& graph, const std::vector<EvalQuery>& queries, const EngineOptions& options,
-                           const std::string& journal, Stop& stop);
+                           const std::string& journal, Stop& stop, CallTimes* times = nullptr);
 
 // ---- judging ------------------------------------------------------------------------------
 
@@ -155,7 +178,7 @@ JudgeRun judge_answers(const GraphSpec& judge, const std::vector<EvalQuery>& que
 // The table row of one candidate: win rate and LC win rate (pairwise) or the score mean
 // (score) with their bootstrap intervals from `judged` (nullptr: not judged, as the
 // baseline), the rest from its answers: mean length in code points and latency
-// percentiles over its ok answers, calls, tokens and cost per answered query (a file's
+// percentiles over its ok answers with a measured latency (NaN when none), calls, tokens and cost per answered query (a file's
 // answers have none: cost unknown), failures = queries without an answer.
 CandidateRow candidate_row(const std::string& name, const std::vector<Answer>& answers, const Judgements* judged,
                            uint64_t seed, int resamples);
