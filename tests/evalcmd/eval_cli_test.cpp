@@ -373,3 +373,52 @@ TEST_CASE("moa eval of the paper's sim graphs against one model prints their row
     CHECK(shown.out.find("CONSOLE") == std::string::npos);  // no console message, error or other
     CHECK(shown.out.find("Uncaught") == std::string::npos);
 }
+
+TEST_CASE("--vary evaluates one variant per value, named G[NAME=v], each with its own answers", "[evalcmd][cli]") {
+    fs::path d = dir("evalcmd-vary");
+    write(d / "q.jsonl", queries(30));
+    std::string g = single("cand");
+    g.replace(g.find("agent a {"), 9, "param temp = 0.5\n\nagent a {\n  temperature = temp");
+    write(d / "g.moa", g);
+    write(d / "base.moa", single("base"));
+    write(d / "judge.moa", judge("longer", 1));
+    std::string rest = " --baseline " + (d / "base.moa").string() + " --judge " + (d / "judge.moa").string() + " --format csv";
+    Split r = eval_split(d, eval_cmd(d, (d / "g.moa").string() + " --vary temp=0.1,0.9" + rest + " --outputs-dir " + (d / "out").string()),
+                         "vary");
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    CHECK(!csv_row(r.out, "g[temp=0.1]").empty());
+    CHECK(!csv_row(r.out, "g[temp=0.9]").empty());
+    CHECK(csv_row(r.out, "g").empty());
+    Summary s = summary(r.err);
+    CHECK(s.cand_backend == 3 * 30);  // the baseline and two variants: different requests
+    CHECK(slurp(d / "out" / "g[temp=0.1].json") != slurp(d / "out" / "g[temp=0.9].json"));
+
+    Split p = eval_split(d, eval_cmd(d, (d / "g.moa").string() + " --param temp=0.9" + rest), "param");
+    INFO(p.out << p.err);
+    REQUIRE(p.code == 0);
+    CHECK(csv_row(p.out, "g")["win_rate"] == csv_row(r.out, "g[temp=0.9]")["win_rate"]);
+    CHECK(summary(p.err).cand_backend == 0);  // the same graph as the variant: all reused
+}
+
+TEST_CASE("a score judge scores each candidate and the baseline, with a mean and its interval", "[evalcmd][cli]") {
+    fs::path d = dir("evalcmd-score");
+    write(d / "q.jsonl", queries(40));
+    write(d / "cand.moa", single("cand"));
+    write(d / "base.moa", single("base"));
+    Split r = eval_split(d, eval_cmd(d, (d / "cand.moa").string() + " --baseline " + (d / "base.moa").string() +
+                                            " --judge " + kSource + "/graphs/judge-score-sim.moa --format csv"),
+                         "score");
+    INFO(r.out << r.err);
+    REQUIRE(r.code == 0);
+    for (const char* name : {"base (baseline)", "cand"}) {
+        auto row = csv_row(r.out, name);
+        REQUIRE(!row.empty());
+        CHECK(row["win_rate"].empty());
+        double score = std::stod(row["score"]);
+        CHECK(score >= 1);
+        CHECK(score <= 10);
+        CHECK(std::stod(row["score_low"]) <= score);
+        CHECK(std::stod(row["score_high"]) >= score);
+    }
+}
