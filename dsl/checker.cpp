@@ -73,7 +73,8 @@ bool Checker::check_shape(const DeclRef& r) {
         return false;
     };
     bool wants_value = k == "template" || k == "layer" || k == "output" || k == "param";
-    bool wants_body = k == "backend" || k == "agent" || k == "route" || k == "topology" || k == "verdict";
+    bool wants_body = k == "backend" || k == "agent" || k == "route" || k == "topology" || k == "verdict" ||
+                      k == "price";
     bool wants_params = k == "topology" || k == "use";
     if (wants_value && !d.value) {
         const char* form = k == "template" ? "template NAME = \"\"\"...\"\"\""
@@ -122,6 +123,8 @@ void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>&
         return;
     } else if (d.keyword == "verdict") {
         verdicts_.push_back(r);
+    } else if (d.keyword == "price") {
+        prices_.push_back(r);
         return;
     } else if (d.keyword == "layer") {
         if (auto it = layer_by_name_.find(r.name); it != layer_by_name_.end()) {
@@ -371,11 +374,13 @@ LoadResult Checker::run(const std::string& path, std::string text) {
     std::vector<std::string> stack;
     set_roots(path);
     load(path, std::move(text), true, stack);
+    load_price_table();
     collect();
     parse_overrides();
     check_backends();
     check_templates();
     check_agents();
+    check_prices();
     build_layers();
     if (!too_large_) build_routes();
     if (!too_large_) resolve_inputs();
@@ -388,6 +393,7 @@ LoadResult Checker::run(const std::string& path, std::string text) {
         check_reachability_and_use();
     }
     emit_params();
+    trim_prices();
     diags_.sort();
     LoadResult r;
     r.ok = diags_.error_count() == 0;

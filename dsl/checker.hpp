@@ -137,6 +137,9 @@ private:
     void read_sim_judge(const DeclRef& r, const FieldVal& v, BackendSpec& b);  // checker_judge.cpp
     void check_templates();
     void check_agents();
+    void load_price_table();  // checker_prices.cpp
+    void check_prices();
+    void trim_prices();
     void read_timeouts(const FieldVal& fv, Timeouts& t);
     void add_use_notes(Diagnostic& e, const DeclRef& first, const DeclRef& second);
     void parse_overrides();
@@ -216,6 +219,8 @@ private:
     bool judge_declared_ = false;  // a `verdict` was written (maybe malformed)
     std::vector<std::unique_ptr<ParamDecl>> params_;  // in declaration order
     std::map<std::string, ParamDecl*> param_by_name_;
+    std::vector<DeclRef> prices_;
+    std::string price_table_key_;  // canonical path of LoadOptions::price_table
     std::vector<std::unique_ptr<LayerDraft>> layers_;
     std::map<std::string, LayerDraft*> layer_by_name_;
     std::map<std::string, std::string> instance_to_layer_;  // instance -> draft name

@@ -124,6 +124,14 @@ void dump_text(std::ostream& out, const GraphSpec& g) {
     }
     for (const auto& o : g.outputs) out << "output " << o.name << " = " << o.node << "\n";
     if (g.verdict) verdict_text(out, *g.verdict);
+    for (const auto& p : g.prices) {
+        out << "price " << p.name << " model=" << esc(p.model);
+        if (!p.backend.empty()) out << " backend=" << p.backend;
+        out << " input=" << num(p.input) << " output=" << num(p.output);
+        if (p.cached_input) out << " cached_input=" << num(*p.cached_input);
+        if (!p.as_of.empty()) out << " as_of=" << p.as_of;
+        out << (p.stdlib ? " (stdlib)" : "") << "\n";
+    }
 }
 
 void loc_json(JsonWriter& w, const SourceLoc& l) {
@@ -229,6 +237,18 @@ void dump_json(std::ostream& out, const GraphSpec& g) {
     }
     w.end_array();
     judge_json(w, g);  // only for graphs that declare them: older dumps stay the same
+    if (!g.prices.empty()) {  // USD per million tokens
+        w.key("prices").begin_array();
+        for (const auto& p : g.prices) {
+            w.begin_object().key("name").value(p.name).key("model").value(p.model).key("backend").value(p.backend);
+            w.key("input").number(p.input).key("output").number(p.output);
+            if (p.cached_input) w.key("cached_input").number(*p.cached_input);
+            w.key("as_of").value(p.as_of).key("stdlib").value(p.stdlib);
+            loc_json(w, p.loc);
+            w.end_object();
+        }
+        w.end_array();
+    }
     w.end_object();
     out << s << "\n";
 }

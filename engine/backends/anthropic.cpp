@@ -47,6 +47,22 @@ HttpRequest AnthropicWire::request(const Call& c, const std::string& key, bool s
     return r;
 }
 
+// Anthropic's input_tokens leave out the tokens read from (cache_read_input_tokens)
+// or written to (cache_creation_input_tokens) its prompt cache: all three are input.
+// A stream's message_start carries this object too (and output_tokens 1 so far).
+template <typename Usage>
+void read_input_usage(Usage&& usage, uint32_t& in, uint32_t& cached) {
+    uint64_t n = 0, total = 0;
+    bool any = false;
+    for (const char* key : {"input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}) {
+        if (usage[key].get_uint64().get(n) != simdjson::SUCCESS) continue;
+        any = true;
+        total += n;
+        if (std::string_view(key) == "cache_read_input_tokens") cached = static_cast<uint32_t>(n);
+    }
+    if (any) in = static_cast<uint32_t>(total);
+}
+
 Reply AnthropicWire::parse_response(const std::string& body) const {
     Reply r;
     if (!whole_json(body, r)) return r;
@@ -64,7 +80,7 @@ Reply AnthropicWire::parse_response(const std::string& body) const {
     }
     od::object usage;
     if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
-        if (usage["input_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_in = static_cast<uint32_t>(n);
+        read_input_usage(usage, r.tokens_in, r.tokens_cached);
         if (usage["output_tokens"].get_uint64().get(n) == simdjson::SUCCESS) r.tokens_out = static_cast<uint32_t>(n);
     }
     return require_text(std::move(r));
@@ -91,7 +107,13 @@ bool AnthropicWire::event(std::string_view json, StreamParser& p) const {
     if (type == "content_block_delta") {
         if (raw_string(doc["delta"]["text"], s)) p.text_piece(s);
     } else if (type == "message_start") {
-        if (doc["message"]["usage"]["input_tokens"].get_uint64().get(n) == simdjson::SUCCESS) p.set_tokens_in(n);
+        od::object usage;
+        if (doc["message"]["usage"].get_object().get(usage) == simdjson::SUCCESS) {
+            uint32_t in = p.tokens_in(), cached = p.tokens_cached();
+            read_input_usage(usage, in, cached);
+            p.set_tokens_in(in);
+            p.set_tokens_cached(cached);
+        }
     } else if (type == "message_delta") {
         if (doc["usage"]["output_tokens"].get_uint64().get(n) == simdjson::SUCCESS) p.set_tokens_out(n);
     } else if (type == "message_stop") {

@@ -404,6 +404,7 @@ Reply HttpTransport::reply_of(Transfer* t, int result) {
                 r.text = t->parser.text();
                 r.tokens_in = t->parser.tokens_in();
                 r.tokens_out = t->parser.tokens_out();
+                r.tokens_cached = t->parser.tokens_cached();
             }
         } else {
             r = t->wire->parse_response(t->body);

@@ -38,12 +38,16 @@ HttpRequest OpenAIWire::request(const Call& c, const std::string& key, bool stre
     return r;
 }
 
-void read_usage(od::document& doc, uint32_t& in, uint32_t& out) {
+// `usage`: prompt_tokens (cached ones included), completion_tokens, and the cached
+// part in prompt_tokens_details.cached_tokens. Null in a stream's other chunks.
+void read_usage(od::document& doc, uint32_t& in, uint32_t& out, uint32_t& cached) {
     od::object usage;
     uint64_t n = 0;
     if (doc["usage"].get_object().get(usage) == simdjson::SUCCESS) {
         if (usage["prompt_tokens"].get_uint64().get(n) == simdjson::SUCCESS) in = static_cast<uint32_t>(n);
         if (usage["completion_tokens"].get_uint64().get(n) == simdjson::SUCCESS) out = static_cast<uint32_t>(n);
+        if (usage["prompt_tokens_details"]["cached_tokens"].get_uint64().get(n) == simdjson::SUCCESS)
+            cached = static_cast<uint32_t>(n);
     }
 }
 
@@ -61,7 +65,7 @@ Reply OpenAIWire::parse_response(const std::string& body) const {
         r.text = s;
         break;
     }
-    read_usage(doc, r.tokens_in, r.tokens_out);
+    read_usage(doc, r.tokens_in, r.tokens_out, r.tokens_cached);
     return require_text(std::move(r));
 }
 
@@ -98,10 +102,11 @@ bool OpenAIWire::event(std::string_view json, StreamParser& p) const {
             break;
         }
     }
-    uint32_t in = p.tokens_in(), out = p.tokens_out();
-    read_usage(doc, in, out);
+    uint32_t in = p.tokens_in(), out = p.tokens_out(), cached = p.tokens_cached();
+    read_usage(doc, in, out, cached);
     p.set_tokens_in(in);
     p.set_tokens_out(out);
+    p.set_tokens_cached(cached);
     return true;
 }
 

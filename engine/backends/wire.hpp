@@ -59,6 +59,7 @@ public:
     const std::string& error() const { return error_; }
     uint32_t tokens_in() const { return tokens_in_; }
     uint32_t tokens_out() const { return tokens_out_; }
+    uint32_t tokens_cached() const { return tokens_cached_; }  // of tokens_in, from the prompt cache
 
     // For WireFormat::event.
     void text_piece(std::string_view raw_json_string);  // the body of a JSON string, escapes intact
@@ -66,6 +67,7 @@ public:
     bool fail(std::string error, bool transient = false);  // returns false
     void set_tokens_in(uint64_t n) { tokens_in_ = static_cast<uint32_t>(n); }
     void set_tokens_out(uint64_t n) { tokens_out_ = static_cast<uint32_t>(n); }
+    void set_tokens_cached(uint64_t n) { tokens_cached_ = static_cast<uint32_t>(n); }
 
 private:
     bool line(std::string_view l);
@@ -76,7 +78,7 @@ private:
     bool complete_ = false;
     bool error_transient_ = false;
     uint16_t high_surrogate_ = 0;  // \uD800-\uDBFF at the end of the last piece of text
-    uint32_t tokens_in_ = 0, tokens_out_ = 0;
+    uint32_t tokens_in_ = 0, tokens_out_ = 0, tokens_cached_ = 0;
 };
 
 // Decodes the body of a JSON string (between its quotes, escapes intact) into UTF-8.

@@ -406,6 +406,10 @@ int run_batch(const RunArgs& a, Engine& engine, const std::string& fp, const std
     if (std::string e = engine.cache_error(); !e.empty())
         return log::error(e + "; the run stopped early: answers already stored stay, and every result above is in the output"), 1;
     if (sig) return interrupted(sig, n, t);
+    // A budget stopped the run: the jobs not started are not in the output (a resumed
+    // run with a larger budget answers them).
+    if (std::string b = engine.budget_reached(); !b.empty())
+        return log::error("budget " + b + " reached: the run stopped early (jobs not started are left for a resumed run)"), kExitBudget;
     return n.failed + t.scan.failed_kept ? 1 : 0;  // failures in the file stay loud
 }
 

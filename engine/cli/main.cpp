@@ -40,6 +40,14 @@ struct Common {
     bool color = false;
 };
 
+// share/moa/stdlib next to the binary's bin/, or "".
+std::string installed_stdlib(const fs::path& exe) {
+    std::error_code ec;
+    if (exe.empty()) return "";
+    fs::path installed = exe.parent_path().parent_path() / "share" / "moa" / "stdlib";
+    return fs::is_directory(installed, ec) ? installed.string() : "";
+}
+
 moa::LoadOptions load_options(const Common& c) {
     moa::LoadOptions o;
     o.import_paths = c.include_dirs;
@@ -50,13 +58,17 @@ moa::LoadOptions load_options(const Common& c) {
     }
     std::error_code ec;
     fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec) {
-        fs::path installed = exe.parent_path().parent_path() / "share" / "moa" / "stdlib";
-        if (fs::is_directory(installed, ec)) o.import_paths.push_back(installed.string());
-    }
+    if (std::string installed = installed_stdlib(exe); !installed.empty()) o.import_paths.push_back(installed);
     if (*MOA_STDLIB_DIR) o.import_paths.push_back(MOA_STDLIB_DIR);
     for (const auto& p : c.params)
         if (auto kv = moa::split_param_arg(p)) o.params.push_back(*kv);  // the form was checked by the parser
+    // The price table (stdlib/prices.moa) is read with every graph: the installed one,
+    // else the source tree's.
+    for (const std::string& dir : {installed_stdlib(exe), std::string(MOA_STDLIB_DIR)}) {
+        if (dir.empty() || !fs::is_regular_file(fs::path(dir) / "prices.moa", ec)) continue;
+        o.price_table = (fs::path(dir) / "prices.moa").string();
+        break;
+    }
     return o;
 }
 
@@ -175,6 +187,22 @@ int check_stdout(int rc) {
     if (!e) e = errno ? errno : EIO;
     std::cerr << "moa: error: writing stdout failed: " << std::strerror(e) << "\n";
     return rc ? rc : 1;
+}
+
+// Budgets (docs/cli.md, "Budgets"): each call attempt reserves its worst case first.
+void add_budget_flags(CLI::App& run, moa::cli::RunArgs& run_args) {
+    run.add_option("--max-calls", run_args.max_calls,
+                    "Budget: at most N model calls, every attempt counted (retries, fallbacks); cache hits are free "
+                    "(default 0: none). Reaching a budget stops the run: exit 3")
+        ->check(CLI::PositiveNumber);
+    run.add_option("--max-tokens", run_args.max_tokens,
+                    "Budget: at most N tokens, in + out, over all calls; an attempt reserves its prompt's estimate plus "
+                    "its max_tokens (or 4096) before it starts (default 0: none)")
+        ->check(CLI::PositiveNumber);
+    run.add_option("--max-cost", run_args.max_cost,
+                    "Budget: at most USD dollars at the graph's prices (`price` declarations and stdlib/prices.moa); "
+                    "every model needs a price (default 0: none)")
+        ->check(CLI::PositiveNumber);
 }
 
 int run_command(int argc, char** argv);
@@ -405,6 +433,7 @@ int run_command(int argc, char** argv) {
                     "the core count: " + std::to_string(moa::default_io_threads()) + " here; at most 64)")
         ->check(CLI::Range(0, 64));
     run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend (default 0)");
+    add_budget_flags(*run, run_args);
     std::string cache_opt;
     run->add_option("--cache", cache_opt,
                     "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path. "

@@ -5,12 +5,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "moa/ascii.hpp"
 #include "moa/diagnostics.hpp"
 #include "moa/batch_io.hpp"
 #include "interrupt.hpp"
 #include "log.hpp"
+#include "moa/cost.hpp"
 #include "moa/engine.hpp"
 #include "moa/observer.hpp"
 
@@ -121,6 +123,17 @@ bool pick_outputs(GraphSpec& g, const std::string& graph_file, const std::string
 
 namespace {
 
+// A model without a price has an unknown cost, never a silent 0: said once per backend
+// and model, before any call of a batch.
+void warn_unpriced(const GraphSpec& g) {
+    std::set<std::pair<std::string, std::string>> said;
+    for (const auto& ag : g.agents) {
+        if (find_price(g, ag.backend, ag.model) || !said.insert({ag.backend, ag.model}).second) continue;
+        log::warn("no price for model '" + ag.model + "' on backend '" + ag.backend +
+                     "': the cost of its calls is unknown (declare a `price` for it in the graph)");
+    }
+}
+
 // Loads the graph and checks what a run needs before the engine starts: 0, or the exit code.
 int load_for_run(const RunArgs& a, LoadOptions load, LoadResult& loaded) {
     load.overrides = a.sets;
@@ -143,6 +156,9 @@ int load_for_run(const RunArgs& a, LoadOptions load, LoadResult& loaded) {
         std::cerr << missing << "\n";
         return 1;
     }
+    // A batch may spend a lot before its summary: say it first. One question's summary
+    // says it (`no price for: backend/model`), after the answer it streams.
+    if (!a.input.empty()) warn_unpriced(loaded.graph);
     return 0;
 }
 
@@ -159,6 +175,7 @@ std::unique_ptr<Engine> start_engine(const RunArgs& a, GraphSpec&& graph) {
     eo.seed = a.seed;
     eo.cache_mode = a.cache_mode;
     eo.cache_path = a.cache_db;
+    eo.budget = {a.max_calls, a.max_tokens, a.max_cost};
     try {
         return std::make_unique<Engine>(std::move(graph), eo);
     } catch (const std::exception& e) {
@@ -236,6 +253,7 @@ int ask_one(const RunArgs& a, Engine& engine, const std::string& fp, const std::
         stats.print(std::cerr);  // calls, tokens and cache of this question, as for a batch
     }
     if (std::string e = engine.cache_error(); !e.empty()) return log::error(e), 1;  // the answer is printed, not stored
+    if (std::string b = engine.budget_reached(); !b.empty()) return log::error("budget " + b + " reached"), kExitBudget;
     if (int sig = interrupts.signal()) {
         std::cerr << "interrupted by " << signal_name(sig) << (r.ok ? "" : ": the answer was cancelled") << "\n";
         return 128 + sig;

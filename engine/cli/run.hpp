@@ -36,6 +36,8 @@ struct RunArgs {
     int threads = 0;
     int io_threads = 0;
     uint64_t seed = 0;
+    uint64_t max_calls = 0, max_tokens = 0;  // budgets; 0 = none
+    double max_cost = 0;                     // USD; 0 = none
     CacheMode cache_mode = CacheMode::ReadWrite;
     std::string cache_db = ".moa/cache.db";
     bool quiet = false;
@@ -43,6 +45,9 @@ struct RunArgs {
 };
 
 int run(const RunArgs& args, LoadOptions load);
+
+// The exit code of a run stopped by --max-calls, --max-tokens or --max-cost.
+inline constexpr int kExitBudget = 3;
 
 // The errno of the first failed write to std::cout (0: none yet). Code that flushes
 // std::cout mid-command calls note_stdout() right after, so the reason survives until

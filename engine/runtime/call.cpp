@@ -20,6 +20,7 @@ std::string to_string(ErrorKind kind, int http_status) {
         case ErrorKind::Cache: return "cache";
         case ErrorKind::CacheHit: return "cache hit";
         case ErrorKind::CacheMiss: return "cache miss";
+        case ErrorKind::Budget: return "budget";
     }
     return "?";
 }

@@ -41,6 +41,7 @@ enum class ErrorKind {
     Cache,  // the cache failed: not called
     CacheHit,
     CacheMiss,  // replay: nothing recorded
+    Budget,     // a run budget was reached: not called
 };
 // "timeout", "http 429", "cache hit", ... ("" for None): the text users and files see.
 std::string to_string(ErrorKind kind, int http_status = 0);
@@ -54,6 +55,8 @@ struct Reply {
     int64_t retry_after_ms = -1;
     uint32_t tokens_in = 0;
     uint32_t tokens_out = 0;
+    uint32_t tokens_cached = 0;     // of tokens_in, read from the provider's prompt cache
+    bool tokens_estimated = false;  // the provider sent no usage: estimated (runtime/usage.hpp)
 };
 
 // What a backend keeps per call (computed in Backend::prepare): it owns the subclass.
@@ -105,6 +108,10 @@ struct Call : std::enable_shared_from_this<Call> {
     // completes it as cancelled when it arrives.
     std::atomic<bool> cancel_requested{false};
     int serial = 0;    // attempts started, fallback included (never reset)
+    // The running attempt's budget reservation (runtime/budget.hpp).
+    bool reserved = false;
+    uint64_t reserved_tokens = 0;
+    double reserved_usd = 0;
     int streamed = 0;  // the attempt whose text the consumer has last seen
 
     // Hands a piece of the current attempt's answer to the consumer, marking the

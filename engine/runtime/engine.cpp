@@ -131,6 +131,7 @@ Engine::~Engine() = default;
 const GraphSpec& Engine::graph() const { return impl_->core.graph; }
 int Engine::max_jobs() const { return impl_->core.options.max_jobs; }
 
+std::string Engine::budget_reached() const { return impl_->core.budget.reached(); }
 std::string Engine::cache_error() const { return impl_->core.cache ? impl_->core.cache->failure() : std::string(); }
 
 void Engine::on_event(std::function<void(const NodeEvent&)> fn) { impl_->core.on_event = std::move(fn); }
@@ -214,7 +215,8 @@ private:
     bool may_start() const { return !eof_ && in_flight_ < max_jobs_ && next_seq_ - next_write_ < 4 * max_jobs_; }
     // A failed cache stops the run: no new job starts (its answers could not be
     // stored); the jobs in flight finish and their results are still delivered.
-    bool stopped() const { return core_.cache && !core_.cache->failure().empty(); }
+    // A budget reached stops it the same way (the calls of new jobs could not be made).
+    bool stopped() const { return (core_.cache && !core_.cache->failure().empty()) || core_.budget.is_reached(); }
 
     // Waits until a job may start or the next result in order is ready; false at the end.
     bool wait_turn(std::vector<JobResult>& writable, bool& can_start) {

@@ -54,6 +54,7 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     }
     // The message names the backend and the variable, never a key's value.
     if (std::string missing = missing_api_keys(graph); !missing.empty()) throw Error(Error::Kind::Invalid, missing);
+    if (std::string why = budget_problem(options.budget, graph); !why.empty()) throw Error(Error::Kind::Invalid, why);
     std::map<std::string, std::string> keys;
     std::vector<std::string> secrets;  // every form a key or URL password may take
     for (const auto& b : graph.backends) {
@@ -73,6 +74,7 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls,
                                             [this](const BackendSpec& b) -> Backend& { return backends->at(b); });
     scheduler->set_observer(options.observer);
+    if (budget.enabled()) scheduler->set_budget(&budget);
 }
 
 void EngineCore::submit(const CallPtr& c, const std::string& node) {
@@ -135,6 +137,7 @@ void EngineCore::resolve(const JobPtr& job, int i, Reply&& r, const Call* call) 
         } else {
             ns.start = ns.end = Clock::now();
         }
+        costs.settle(ns, call, r);
     }
     if (on_event) on_event(event_of(*job, i));
     if (job->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -165,6 +168,12 @@ NodeEvent EngineCore::event_of(const JobState& job, int i) const {
     e.agent = ns.agent.empty() ? plan.nodes[static_cast<size_t>(i)].agent->name : ns.agent;
     e.tokens_in = ns.tokens_in;
     e.tokens_out = ns.tokens_out;
+    e.tokens_cached = ns.tokens_cached;
+    e.tokens_estimated = ns.tokens_estimated;
+    e.cost_usd = ns.cost_usd;
+    e.saved_usd = ns.saved_usd;
+    e.cost_known = ns.cost_known;
+    e.cache_hit = ns.cache_hit;
     e.start_ms = ms_between(job.started, ns.start);
     e.end_ms = ms_between(job.started, ns.end);
     return e;
@@ -225,7 +234,10 @@ JobResult EngineCore::result_of(JobState& job) {
             totals.tokens_out += ns.tokens_out;
             layer_latency[static_cast<size_t>(plan.nodes[i].layer)].add(own);
         }
+        costs.account(totals, i, ns);
     }
+    if (std::any_of(job.nodes.begin(), job.nodes.end(), [](const NodeState& n) { return n.error_kind == "budget"; }))
+        totals.budget_stopped_jobs++;
     if (res.ok) totals.jobs_ok++;
     else totals.jobs_failed++;
     totals.critical_path_ms = std::max(totals.critical_path_ms, res.critical_path_ms);

@@ -20,7 +20,9 @@
 #include "backends/backend.hpp"
 #include "cache/cache.hpp"
 #include "moa/engine.hpp"
+#include "runtime/budget.hpp"
 #include "runtime/call.hpp"
+#include "runtime/cost_book.hpp"
 #include "runtime/job.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/reactor.hpp"
@@ -34,6 +36,8 @@ struct EngineCore {
     GraphSpec graph;
     EngineOptions options;
     Plan plan;  // points into `graph`
+    CostBook costs{graph, plan};  // after plan
+    Budget budget{options.budget, costs};
     std::unique_ptr<BackendSet> backends;  // every backend of the graph, and their transport
     Reactor reactor;
     std::unique_ptr<Scheduler> scheduler;

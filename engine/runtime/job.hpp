@@ -35,7 +35,10 @@ struct NodeState {
     std::string agent;  // the agent that answered (the fallback, if it took over)
     std::string fallback_from;
     std::string reply, picked;  // result = pick: the model's reply and the input it named
-    uint32_t tokens_in = 0, tokens_out = 0;
+    uint32_t tokens_in = 0, tokens_out = 0, tokens_cached = 0;
+    bool tokens_estimated = false, cache_hit = false, cost_known = false;
+    double cost_usd = 0, saved_usd = 0;
+    std::string priced;  // "backend/model" of the agent that answered
     TimePoint start{}, end{};
 };
 

@@ -1,5 +1,7 @@
 #include "runtime/run_stats.hpp"
 
+#include "runtime/cost_book.hpp"
+
 #include <sys/resource.h>
 
 #include <iomanip>
@@ -40,6 +42,8 @@ RunStats StatsWindow::close() const {
         s.saved_tokens_in = core_.cache->saved_tokens_in.load() - sin0_;
         s.saved_tokens_out = core_.cache->saved_tokens_out.load() - sout0_;
     }
+    CostBook::finish(s);
+    s.budget_reached = core_.budget.reached();
     return s;
 }
 
@@ -49,8 +53,16 @@ void RunStats::print(std::ostream& out) const {
     out << "\n";
     out << "calls: " << calls << " (" << attempts << " attempts, " << retries << " retries, " << calls_failed
         << " failed)\n";
+    if (!budget_reached.empty())
+        out << "budget " << budget_reached << " reached: " << budget_stopped_jobs << " job"
+            << (budget_stopped_jobs == 1 ? "" : "s") << " stopped, " << budget_refused_calls << " call"
+            << (budget_refused_calls == 1 ? "" : "s") << " not made\n";
     if (fallbacks) out << "fallbacks: " << fallbacks << " calls answered by their agent's fallback (see the nodes' fallback_from)\n";
-    out << "tokens: " << tokens_in << " in, " << tokens_out << " out\n";
+    const char* est = tokens_estimated ? "~" : "";
+    out << "tokens: " << est << tokens_in << " in, " << est << tokens_out << " out";
+    if (tokens_estimated) out << " (~: estimated where a provider sent no usage)";
+    out << "\n";
+    print_cost(out, *this);
     if (cache_hits + cache_misses > 0)
         out << "cache: " << cache_hits << " hits, " << cache_misses << " misses, " << cache_shared
             << " answered by an identical call in flight; saved " << cache_hits + cache_shared << " calls ("
@@ -58,6 +70,8 @@ void RunStats::print(std::ostream& out) const {
     out << std::fixed << std::setprecision(1);
     for (const auto& l : layers)
         out << "layer " << l.layer << ": " << l.calls << " calls, p50 " << l.p50_ms << " ms, p95 " << l.p95_ms << " ms\n";
+    print_cost_table(out, "node", node_costs);
+    print_cost_table(out, "layer", layer_costs);
     out << "wall time: " << wall_ms << " ms; critical path of the slowest job: " << critical_path_ms << " ms; cpu: "
         << cpu_ms << " ms\n";
     out.unsetf(std::ios::fixed);

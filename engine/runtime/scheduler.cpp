@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "runtime/hash.hpp"
+#include "runtime/usage.hpp"
 
 namespace moa {
 
@@ -77,6 +78,7 @@ void Scheduler::cancel(CallPtr call) {
         if (call->state == Call::State::Backoff) reactor_.cancel(call->timer);
         if (call->state == Call::State::Running) {
             p.backend->cancel(call);
+            if (budget_) budget_->settle(*call, nullptr);
             --p.running;
             --running_total_;
             running.fetch_sub(1, std::memory_order_relaxed);
@@ -121,6 +123,11 @@ void Scheduler::pump(Pool& p) {
                 });
             }
             return;
+        }
+        if (budget_) {  // the attempt's worst case, reserved where it starts (runtime/budget.hpp)
+            Budget::Verdict v = budget_->reserve(*c);
+            if (v == Budget::Verdict::Wait) return;  // an attempt in flight settles, then pumps
+            if (v == Budget::Verdict::Reached) return refuse_all();
         }
         if (p.requests.enabled) p.requests.tokens -= 1;
         if (p.tokens.enabled) p.tokens.tokens -= cost;
@@ -186,6 +193,8 @@ void Scheduler::attempt_done(Pool& p, const CallPtr& c, Reply&& r) {
     running.fetch_sub(1, std::memory_order_relaxed);
     TimePoint now = Clock::now();
     if (observer_) observer_->attempt_ended(p.spec->name, p.running, now);
+    estimate_missing_usage(*c, r);
+    if (budget_) budget_->settle(*c, &r);
     // A run-wide retry budget (20 retries plus one per two calls) stops retry
     // storms when a provider is down: past it, failures are final.
     bool budget = retries_used_ < 20 + submitted_ / 2;
@@ -240,6 +249,20 @@ void Scheduler::cool_down(Pool& p, const Reply& r, TimePoint now) {
         observer_->notice(n);
     }
     p.cooldown_until = std::max(p.cooldown_until, until);
+}
+
+void Scheduler::refuse_all() {
+    for (auto& [_, p] : pools_) {
+        while (!p.queue.empty()) {
+            CallPtr c = *p.queue.begin();
+            p.queue.erase(p.queue.begin());
+            Reply r;
+            r.status = CallStatus::Error;
+            r.error_kind = ErrorKind::Budget;
+            r.text = budget_->error_text();
+            complete(c, std::move(r));
+        }
+    }
 }
 
 void Scheduler::complete(const CallPtr& c, Reply&& r) {

@@ -19,6 +19,7 @@
 #include "backends/backend.hpp"
 #include "moa/engine.hpp"
 #include "moa/observer.hpp"
+#include "runtime/budget.hpp"
 #include "runtime/call.hpp"
 #include "runtime/reactor.hpp"
 
@@ -33,6 +34,7 @@ public:
     void submit(CallPtr call);  // any thread
     void cancel(CallPtr call);  // any thread; completes the call with Cancelled if not done
     void set_observer(CallObserver* o) { observer_ = o; }
+    void set_budget(Budget* b) { budget_ = b; }  // before the first submit; null = none
 
     std::atomic<size_t> in_flight{0};   // submitted, not completed
     std::atomic<size_t> running{0};     // attempts talking to a backend now (not queued)
@@ -75,6 +77,7 @@ private:
     int64_t backoff_ms(const Call& c, const Reply& r) const;
     bool too_long_to_wait(const Pool& p, const Call& c, Reply& r, TimePoint now) const;
     void cool_down(Pool& p, const Reply& r, TimePoint now);
+    void refuse_all();  // a budget is reached: every queued call fails, naming it
     static constexpr int64_t kLongCooldownMs = 10'000;  // a cooldown this long is a Notice
 
     Reactor& reactor_;
@@ -83,6 +86,7 @@ private:
     int running_total_ = 0;
     uint64_t seq_ = 0;
     CallObserver* observer_ = nullptr;
+    Budget* budget_ = nullptr;
     const GraphSpec& graph_;
     size_t submitted_ = 0;      // reactor thread: calls seen, for the retry budget
     size_t retries_used_ = 0;

@@ -218,3 +218,34 @@ TEST_CASE("one duration parser: the language and command-line ages accept the sa
     CHECK(check("backend s2 { kind = sim  timeouts { total = 5days } }\n")->errors().find(
               "unknown unit 'days' in '5days' (durations take ms, s, min, m, h, d or w;") != std::string::npos);
 }
+
+TEST_CASE("the stdlib price table is read with the graph and a graph's own price overrides it") {
+    moa::LoadOptions opts;
+    opts.price_table = std::string(MOA_SOURCE_DIR) + "/stdlib/prices.moa";
+    moa::Diagnostics d;
+    auto r = moa::load_graph_text("t.moa",
+                                  "backend sim { kind = sim }\n"
+                                  "agent a { backend = sim  model = \"gpt-4o\" }\n"
+                                  "agent b { backend = sim  model = \"gpt-4.1\" }\n"
+                                  "price mine { model = \"gpt-4.1\"  input = 1  output = 2 }\n"
+                                  "layer l = [a, b]\noutput o = l.a\noutput p = l.b\n",
+                                  opts, d);
+    REQUIRE(r.ok);
+    CHECK(d.warning_count() == 0);  // the table's many unused prices are data, not warnings
+    const moa::PriceSpec* a = r.graph.price("sim", "gpt-4o");
+    REQUIRE(a);
+    CHECK(a->stdlib);
+    CHECK(a->as_of.size() == 10);
+    const moa::PriceSpec* b = r.graph.price("sim", "gpt-4.1");
+    REQUIRE(b);
+    CHECK_FALSE(b->stdlib);
+    CHECK(b->input == 1);
+    CHECK(r.graph.prices.size() == 2);  // only the prices the agents resolve to
+}
+
+TEST_CASE("a price cannot be declared inside a topology") {
+    auto c = check("topology t() { price p { model = \"m\"  input = 1  output = 1 } layer l = a output o = l }\n"
+                   "use t()\n");
+    CHECK(c->errors().find("a price cannot be declared inside a topology; declare it at the top level") !=
+          std::string::npos);
+}

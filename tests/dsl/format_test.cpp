@@ -134,3 +134,19 @@ TEST_CASE("fmt is idempotent and keeps comments on every .moa file in the reposi
     }
     CHECK(files >= 2);
 }
+
+TEST_CASE("fmt lays out a price like the other declarations, its figures exactly as written") {
+    const std::string messy =
+        "price gpt4o{model=\"gpt-4o\" input=2.50   output = 10.00 # list price\n"
+        "cached_input=1.25 as_of=\"2025-06-01\"}\n";
+    const std::string want =
+        "price gpt4o {\n"
+        "  model = \"gpt-4o\"\n"
+        "  input = 2.50\n"
+        "  output = 10.00  # list price\n"
+        "  cached_input = 1.25\n"
+        "  as_of = \"2025-06-01\"\n"
+        "}\n";
+    CHECK(format(messy) == want);
+    CHECK(format(want) == want);
+}

@@ -30,6 +30,13 @@ The model name scripts the behaviour; several directives join with '+', and any
   gzip                    gzip-encodes the whole body (whatever the client accepts)
   hang                    accepts the request and never answers
   stall                   a stream that sends half its events, then nothing
+  usage-IN-OUT            report IN input and OUT output tokens (default 11 and 7)
+  cached-K                K of the input tokens were read from the prompt cache
+                          (OpenAI prompt_tokens_details; Anthropic cache_read_input_tokens,
+                          which Anthropic counts apart from input_tokens)
+  no-usage                report no usage at all
+  usage-with-choice       OpenAI streams: usage in the last chunk with a choice (as
+                          Together does), not in a chunk of its own
 GET /__log returns every request as JSON lines: t (seconds), path, model, status.
 """
 import argparse
@@ -64,16 +71,52 @@ def answer_text(api, body):
     return "answer from %s to: %s" % (body.get("model", "?"), str(user)[:40])
 
 
-def ok_body(api, body, text):
+def usage_of(model):
+    """(input, output, cached, reported) tokens scripted by the model name."""
+    tin, tout, cached = 11, 7, 0
+    for d in directives(str(model)):
+        if d.startswith("usage-") and d.count("-") == 2 and d.split("-")[1].isdigit():
+            tin, tout = int(d.split("-")[1]), int(d.split("-")[2])
+        elif d.startswith("cached-"):
+            cached = int(d.split("-")[1])
+    return tin, tout, cached, "no-usage" not in directives(str(model))
+
+
+def usage_fields(api, model):
+    """The usage object of each API, or None when the model says no-usage."""
+    tin, tout, cached, reported = usage_of(model)
+    if not reported:
+        return None
     if api == "anthropic":
-        return {"type": "message", "role": "assistant", "content": [{"type": "text", "text": text}],
-                "stop_reason": "end_turn", "usage": {"input_tokens": 11, "output_tokens": 7}}
+        u = {"input_tokens": tin - cached, "output_tokens": tout}
+        if cached:
+            u["cache_read_input_tokens"] = cached
+        return u
     if api == "ollama":
-        return {"model": body.get("model"), "message": {"role": "assistant", "content": text}, "done": True,
-                "prompt_eval_count": 11, "eval_count": 7}
-    return {"id": "x", "object": "chat.completion", "choices": [
-        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7}}
+        return {"prompt_eval_count": tin, "eval_count": tout}
+    u = {"prompt_tokens": tin, "completion_tokens": tout}
+    if cached:
+        u["prompt_tokens_details"] = {"cached_tokens": cached}
+    return u
+
+
+def ok_body(api, body, text):
+    u = usage_fields(api, body.get("model", ""))
+    if api == "anthropic":
+        out = {"type": "message", "role": "assistant", "content": [{"type": "text", "text": text}],
+               "stop_reason": "end_turn"}
+        if u is not None:
+            out["usage"] = u
+        return out
+    if api == "ollama":
+        out = {"model": body.get("model"), "message": {"role": "assistant", "content": text}, "done": True}
+        out.update(u or {})
+        return out
+    out = {"id": "x", "object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+    if u is not None:
+        out["usage"] = u
+    return out
 
 
 def error_body(api, status, message):
@@ -84,29 +127,44 @@ def error_body(api, status, message):
     return {"error": {"message": message, "type": "invalid_request_error", "code": status}}
 
 
-def stream_events(api, text, cut):
+def stream_events(api, text, cut, model=""):
     pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
     if cut:
         pieces = pieces[: max(1, len(pieces) // 2)]
+    u = usage_fields(api, model)
     out = []
     if api == "anthropic":
-        out.append(("message_start", {"type": "message_start", "message": {"usage": {"input_tokens": 11}}}))
+        # As Anthropic does: the input side in message_start (output_tokens 1 there),
+        # the final output count in message_delta.
+        start_usage = dict(u, output_tokens=1) if u is not None else None
+        out.append(("message_start", {"type": "message_start", "message": {"usage": start_usage} if u is not None else {}}))
         for p in pieces:
             out.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                 "delta": {"type": "text_delta", "text": p}}))
         if not cut:
-            out.append(("message_delta", {"type": "message_delta", "usage": {"output_tokens": 7}}))
+            delta = {"type": "message_delta"}
+            if u is not None:
+                delta["usage"] = {"output_tokens": u["output_tokens"]}
+            out.append(("message_delta", delta))
             out.append(("message_stop", {"type": "message_stop"}))
         return [("event: %s\ndata: %s\n\n" % (e, json.dumps(d))).encode() for e, d in out]
     if api == "ollama":
         lines = [json.dumps({"message": {"role": "assistant", "content": p}, "done": False}) + "\n" for p in pieces]
         if not cut:
-            lines.append(json.dumps({"message": {"role": "assistant", "content": ""}, "done": True,
-                                     "prompt_eval_count": 11, "eval_count": 7}) + "\n")
+            last = {"message": {"role": "assistant", "content": ""}, "done": True}
+            last.update(u or {})
+            lines.append(json.dumps(last) + "\n")
         return [l.encode() for l in lines]
-    chunks = ["data: %s\n\n" % json.dumps({"choices": [{"index": 0, "delta": {"content": p}}]}) for p in pieces]
+    with_choice = "usage-with-choice" in directives(str(model))
+    chunks = [{"choices": [{"index": 0, "delta": {"content": p}}], "usage": None} for p in pieces]
     if not cut:
-        chunks.append("data: %s\n\n" % json.dumps({"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 7}}))
+        if with_choice and chunks and u is not None:
+            chunks[-1]["choices"][0]["finish_reason"] = "stop"
+            chunks[-1]["usage"] = u
+        elif u is not None:
+            chunks.append({"choices": [], "usage": u})
+    chunks = ["data: %s\n\n" % json.dumps(c) for c in chunks]
+    if not cut:
         chunks.append("data: [DONE]\n\n")
     return [c.encode() for c in chunks]
 
@@ -212,7 +270,7 @@ async def handle_chat(api, body, headers, writer):
         for d in directives(model):
             if d.startswith("sse-ctype-"):
                 ctype = {"plain": "text/plain", "none": None}[d.split("-")[2]]
-        events = stream_events(api, text, cut or "stall" in directives(model))
+        events = stream_events(api, text, cut or "stall" in directives(model), model)
         ds = directives(model)
         if "echo-stream" in ds:
             events = [("data: %s\n\n" % json.dumps(error_body(api, 400, echo_text(headers, body)))).encode()]

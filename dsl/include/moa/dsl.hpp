@@ -27,6 +27,9 @@ struct LoadOptions {
     // value is written as in a .moa file (a number, duration, string, name, list...);
     // for a param whose default is a string, a bare value is the string itself.
     std::vector<std::pair<std::string, std::string>> params;
+    // A .moa file of `price` declarations read with every graph (the CLI passes
+    // stdlib/prices.moa); "" = none. Prices declared in the graph override it.
+    std::string price_table;
 };
 
 // "NAME=value" (the text of `--param`) split at the first '='; nullopt without one or

@@ -190,6 +190,20 @@ inline constexpr const char* kVarAnswerB = "answer_b";
 // The output name under which a panel node's reply appears in JobResult::outputs.
 inline std::string verdict_output_name(const std::string& node) { return "verdict:" + node; }
 
+// `price NAME { model = "gpt-4o"  input = 2.50  output = 10.00 }`: USD per million
+// tokens for one model, optionally only on one backend (its name or its kind). The
+// checked graph keeps the price each agent resolves to (GraphSpec::price).
+struct PriceSpec {
+    std::string name;
+    std::string model;    // exact, or a prefix ending in '*' ("sim-*")
+    std::string backend;  // backend name or kind ("openai"); "" = any backend
+    double input = 0, output = 0;  // USD per 1M tokens
+    std::optional<double> cached_input;  // USD per 1M cached input tokens, if priced apart
+    std::string as_of;    // "2026-11-01", or ""
+    bool stdlib = false;  // from the implicit price table (graph prices override it)
+    SourceLoc loc;
+};
+
 struct GraphSpec {
     std::vector<ParamSpec> params;  // in declaration order
     std::optional<VerdictSpec> verdict;  // set for a judge graph
@@ -200,11 +214,17 @@ struct GraphSpec {
     std::vector<NodeSpec> nodes;    // in dependency order (inputs before users)
     std::vector<RouteSpec> routes;
     std::vector<OutputSpec> outputs;
+    std::vector<PriceSpec> prices;  // the prices the agents resolve to
 
     const BackendSpec* backend(const std::string& name) const;
     const AgentSpec* agent(const std::string& name) const;
     const TemplateSpec* templ(const std::string& name) const;
     const NodeSpec* node(const std::string& id) const;
+    // The price of `model` on backend `backend_name`, or null: the graph's own prices
+    // before the stdlib table; within each,
+    // an exact model name before a '*' prefix (the longest first); then a price for that
+    // backend name, then for its kind, then for any backend.
+    const PriceSpec* price(const std::string& backend_name, const std::string& model) const;
 };
 
 const char* to_string(BackendKind k);

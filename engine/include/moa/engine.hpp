@@ -59,6 +59,15 @@ struct NodeEvent {
     std::string picked;
     uint32_t tokens_in = 0;
     uint32_t tokens_out = 0;
+    // Money (moa/cost.hpp): what this node's call cost in USD, 0 unless cost_known (its
+    // model has a price). A cache hit (answered from the cache, or by an identical call
+    // in flight) cost nothing: saved_usd is what its tokens would have cost.
+    double cost_usd = 0;
+    double saved_usd = 0;
+    bool cost_known = false;
+    bool tokens_estimated = false;  // the provider reported no usage: tokens are estimates
+    bool cache_hit = false;
+    uint32_t tokens_cached = 0;     // input tokens the provider read from its prompt cache
     double start_ms = 0;   // since the job started
     double end_ms = 0;
 };
@@ -74,6 +83,17 @@ struct JobResult {
     double wall_ms = 0;
     double critical_path_ms = 0;   // longest chain of call durations in this job
     const std::string& output() const;  // the first output's text ("" if none)
+};
+
+// Budgets of one engine (`moa run --max-calls/--max-tokens/--max-cost`); 0 = none. Calls
+// count every attempt (retries and fallbacks included); tokens are in + out; cost is
+// USD at the graph's prices (every model must have one). Each attempt reserves its
+// worst case before it starts, so concurrent calls cannot overshoot; once a budget is
+// reached no call starts and the calls not made fail with "budget --max-calls N reached".
+struct BudgetLimits {
+    uint64_t calls = 0;
+    uint64_t tokens = 0;
+    double cost_usd = 0;
 };
 
 struct EngineOptions {
@@ -93,6 +113,7 @@ struct EngineOptions {
     // at cache_path.
     CacheMode cache_mode = CacheMode::Off;
     std::string cache_path = ".moa/cache.db";
+    BudgetLimits budget;
 };
 
 // Batch input: one query per call of next(); std::nullopt at the end.
@@ -118,6 +139,18 @@ struct LayerStats {
     double p50_ms = 0, p95_ms = 0;
 };
 
+// Calls, tokens and money of one node or one layer in a run.
+struct CostRow {
+    std::string name;        // node id or layer name
+    size_t calls = 0;        // calls made (cache hits not included)
+    size_t cache_hits = 0;   // answered without a call (cache or an identical call in flight)
+    uint64_t tokens_in = 0, tokens_out = 0;  // of the calls made
+    double cost_usd = 0;     // of the calls with a known price
+    double saved_usd = 0;    // what the cache hits would have cost
+    size_t unknown_cost = 0; // calls (and hits) whose model has no price
+    bool estimated = false;  // some tokens are estimates
+};
+
 struct RunStats {
     size_t jobs_ok = 0, jobs_failed = 0;
     size_t jobs_cancelled = 0;  // set by the caller: failed jobs cut short by a stop and not written
@@ -130,6 +163,19 @@ struct RunStats {
     uint64_t cache_hits = 0, cache_misses = 0, cache_shared = 0;  // shared: singleflight
     uint64_t saved_tokens_in = 0, saved_tokens_out = 0;
     std::vector<LayerStats> layers;
+    // Money (USD): cost of the calls made with a known price, what cache hits saved,
+    // calls whose model has no price (their cost is unknown, not 0) and which ones
+    // ("backend/model").
+    double cost_usd = 0, saved_usd = 0;
+    size_t unknown_cost_calls = 0;
+    std::vector<std::string> unknown_prices;
+    bool tokens_estimated = false;  // some tokens are estimates (a provider sent no usage)
+    std::vector<CostRow> node_costs;   // every node that made a call or hit the cache, graph order
+    std::vector<CostRow> layer_costs;  // per layer, graph order
+    // The budget that stopped the run ("--max-calls 100", or ""), the jobs it stopped
+    // (with a node that could not be called) and the calls it refused.
+    std::string budget_reached;
+    size_t budget_stopped_jobs = 0, budget_refused_calls = 0;
     void print(std::ostream& out) const;
 };
 
@@ -190,6 +236,12 @@ public:
     // the jobs in flight finish uncached (their earlier answers are paid for) and are
     // delivered. The caller should exit non-zero.
     std::string cache_error() const;
+
+    // "" while no budget (EngineOptions::budget) is reached; else which one, as its flag
+    // ("--max-calls 100"). From then on no call starts: a batch starts no new job, the
+    // calls not made fail with "budget --max-calls 100 reached". The caller should exit
+    // non-zero.
+    std::string budget_reached() const;
 
     // Any thread, e.g. a signal watcher: every call queued or in flight completes at
     // once as cancelled, and calls started from now on are cancelled too, so every
