@@ -16,6 +16,9 @@ namespace moa::eval {
 Interval percentile_bootstrap(size_t n, uint64_t seed, int resamples, double point,
                               const std::function<double(const std::vector<uint32_t>& counts)>& stat);
 
+// The same for the mean of `v`, without multiplicities (faster; the same draws).
+Interval bootstrap_mean(const std::vector<double>& v, uint64_t seed, int resamples);
+
 // Throws std::invalid_argument when resamples < 1.
 void check_resamples(int resamples);
 

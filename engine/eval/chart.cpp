@@ -102,6 +102,9 @@ std::string chart_svg(std::vector<ChartPoint> points, const std::string& y_label
     std::string s = "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 640 400' width='640' height='400' "
                     "role='img' aria-label='quality against cost per query'>\n";
     axes(s, x, y, y_label);
+    if (points.empty())
+        s += "<text x='" + num((x0 + x1) / 2) + "' y='" + num((y0 + y1) / 2) +
+             "' text-anchor='middle'>no candidate with both a quality and a known cost</text>\n";
     std::vector<ChartPoint> front;
     for (const auto& p : points)
         if (p.frontier) front.push_back(p);
@@ -117,10 +120,14 @@ std::string chart_svg(std::vector<ChartPoint> points, const std::string& y_label
             s += "<line x1='" + px + "' y1='" + num(y.map(p.quality.low, y0, y1)) + "' x2='" + px + "' y2='" +
                  num(y.map(p.quality.high, y0, y1)) + "' stroke='#555'/>";
         s += "<circle cx='" + px + "' cy='" + py + "' r='5' " +
-             (p.frontier ? "fill='#d62728' stroke='#d62728'" : "fill='#fff' stroke='#555'") + "><title>" +
+             (p.frontier ? "class='pt frontier' fill='#d62728' stroke='#d62728'" : "class='pt' fill='#fff' stroke='#555'") +
+             "><title>" +
              html_escape(p.name) + "</title></circle>";
-        s += "<text x='" + num(x.map(p.cost, x0, x1) + 8) + "' y='" + num(y.map(p.quality.value, y0, y1) - 8) + "'>" +
-             html_escape(p.name) + "</text>\n";
+        // Labels right of a point in the left half, left of it in the right half: inside the plot.
+        const double lx = x.map(p.cost, x0, x1);
+        const bool left = lx > (x0 + x1) / 2;
+        s += "<text x='" + num(left ? lx - 8 : lx + 8) + "' y='" + num(y.map(p.quality.value, y0, y1) - 8) + "'" +
+             (left ? " text-anchor='end'" : "") + ">" + html_escape(p.name) + "</text>\n";
     }
     return s + "</svg>\n";
 }

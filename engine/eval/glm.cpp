@@ -9,24 +9,12 @@ namespace moa::eval {
 
 namespace {
 
-double softplus(double z) { return std::max(z, 0.0) + std::log1p(std::exp(-std::fabs(z))); }
 double sigmoid(double z) {
     if (z >= 0) return 1 / (1 + std::exp(-z));
     const double e = std::exp(z);
     return e / (1 + e);
 }
 double weight(const std::vector<double>& w, size_t i) { return w.empty() ? 1.0 : w[i]; }
-
-double objective(const GlmData& d, const std::vector<double>& w, double c, GlmCoef b) {
-    double loss = 0;
-    for (size_t i = 0; i < d.p.size(); ++i) {
-        const double wi = weight(w, i);
-        if (wi == 0) continue;
-        const double z = b.model + b.length * d.t[i];
-        loss += wi * (softplus(z) - d.p[i] * z);
-    }
-    return std::fabs(b.model) + std::fabs(b.length) + c * loss;
-}
 
 // The quadratic model of the objective around `b` plus the exact L1 term.
 struct Quad {
@@ -69,44 +57,61 @@ GlmCoef solve_subproblem(const Quad& q) {
     return best;
 }
 
-Quad quadratic(const GlmData& d, const std::vector<double>& w, double c, GlmCoef b) {
-    Quad q{{0, 0}, {0, 0, 0}, b};
-    for (size_t i = 0; i < d.p.size(); ++i) {
+// The objective at `b` and its quadratic model there, in one pass over the rows: one
+// exp and one log1p per row give the loss, its slope and its curvature (the bootstrap
+// refits a thousand times, so this is the evaluation's hot loop).
+struct Point {
+    double f;
+    Quad q;
+};
+
+Point evaluate(const GlmData& d, const std::vector<double>& w, double c, GlmCoef b) {
+    Point p{0, {{0, 0}, {0, 0, 0}, b}};
+    double loss = 0;
+    const size_t n = d.p.size();
+    for (size_t i = 0; i < n; ++i) {
         const double wi = weight(w, i);
         if (wi == 0) continue;
         const double t = d.t[i];
-        const double s = sigmoid(b.model + b.length * t);
+        const double z = b.model + b.length * t;
+        const double e = std::exp(-std::fabs(z));         // in (0, 1]: no overflow
+        const double s = z >= 0 ? 1 / (1 + e) : e / (1 + e);  // sigmoid(z)
+        loss += wi * (std::max(z, 0.0) + std::log1p(e) - d.p[i] * z);  // softplus(z) - p z
         const double r = wi * (s - d.p[i]), v = wi * s * (1 - s);
-        q.g[0] += r, q.g[1] += r * t;
-        q.h[0] += v, q.h[1] += v * t, q.h[2] += v * t * t;
+        p.q.g[0] += r, p.q.g[1] += r * t;
+        p.q.h[0] += v, p.q.h[1] += v * t, p.q.h[2] += v * t * t;
     }
-    for (auto& x : q.g) x *= c;
-    for (auto& x : q.h) x *= c;
-    return q;
+    for (auto& x : p.q.g) x *= c;
+    for (auto& x : p.q.h) x *= c;
+    p.f = std::fabs(b.model) + std::fabs(b.length) + c * loss;
+    return p;
 }
 
 }  // namespace
 
 GlmCoef fit_glm(const GlmData& d, const std::vector<double>& w, double c, GlmCoef b) {
-    double f = objective(d, w, c, b);
+    Point at = evaluate(d, w, c, b);
     for (int iter = 0; iter < 200; ++iter) {
-        const Quad q = quadratic(d, w, c, b);
-        const GlmCoef target = solve_subproblem(q);
+        const GlmCoef target = solve_subproblem(at.q);
         const double d0 = target.model - b.model, d1 = target.length - b.length;
-        // Armijo backtracking on the true objective; the predicted decrease is q.at(target) - q.at(b).
-        const double predicted = q.at(target) - (std::fabs(b.model) + std::fabs(b.length));
+        // Armijo backtracking on the true objective; predicted decrease q(target) - q(b) <= 0.
+        const double predicted = at.q.at(target) - (std::fabs(b.model) + std::fabs(b.length));
+        // A predicted decrease below the objective's rounding cannot be checked by Armijo
+        // (it would backtrack on noise); the Newton step is then within its square of the
+        // optimum: take it and stop.
+        if (-predicted <= 1e-13 * std::max(1.0, at.f)) return target;
         double step = 1;
         GlmCoef next{};
-        double fn = f;
+        Point tried = at;
         for (int k = 0; k < 60; ++k, step /= 2) {
             next = {b.model + step * d0, b.length + step * d1};
-            fn = objective(d, w, c, next);
-            if (fn <= f + 1e-4 * step * predicted) break;
+            tried = evaluate(d, w, c, next);
+            if (tried.f <= at.f + 1e-4 * step * predicted) break;
         }
+        if (tried.f > at.f) break;  // no decrease possible: at the optimum to rounding
         const double moved = std::max(std::fabs(next.model - b.model), std::fabs(next.length - b.length));
-        if (fn > f) break;  // no decrease possible: at the optimum to rounding
         b = next;
-        f = fn;
+        at = tried;
         if (moved < 1e-12 * std::max(1.0, std::max(std::fabs(b.model), std::fabs(b.length)))) break;
     }
     return b;

@@ -59,9 +59,11 @@ double delta_sd(const std::vector<double>& delta, const std::vector<double>& w) 
     return std::sqrt(ss / (n - 1));
 }
 
-void set_length_feature(GlmData& d, const std::vector<double>& delta, double sd) {
+// The length feature of every row with a non-zero weight (w empty: every row).
+void set_length_feature(GlmData& d, const std::vector<double>& delta, double sd, const std::vector<double>& w) {
     d.t.resize(delta.size());
-    for (size_t i = 0; i < delta.size(); ++i) d.t[i] = std::tanh(delta[i] / sd);
+    for (size_t i = 0; i < delta.size(); ++i)
+        if (w.empty() || w[i] != 0) d.t[i] = std::tanh(delta[i] / sd);
 }
 
 // The C of the grid with the least log loss summed over the folds (first on ties).
@@ -116,7 +118,7 @@ LcFit fit_prepared(Prepared& pr) {
     f.sd = delta_sd(pr.delta, {});
     f.lc = f.raw;
     if (!(f.sd > 0) || pr.d.p.size() < size_t(kFolds)) return f;
-    set_length_feature(pr.d, pr.delta, f.sd);
+    set_length_feature(pr.d, pr.delta, f.sd, {});
     f.c = choose_c(pr.d);
     const GlmCoef w = fit_glm(pr.d, {}, f.c, GlmCoef{});
     f.w_model = w.model, f.w_length = w.length;
@@ -144,7 +146,7 @@ Interval lc_win_rate(const std::vector<PairOutcome>& outcomes, uint64_t seed, in
         if (full.c == 0) return raw_pct(pr.d.p, w);
         const double sd = delta_sd(pr.delta, w);
         if (!(sd > 0)) return raw_pct(pr.d.p, w);
-        set_length_feature(pr.d, pr.delta, sd);
+        set_length_feature(pr.d, pr.delta, sd, w);
         return sigmoid_pct(fit_glm(pr.d, w, full.c, start).model);
     });
 }

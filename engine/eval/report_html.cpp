@@ -13,11 +13,11 @@ namespace moa::eval {
 namespace {
 
 constexpr const char* kStyle = R"(<style>
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#222;max-width:1100px}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
 table{border-collapse:collapse;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em}th{background:#f4f4f4}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:600}dd{margin:0}
 svg{font-size:12px;font-family:inherit}p.note{color:#555;font-size:.9em}
 </style>

@@ -59,6 +59,8 @@ Interval win_rate(const std::vector<PairOutcome>& outcomes, uint64_t seed,
 // logspace(-4, 4, 10) (query i in fold i mod 5); LC = the prediction with the length
 // term at 0, x 100. sd == 0 (all differences equal) gives the raw win rate. Interval:
 // the same bootstrap as win_rate, refitting on each resample at the full data's C.
+// Deterministic for a seed; across C libraries exp/tanh may differ in the last bit, so
+// the far decimals may too (win rate and score intervals are bit-identical everywhere).
 Interval lc_win_rate(const std::vector<PairOutcome>& outcomes, uint64_t seed,
                      int resamples = kDefaultResamples);
 
