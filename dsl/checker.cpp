@@ -123,6 +123,7 @@ void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>&
         return;
     } else if (d.keyword == "verdict") {
         verdicts_.push_back(r);
+        return;
     } else if (d.keyword == "price") {
         prices_.push_back(r);
         return;

@@ -99,13 +99,17 @@ public:
         a.measured = true;
         std::vector<double> own(inputs_.size(), 0);
         bool known = true;
+        a.cost_known = true;
         for (const auto& n : r.nodes) {
             auto it = index_.find(n.node);
-            bool hit = n.attempts == 0 && n.status == CallStatus::Ok;  // answered by the cache
+            bool hit = n.cache_hit;
             if (it == index_.end() || (n.attempts == 0 && !hit)) continue;  // skipped, or never started
             a.calls++;
             a.tokens_in += n.tokens_in;
             a.tokens_out += n.tokens_out;
+            // What the topology costs: a cache hit's would-be cost counts too (saved_usd).
+            a.cost_usd += n.cost_usd + n.saved_usd;
+            a.cost_known = a.cost_known && n.cost_known;
             uint64_t key = CallTimes::key(models_[it->second], query, n.text);
             if (!hit) {
                 own[it->second] = n.end_ms - n.start_ms;
@@ -117,7 +121,7 @@ public:
             }
         }
         a.latency_ms = known ? critical_path(own) : -1;
-        a.cost_known = false;  // no prices yet: cost.hpp
+        a.cost_known = a.cost_known && a.calls > 0;
         return a;
     }
 

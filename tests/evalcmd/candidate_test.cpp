@@ -150,3 +150,47 @@ TEST_CASE("a stop before the run starts no job and says which queries were not r
     CHECK(run.stats.calls == 0);
     CHECK(!run.answers[2].ok);
 }
+
+TEST_CASE("an answer's cost is its calls' at the graph's prices, the same when the cache answers them",
+          "[evalcmd][candidate]") {
+    fs::path dir = temp_dir("cost");
+    Stop stop;
+    auto qs = n_queries(3);
+    std::string priced = std::string(kTwoLayers) + "price pa {\n  model = \"m/a\"\n  input = 1.0\n  output = 2.0\n}\n" +
+                         "price pb {\n  model = \"m/b\"\n  input = 3.0\n  output = 4.0\n}\n";
+    CandidateRun cold = run_candidate(graph(priced), qs, cached(dir), "", stop);
+    for (const auto& a : cold.answers) {
+        REQUIRE(a.cost_known);
+        CHECK(a.cost_usd > 0);
+        // Bounds from the two prices: every token at the cheapest and at the dearest rate.
+        CHECK(a.cost_usd >= (a.tokens_in * 1.0 + a.tokens_out * 2.0) / 1e6 - 1e-12);
+        CHECK(a.cost_usd <= (a.tokens_in * 3.0 + a.tokens_out * 4.0) / 1e6 + 1e-12);
+    }
+    CandidateRun warm = run_candidate(graph(priced), qs, cached(dir), "", stop);  // no journal: the cache answers
+    CHECK(warm.stats.cache_hits == 9);
+    for (size_t i = 0; i < qs.size(); ++i) {
+        CHECK(warm.answers[i].calls == 3);
+        CHECK(warm.answers[i].cost_usd == Approx(cold.answers[i].cost_usd));
+        CHECK(warm.answers[i].tokens_out == cold.answers[i].tokens_out);
+    }
+    // A model without a price: the cost is unknown, never 0.
+    CandidateRun unpriced = run_candidate(graph(kTwoLayers), qs, cached(dir), "", stop);
+    CHECK(!unpriced.answers[0].cost_known);
+}
+
+TEST_CASE("a call the cache answers counts with the time it took when it was made", "[evalcmd][candidate]") {
+    fs::path dir = temp_dir("times");
+    Stop stop;
+    auto qs = n_queries(4);
+    std::string slow = "backend s { kind = sim  latency { first_token = 30ms } }\nagent a { backend = s  model = \"m/a\" }\n"
+                       "layer p = a\noutput o = p\n";
+    CallTimes times((dir / "times.tsv").string());
+    CandidateRun cold = run_candidate(graph(slow), qs, cached(dir), "", stop, &times);
+    for (const auto& a : cold.answers) CHECK(a.latency_ms >= 20);
+    CallTimes reloaded((dir / "times.tsv").string());  // from the file, as a later eval reads it
+    CandidateRun warm = run_candidate(graph(slow), qs, cached(dir), "", stop, &reloaded);
+    CHECK(warm.stats.cache_hits == 4);
+    for (size_t i = 0; i < qs.size(); ++i) CHECK(warm.answers[i].latency_ms == Approx(cold.answers[i].latency_ms).margin(0.01));
+    CandidateRun unknown = run_candidate(graph(slow), qs, cached(dir), "", stop);  // no durations recorded
+    CHECK(unknown.answers[0].latency_ms < 0);
+}
