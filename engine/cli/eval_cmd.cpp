@@ -320,7 +320,7 @@ CLI::App* add_eval(CLI::App& app, EvalArgs& a) {
         ->check(CLI::Range(1000, 1000000));
     cmd->add_option("--cache-db", a.cache_db, "Response cache shared by candidates and judge (default .moa/cache.db)");
     cmd->add_option("--state-dir", a.state_dir,
-                    "Where each graph's measured answers are journaled, so a rerun resumes (default .moa/eval)");
+                    "Where each graph's measured answers and call durations are journaled, so a rerun resumes (default .moa/eval)");
     cmd->add_option("--concurrency", a.concurrency, "Cap on model calls in flight (default 0: per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("--threads", a.threads, "Worker threads (default 0: one per core)")->check(CLI::NonNegativeNumber);

@@ -312,6 +312,8 @@ struct Subcommands {
     GraphCmd graph;
     FmtCmd fmt;
     CacheCmd cache;
+    moa::cli::EvalArgs eval;  // `moa eval` (eval_cmd.cpp)
+    CLI::App* eval_cmd = nullptr;
 };
 
 // Color on a terminal unless NO_COLOR is set; -v and -q pick the log level.
@@ -340,6 +342,11 @@ int dispatch(const Subcommands& s, const Common& common) {
                          s.graph.output);
     if (*s.fmt.cmd) return cmd_fmt(common, s.fmt.files, s.fmt.check, s.fmt.to_stdout);
     if (*s.cache.cmd) return cmd_cache(s.cache);
+    if (*s.eval_cmd) {
+        moa::cli::EvalArgs a = s.eval;
+        a.color = common.color;
+        return moa::cli::eval(a, load_options(common));
+    }
     return 2;
 }
 
@@ -444,15 +451,10 @@ int run_command(int argc, char** argv) {
     run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
 
     add_cache(app, sub.cache);
-    moa::cli::EvalArgs eval_args;
-    CLI::App* eval = moa::cli::add_eval(app, eval_args);
+    sub.eval_cmd = moa::cli::add_eval(app, sub.eval);
     if (auto rc = parse_args(app, argc, argv)) return *rc;
     init_logging(verbose, quiet, common);
-    if (*eval) {
-        eval_args.quiet = quiet;
-        eval_args.color = common.color;
-        return moa::cli::eval(eval_args, load_options(common));
-    }
+    sub.eval.quiet = quiet;
     if (*run) return cmd_run(run_args, *run, run_format, cache_opt, no_progress, quiet, common);
     return dispatch(sub, common);
 }

@@ -374,7 +374,7 @@ TEST_CASE("moa eval of the paper's sim graphs against one model prints their row
     CHECK(shown.out.find("Uncaught") == std::string::npos);
 }
 
-TEST_CASE("--vary evaluates one variant per value, named G[NAME=v], each with its own answers", "[evalcmd][cli]") {
+TEST_CASE("moa eval --vary evaluates one variant per value, named G[NAME=v], each with its own answers", "[evalcmd][cli]") {
     fs::path d = dir("evalcmd-vary");
     write(d / "q.jsonl", queries(30));
     std::string g = single("cand");
