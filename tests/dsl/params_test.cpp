@@ -39,7 +39,7 @@ use self_moa(model = q, samples = samples)
 
 }  // namespace
 
-TEST_CASE("--vary values split at top-level commas only, trimmed") {
+TEST_CASE("vary values split at top-level commas only, trimmed") {
     using V = std::vector<std::string>;
     CHECK(moa::split_vary_values("1,2,3") == V{"1", "2", "3"});
     CHECK(moa::split_vary_values(" 1 , 2 ") == V{"1", "2"});
@@ -50,7 +50,7 @@ TEST_CASE("--vary values split at top-level commas only, trimmed") {
     CHECK(moa::split_vary_values("") == V{""});
 }
 
-TEST_CASE("--param text splits at the first '='; no '=' or no name is refused") {
+TEST_CASE("a param argument splits at the first equals sign and needs one and a name") {
     CHECK(moa::split_param_arg("layers=3") == std::pair<std::string, std::string>{"layers", "3"});
     CHECK(moa::split_param_arg("s=a=b") == std::pair<std::string, std::string>{"s", "a=b"});
     CHECK(moa::split_param_arg("s=") == std::pair<std::string, std::string>{"s", ""});
