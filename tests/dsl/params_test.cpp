@@ -109,3 +109,19 @@ TEST_CASE("params declared in an imported file are visible in the main file") {
     CHECK(*l.r.graph.agents[0].temperature == 0.9);
     fs::remove_all(dir);
 }
+
+TEST_CASE("a --set value may name a param") {
+    moa::Diagnostics d;
+    moa::LoadOptions o;
+    o.overrides.push_back("a.temperature=temp");
+    o.params.push_back({"temp", "0.25"});
+    auto r = moa::load_graph_text("g.moa",
+                                  "param temp = 0.5\nbackend sim { kind = sim }\n"
+                                  "agent a { backend = sim  model = \"m\"  max_tokens = 9 }\n"
+                                  "agent b { backend = sim  model = \"m\"  temperature = temp }\n"
+                                  "layer l = [a, b]\nlayer m = a { inputs = l  prompt = p }\n"
+                                  "template p = \"{{responses}}\"\noutput o = m\n",
+                                  o, d);
+    REQUIRE(r.ok);
+    CHECK(*r.graph.agent("a")->temperature == 0.25);
+}
