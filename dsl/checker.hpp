@@ -88,6 +88,7 @@ struct ParamDecl {
     std::shared_ptr<const Env> env;       // the value's scope: no params of its own
     std::unique_ptr<ast::Field> cli;      // the parsed --param, when given
     Val::Kind default_kind = Val::Kind::Invalid;
+    std::string default_name;  // the default, when it is a name
     ParamSpec spec;
 };
 

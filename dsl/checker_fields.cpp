@@ -173,6 +173,8 @@ void Checker::parse_overrides() {
         o.target = text.substr(0, dot);
         o.env = std::make_shared<Env>();
         o.env->file = src;
+        for (const auto& p : params_)  // `--set a.temperature=temp` may name a param too
+            o.env->params[p->spec.name] = {p->expr, p->env, p->env->file, true};
         o.field = std::make_unique<ast::Field>(std::move(*field));
         if (!backends_.count(o.target) && !agents_.count(o.target)) {
             std::vector<std::string> names;

@@ -92,12 +92,25 @@ void Checker::collect_params() {
             p->spec.value_text = p->spec.default_text;
             p->spec.loc = loc(f->src, d.name_span.begin);
             size_t errors = diags_.error_count();
-            p->default_kind = ev_.eval(*p->expr, env).kind;
+            Val def = ev_.eval(*p->expr, env);
+            p->default_kind = def.kind;
             if (diags_.error_count() > errors) p->expr = nullptr;  // reported here, once
+            if (def.kind == Val::Kind::Ref) p->default_name = def.ref_text();
             param_by_name_[d.name] = p.get();
             params_.push_back(std::move(p));
         }
     }
+    // A default is evaluated on its own: naming another param would silently mean an
+    // agent or layer of that name instead.
+    for (const auto& p : params_)
+        if (p->expr && param_by_name_.count(p->default_name)) {
+            const ast::Expr& e = *p->ref.decl->value;
+            diags_.error(p->ref.file(), e.span.begin,
+                         "the default of param " + quote(p->spec.name) + " names param " + quote(p->default_name) +
+                             "; a default cannot use another param: write a value",
+                         e.span.end - e.span.begin);
+            p->expr = nullptr;
+        }
     read_param_args();
 }
 

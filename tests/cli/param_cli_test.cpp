@@ -42,7 +42,7 @@ use self_moa(model = a, samples = samples)
 
 }  // namespace
 
-TEST_CASE("--param changes the graph of moa graph and moa run; its errors exit 1 and point into the argument") {
+TEST_CASE("a param given on the command line changes the graph of moa graph and moa run, and its errors exit 1 pointing into the argument") {
     fs::path g = graph_file(kGraph);
     auto dump = run("graph " + g.string() + " --param samples=3 --param model=org/beta-7b");
     CHECK(dump.code == 0);

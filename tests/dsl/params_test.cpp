@@ -39,7 +39,7 @@ use self_moa(model = q, samples = samples)
 
 }  // namespace
 
-TEST_CASE("--vary values split at top-level commas only, trimmed") {
+TEST_CASE("vary values split at top-level commas only, trimmed") {
     using V = std::vector<std::string>;
     CHECK(moa::split_vary_values("1,2,3") == V{"1", "2", "3"});
     CHECK(moa::split_vary_values(" 1 , 2 ") == V{"1", "2"});
@@ -50,7 +50,7 @@ TEST_CASE("--vary values split at top-level commas only, trimmed") {
     CHECK(moa::split_vary_values("") == V{""});
 }
 
-TEST_CASE("--param text splits at the first '='; no '=' or no name is refused") {
+TEST_CASE("a param argument splits at the first equals sign and needs one and a name") {
     CHECK(moa::split_param_arg("layers=3") == std::pair<std::string, std::string>{"layers", "3"});
     CHECK(moa::split_param_arg("s=a=b") == std::pair<std::string, std::string>{"s", "a=b"});
     CHECK(moa::split_param_arg("s=") == std::pair<std::string, std::string>{"s", ""});
@@ -108,4 +108,20 @@ TEST_CASE("params declared in an imported file are visible in the main file") {
     REQUIRE(l.r.ok);
     CHECK(*l.r.graph.agents[0].temperature == 0.9);
     fs::remove_all(dir);
+}
+
+TEST_CASE("a --set value may name a param") {
+    moa::Diagnostics d;
+    moa::LoadOptions o;
+    o.overrides.push_back("a.temperature=temp");
+    o.params.push_back({"temp", "0.25"});
+    auto r = moa::load_graph_text("g.moa",
+                                  "param temp = 0.5\nbackend sim { kind = sim }\n"
+                                  "agent a { backend = sim  model = \"m\"  max_tokens = 9 }\n"
+                                  "agent b { backend = sim  model = \"m\"  temperature = temp }\n"
+                                  "layer l = [a, b]\nlayer m = a { inputs = l  prompt = p }\n"
+                                  "template p = \"{{responses}}\"\noutput o = m\n",
+                                  o, d);
+    REQUIRE(r.ok);
+    CHECK(*r.graph.agent("a")->temperature == 0.25);
 }

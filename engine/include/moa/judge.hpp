@@ -40,7 +40,9 @@ Verdict read_reply(const VerdictSpec& v, std::string_view reply);
 // `result.outputs` (a panel node's reply is the output verdict_output_name(node)); a
 // member without one failed and is left out. Pairwise: majority of the members that
 // named a verdict, a tie between the most named is Tie; score: their mean. No member
-// counted: Unparsable (error says why). `judge` must have a verdict.
+// counted: Unparsable (error says why). `judge` must have a verdict. A job in which a
+// panel member failed is not `ok` (its output failed), yet the other members still
+// count here: read the verdict whatever `result.ok` says.
 Verdict read_verdict(const GraphSpec& judge, const JobResult& result);
 
 // The job variables of a judgement.
