@@ -10,7 +10,9 @@
 namespace moa {
 
 namespace {
-const std::vector<std::string> kPlaceholders = {"query", "responses", "count", "agent", "model", "layer"};
+// answer, answer_a, answer_b: a judge's job variables (checked in checker_judge.cpp).
+const std::vector<std::string> kPlaceholders = {"query", "responses", "count", "agent", "model", "layer",
+                                                "answer", "answer_a", "answer_b"};
 
 std::string quote(const std::string& s) { return "'" + s + "'"; }
 std::string article(const std::string& word) {
@@ -70,12 +72,14 @@ bool Checker::check_shape(const DeclRef& r) {
         diags_.error(r.file(), at, msg);
         return false;
     };
-    bool wants_value = k == "template" || k == "layer" || k == "output";
-    bool wants_body = k == "backend" || k == "agent" || k == "route" || k == "topology" || k == "price";
+    bool wants_value = k == "template" || k == "layer" || k == "output" || k == "param";
+    bool wants_body = k == "backend" || k == "agent" || k == "route" || k == "topology" || k == "verdict" ||
+                      k == "price";
     bool wants_params = k == "topology" || k == "use";
     if (wants_value && !d.value) {
         const char* form = k == "template" ? "template NAME = \"\"\"...\"\"\""
                            : k == "layer"  ? "layer NAME = [agent, ...] { ... }"
+                           : k == "param"  ? "param NAME = default"
                                            : "output NAME = layer";
         return bad(d.name_span.end, "expected '=' after " + k + " " + quote(d.name) + " (write `" + form + "`)");
     }
@@ -94,8 +98,9 @@ bool Checker::check_shape(const DeclRef& r) {
 }
 
 void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>& env, bool main) {
-    if (d.keyword == "import") return;
+    if (d.keyword == "import" || d.keyword == "param") return;  // params: collect_params()
     DeclRef r{&d, env, env->prefix + d.name, main};
+    if (d.keyword == "verdict") judge_declared_ = true;  // even a malformed one: no "no output" noise
     if (!check_shape(r)) return;
     // `inputs = query`, `on = query` and `output x = query` always mean the user's query:
     // a layer of that name could never be named, and the diagnostics about it would
@@ -115,6 +120,9 @@ void Checker::collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>&
     else if (d.keyword == "output") table = &outputs_decl_;
     else if (d.keyword == "use") {
         uses_.push_back(r);
+        return;
+    } else if (d.keyword == "verdict") {
+        verdicts_.push_back(r);
         return;
     } else if (d.keyword == "price") {
         prices_.push_back(r);
@@ -155,9 +163,12 @@ void Checker::add_use_notes(Diagnostic& e, const DeclRef& first, const DeclRef& 
 }
 
 void Checker::collect() {
+    collect_params();
     for (auto& f : files_) {
         auto env = std::make_shared<Env>();
         env->file = f->src;
+        for (const auto& p : params_)  // every top-level scope sees the graph's params
+            env->params[p->spec.name] = {p->expr, p->env, p->env->file, true};
         for (const auto& d : f->ast.decls) collect_decl(d, env, f->main);
     }
     for (const auto& u : uses_) instantiate(u);
@@ -227,7 +238,7 @@ void Checker::instantiate(const DeclRef& use) {
             continue;
         }
         const std::string& k = item.decl->keyword;
-        if (k != "layer" && k != "route" && k != "output") {
+        if (k != "layer" && k != "route" && k != "output" && k != "verdict") {
             diags_.error(env->file, item.decl->keyword_span.begin,
                          article(k) + " cannot be declared inside a topology; declare it at the top level",
                          item.decl->keyword_span.end - item.decl->keyword_span.begin);
@@ -375,11 +386,14 @@ LoadResult Checker::run(const std::string& path, std::string text) {
     if (!too_large_) build_routes();
     if (!too_large_) resolve_inputs();
     if (!too_large_) build_outputs();
+    if (!too_large_) build_verdict();
     if (!too_large_) check_cycles_and_order();
     if (!cyclic_ && !too_large_) {
         check_placeholders();
+        check_judge_placeholders();
         check_reachability_and_use();
     }
+    emit_params();
     trim_prices();
     diags_.sort();
     LoadResult r;

@@ -81,6 +81,21 @@ struct LayerDraft {
     bool prompt_failed = false;
 };
 
+// A top-level `param NAME = default`, and the --param value replacing its default.
+struct ParamDecl {
+    DeclRef ref;
+    const ast::Expr* expr = nullptr;      // the value used (default or --param); null: invalid
+    std::shared_ptr<const Env> env;       // the value's scope: no params of its own
+    std::unique_ptr<ast::Field> cli;      // the parsed --param, when given
+    Val::Kind default_kind = Val::Kind::Invalid;
+    std::string default_name;  // the default, when it is a name
+    ParamSpec spec;
+};
+
+// A bare value of a string field or param (`--set b.base_url=http://h:8080/v1`) is
+// taken as the string itself, quoted as a DSL string; a value starting with '"' is kept.
+std::string quote_bare(const std::string& value);
+
 // "'key' expects EXPECTED, found KIND" (nothing for an already reported value).
 void type_error(Diagnostics& d, const FieldVal& fv, const std::string& expected);
 
@@ -101,6 +116,18 @@ private:
     void collect();
     void collect_decl(const ast::Decl& d, const std::shared_ptr<const Env>& env, bool main);
     void instantiate(const DeclRef& use);
+    // checker_params.cpp: `param` declarations and --param values
+    void collect_params();
+    void read_param_args();
+    void check_param_value(ParamDecl& p, const std::shared_ptr<const SourceFile>& cli_src);
+    void check_param_names();
+    void emit_params();
+    // checker_judge.cpp: the `verdict` of a judge graph
+    void build_verdict();
+    bool read_verdict_labels(const FieldVal& fv, std::vector<std::string>& out, std::vector<Origin>& at);
+    void read_score_rule(const DeclRef& r, Fields& f, VerdictSpec& v);
+    void read_pairwise_rule(const DeclRef& r, Fields& f, VerdictSpec& v);
+    void check_judge_placeholders();
     bool check_shape(const DeclRef& r);
     Fields read_fields(const DeclRef& r, const ast::Block* b, const std::shared_ptr<const Env>& env,
                        const std::string& what, const std::vector<std::string>& allowed);
@@ -108,6 +135,7 @@ private:
     void read_backend_endpoint(const DeclRef& r, Fields& f, BackendSpec& b);
     void read_backend_limits(const DeclRef& r, Fields& f, BackendSpec& b);
     void read_sim_fields(const DeclRef& r, Fields& f, BackendSpec& b);
+    void read_sim_judge(const DeclRef& r, const FieldVal& v, BackendSpec& b);  // checker_judge.cpp
     void check_templates();
     void check_agents();
     void load_price_table();  // checker_prices.cpp
@@ -188,6 +216,10 @@ private:
     std::map<std::string, DeclRef> backends_, templates_, agents_, topologies_, routes_decl_,
         outputs_decl_;
     std::vector<DeclRef> uses_;
+    std::vector<DeclRef> verdicts_;
+    bool judge_declared_ = false;  // a `verdict` was written (maybe malformed)
+    std::vector<std::unique_ptr<ParamDecl>> params_;  // in declaration order
+    std::map<std::string, ParamDecl*> param_by_name_;
     std::vector<DeclRef> prices_;
     std::string price_table_key_;  // canonical path of LoadOptions::price_table
     std::vector<std::unique_ptr<LayerDraft>> layers_;

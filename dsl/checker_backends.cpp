@@ -23,7 +23,7 @@ void Checker::check_backends() {
     for (auto& [name, r] : backends_) {
         static const std::vector<std::string> allowed = {"kind", "base_url", "api_key_env", "max_concurrent",
                                                          "requests", "tokens", "timeouts", "retry", "max_retry_wait",
-                                                         "latency", "faults", "reply"};
+                                                         "latency", "faults", "reply", "judge"};
         Fields f = read_fields(r, &*r.decl->body, r.env, "backend " + quote(name), allowed);
         apply_overrides(r, f, allowed, "backend " + quote(name));
         BackendSpec b;
@@ -111,6 +111,7 @@ void Checker::read_backend_limits(const DeclRef& r, Fields& f, BackendSpec& b) {
 // The simulated backend's own fields: latency model, fault injection, scripted reply.
 void Checker::read_sim_fields(const DeclRef& r, Fields& f, BackendSpec& b) {
     double x = 0;
+    if (auto* v = f.get("judge")) read_sim_judge(r, *v, b);
     for (const char* key : {"latency", "faults"}) {
         auto* v = f.get(key);
         if (!v) continue;

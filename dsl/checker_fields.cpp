@@ -74,7 +74,9 @@ bool Checker::expect_number(const FieldVal& fv, double lo, double hi, bool integ
         v << fv.val.number;
         auto& e = diags_.error(o.file, o.span.begin,
                                quote(fv.field->key) + " must be " + range_text + ", found " + v.str() +
-                                   (fv.val.param.empty() ? "" : ", computed from argument " + quote(fv.val.param)),
+                                   (fv.val.param.empty() ? ""
+                                    : fv.val.graph_param ? ", computed from param " + quote(fv.val.param)
+                                                         : ", computed from argument " + quote(fv.val.param)),
                                o.span.end - o.span.begin);
         if (!fv.val.param.empty() && fv.file)
             e.notes.push_back(Diagnostics::note(fv.file, fv.field->span.begin,
@@ -122,9 +124,7 @@ bool Checker::expect_name(const FieldVal& fv, std::string& out) {
 
 // ---- --set overrides -------------------------------------------------------------
 
-namespace {
-// A bare value of a string field (`--set b.base_url=http://h:8080/v1`) is taken as
-// the string itself: a shell user should not have to nest DSL quotes in shell quotes.
+// A shell user should not have to nest DSL quotes in shell quotes.
 std::string quote_bare(const std::string& value) {
     size_t start = value.find_first_not_of(' ');
     if (start != std::string::npos && value[start] == '"') return value;  // already a DSL string
@@ -138,7 +138,6 @@ std::string quote_bare(const std::string& value) {
     }
     return out + "\"";
 }
-}  // namespace
 
 bool Checker::string_field(const std::string& target, const std::string& key) const {
     std::string_view field = ascii::trim(key, " ");
@@ -174,6 +173,8 @@ void Checker::parse_overrides() {
         o.target = text.substr(0, dot);
         o.env = std::make_shared<Env>();
         o.env->file = src;
+        for (const auto& p : params_)  // `--set a.temperature=temp` may name a param too
+            o.env->params[p->spec.name] = {p->expr, p->env, p->env->file, true};
         o.field = std::make_unique<ast::Field>(std::move(*field));
         if (!backends_.count(o.target) && !agents_.count(o.target)) {
             std::vector<std::string> names;

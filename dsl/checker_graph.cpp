@@ -411,7 +411,7 @@ void Checker::build_outputs() {
         g_.outputs.push_back({name, ids[0], loc(r.file(), r.decl->name_span.begin)});
     }
     bool main_layers = std::any_of(layers_.begin(), layers_.end(), [](auto& l) { return l->ref.main; });
-    if (main_layers && outputs_decl_.empty()) {
+    if (main_layers && outputs_decl_.empty() && !judge_declared_) {  // a judge's verdict is its result
         auto& first = *std::find_if(layers_.begin(), layers_.end(), [](auto& l) { return l->ref.main; });
         diags_.error(first->ref.file(), first->ref.decl->name_span.begin,
                      "the graph has layers but no output; add `output answer = LAYER`",

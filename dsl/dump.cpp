@@ -42,7 +42,31 @@ std::string timeouts_text(const Timeouts& t) {
            "ms idle=" + std::to_string(t.idle_ms) + "ms total=" + std::to_string(t.total_ms) + "ms}";
 }
 
+const char* mode_text(VerdictMode m) { return m == VerdictMode::Pairwise ? "pairwise" : "score"; }
+const char* combine_text(VerdictCombine c) { return c == VerdictCombine::Majority ? "majority" : "mean"; }
+
+void verdict_text(std::ostream& out, const VerdictSpec& v) {
+    out << "verdict " << mode_text(v.mode) << " on=" << v.layer << " nodes=" << list(v.nodes);
+    if (v.mode == VerdictMode::Pairwise)
+        out << " a=" << list(v.first, true) << " b=" << list(v.second, true) << " tie=" << list(v.tie, true);
+    else
+        out << " pattern=" << esc(v.pattern) << " range=[" << num(v.min) << ", " << num(v.max) << "]";
+    out << " combine=" << combine_text(v.combine) << "\n";
+}
+
+void sim_judge_text(std::ostream& out, const SimJudge& j) {
+    static const char* prefs[] = {"random", "marker", "first", "second", "longer", "shorter"};
+    out << "  judge {prefer=" << prefs[static_cast<int>(j.prefer)];
+    if (j.prefer == SimJudge::Prefer::Marker) out << " marker=" << esc(j.marker);
+    out << " p=" << num(j.p) << " tie=" << num(j.tie) << " unparsable=" << num(j.unparsable) << "}\n";
+}
+
 void dump_text(std::ostream& out, const GraphSpec& g) {
+    for (const auto& p : g.params) {
+        out << "param " << p.name << " = " << p.value_text;
+        if (p.overridden) out << " (--param; default " << p.default_text << ")";
+        out << "\n";
+    }
     for (const auto& b : g.backends) {
         out << "backend " << b.name << " kind=" << to_string(b.kind);
         if (!b.base_url.empty()) out << " base_url=" << esc(redact_url(b.base_url));
@@ -59,6 +83,7 @@ void dump_text(std::ostream& out, const GraphSpec& g) {
             out << "  faults {timeout=" << num(b.faults.timeout) << " rate_limited=" << num(b.faults.rate_limited)
                 << " server_error=" << num(b.faults.server_error) << "}\n";
             if (!b.sim_reply.empty()) out << "  reply " << esc(b.sim_reply) << "\n";
+            if (b.sim_judge.enabled) sim_judge_text(out, b.sim_judge);
         }
     }
     for (const auto& t : g.templates)
@@ -98,6 +123,7 @@ void dump_text(std::ostream& out, const GraphSpec& g) {
                 << a.target << "\n";
     }
     for (const auto& o : g.outputs) out << "output " << o.name << " = " << o.node << "\n";
+    if (g.verdict) verdict_text(out, *g.verdict);
     for (const auto& p : g.prices) {
         out << "price " << p.name << " model=" << esc(p.model);
         if (!p.backend.empty()) out << " backend=" << p.backend;
@@ -153,6 +179,30 @@ void route_json(JsonWriter& w, const RouteSpec& r) {
     w.end_object();
 }
 
+void judge_json(JsonWriter& w, const GraphSpec& g) {
+    if (!g.params.empty()) {
+        w.key("params").begin_array();
+        for (const auto& p : g.params) {
+            w.begin_object().key("name").value(p.name).key("default").value(p.default_text);
+            w.key("value").value(p.value_text).key("overridden").value(p.overridden);
+            loc_json(w, p.loc);
+            w.end_object();
+        }
+        w.end_array();
+    }
+    if (!g.verdict) return;
+    const VerdictSpec& v = *g.verdict;
+    w.key("verdict").begin_object().key("mode").value(mode_text(v.mode)).key("on").value(v.layer);
+    w.key("nodes").strings(v.nodes, true);
+    if (v.mode == VerdictMode::Pairwise)
+        w.key("a").strings(v.first, true).key("b").strings(v.second, true).key("tie").strings(v.tie, true);
+    else
+        w.key("pattern").value(v.pattern).key("min").number(v.min).key("max").number(v.max);
+    w.key("combine").value(combine_text(v.combine));
+    loc_json(w, v.loc);
+    w.end_object();
+}
+
 // The top object and its lists one entry per line; each entry compact, its lists of
 // names with ", " between them (the dump's layout since it was first written).
 void dump_json(std::ostream& out, const GraphSpec& g) {
@@ -186,6 +236,7 @@ void dump_json(std::ostream& out, const GraphSpec& g) {
         w.end_object();
     }
     w.end_array();
+    judge_json(w, g);  // only for graphs that declare them: older dumps stay the same
     if (!g.prices.empty()) {  // USD per million tokens
         w.key("prices").begin_array();
         for (const auto& p : g.prices) {

@@ -230,7 +230,15 @@ Val Evaluator::eval_operand(const ast::Operand& o, const std::shared_ptr<const E
                     ++depth_;
                     Val r = eval(*it->second.expr, it->second.env ? it->second.env : env);
                     --depth_;
-                    if (it->second.env && r.param.empty()) r.param = parts[0];  // a `use` argument
+                    if (it->second.graph) {
+                        used_params_.insert(parts[0]);
+                        if (r.param.empty()) {
+                            r.param = parts[0];
+                            r.graph_param = true;
+                        }
+                    } else if (it->second.env && r.param.empty()) {
+                        r.param = parts[0];  // a `use` argument
+                    }
                     return r;
                 }
             }
@@ -275,7 +283,10 @@ Val Evaluator::apply(char op, Val lhs, Val rhs) {
                                : lhs.number * rhs.number;
         lhs.integral = lhs.integral && rhs.integral;
         lhs.origin = at;
-        if (lhs.param.empty()) lhs.param = rhs.param;
+        if (lhs.param.empty()) {
+            lhs.param = rhs.param;
+            lhs.graph_param = rhs.graph_param;
+        }
         return lhs;
     }
     if (op == '*' && lhs.kind == K::Ref && rhs.kind == K::Number) {

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,8 @@ struct Val {
     std::vector<Val> items;        // List items, Call arguments
     const ast::Block* block = nullptr;  // Block
     std::shared_ptr<const Env> env;     // Block: where its fields are evaluated
-    std::string param;  // the topology argument this value was computed from, if any
+    std::string param;  // the topology argument (or graph param) this value was computed from, if any
+    bool graph_param = false;  // `param` is a graph `param`, not a topology argument
 
     std::string ref_text() const;
     // The path with the instance prefix applied: for names of layers and routes.
@@ -54,6 +56,7 @@ struct Env {
         std::shared_ptr<const Env> env;  // where `expr` is evaluated (null: this same scope,
                                          // for defaults; a pointer to itself would leak)
         std::shared_ptr<const SourceFile> file;
+        bool graph = false;  // a graph `param` (top level), not a topology parameter
     };
     std::map<std::string, Binding> params;
     std::string prefix;                   // "paper." or ""
@@ -70,6 +73,8 @@ public:
     explicit Evaluator(Diagnostics& diags) : diags_(diags) {}
     Val eval(const ast::Expr& e, const std::shared_ptr<const Env>& env);
     Diagnostics& diags() { return diags_; }
+    // Graph params whose value some expression used (for "never used" warnings).
+    const std::set<std::string>& used_params() const { return used_params_; }
 
 private:
     Val eval_operand(const ast::Operand& o, const std::shared_ptr<const Env>& env);
@@ -77,6 +82,7 @@ private:
     Val apply(char op, Val lhs, Val rhs);
     Diagnostics& diags_;
     int depth_ = 0;
+    std::set<std::string> used_params_;
 };
 
 // Decodes "..." with escapes (\n \t \r \" \\ \u{hex}); reports bad escapes.

@@ -302,7 +302,7 @@ auto const param_inner_def =
 
 auto const keyword_inner_def =
     x3::raw[x3::lexeme[(x3::lit("backend") | "template" | "agent" | "layer" | "route" | "output" |
-                        "topology" | "use" | "price") >>
+                        "topology" | "use" | "param" | "verdict" | "price") >>
                        word_end]][([](auto& c) {
         auto& r = x3::_attr(c);
         x3::_val(c).text.assign(r.begin(), r.end());

@@ -14,8 +14,8 @@
 
 namespace moa::prescan {
 
-inline constexpr std::array<std::string_view, 10> kKeywords = {
-    "import", "backend", "template", "agent", "layer", "route", "output", "topology", "use", "price"};
+inline constexpr std::array<std::string_view, 12> kKeywords = {
+    "import", "backend", "template", "agent", "layer", "route", "output", "topology", "use", "param", "verdict", "price"};
 
 inline bool is_word_char(char c) {
     return ascii::is_alnum(c) || c == '_';

@@ -5,6 +5,7 @@
 // topology bugs show in the output. Latency, streaming and faults (timeouts, 429s,
 // 503s) are reactor timers drawn from the same hash and the attempt number.
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -18,6 +19,100 @@ namespace moa {
 namespace {
 
 inline double unit(uint64_t x) { return static_cast<double>(mix(x) >> 11) * 0x1.0p-53; }
+
+// ---- the simulator as a judge (`judge { ... }` on a sim backend) -----------------
+// A panel node's reply is a verdict of the graph's rule, chosen from the request's
+// hash, so a test knows how the judge behaves (prefers the marked answer with
+// probability p, always the first, the longer one...) and every run with the same
+// seed answers the same. The answers judged come from the job's variables.
+
+std::string_view var(const Call& c, const char* name) {
+    for (const auto& [k, v] : *c.vars)
+        if (k == name) return v;
+    return {};
+}
+
+size_t code_points(std::string_view s) {
+    size_t n = 0;
+    for (char ch : s) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    return n;
+}
+
+// Which answer the judge leans to: 0 = A, 1 = B, -1 = neither.
+int preferred(const SimJudge& j, std::string_view a, std::string_view b) {
+    using P = SimJudge::Prefer;
+    switch (j.prefer) {
+        case P::Random: return -1;
+        case P::First: return 0;
+        case P::Second: return 1;
+        case P::Marker: {
+            bool ma = a.find(j.marker) != std::string_view::npos, mb = b.find(j.marker) != std::string_view::npos;
+            return ma == mb ? -1 : ma ? 0 : 1;
+        }
+        case P::Longer:
+        case P::Shorter: {
+            size_t la = code_points(a), lb = code_points(b);
+            if (la == lb) return -1;
+            return (la > lb) == (j.prefer == P::Longer) ? 0 : 1;
+        }
+    }
+    return -1;
+}
+
+std::string pairwise_reply(const Call& c, const VerdictSpec& v, uint64_t hash) {
+    const SimJudge& j = c.backend->sim_judge;
+    double u = unit(hash ^ 0x1D6E);
+    if (u < j.unparsable) return "I cannot decide.";
+    if (u < j.unparsable + j.tie && !v.tie.empty()) return "Verdict: " + v.tie.front();
+    int side = preferred(j, var(c, kVarAnswerA), var(c, kVarAnswerB));
+    double w = unit(hash ^ 0x51DE);
+    if (side < 0) side = w < 0.5 ? 0 : 1;
+    else if (w >= j.p) side = 1 - side;  // with probability 1 - p, the other answer
+    return "Verdict: " + (side == 0 ? v.first.front() : v.second.front());
+}
+
+std::string score_reply(const Call& c, const VerdictSpec& v, uint64_t hash) {
+    const SimJudge& j = c.backend->sim_judge;
+    if (unit(hash ^ 0x1D6E) < j.unparsable) return "I cannot decide.";
+    double lo = std::ceil(v.min), hi = std::floor(v.max);
+    if (hi < lo) hi = lo = v.min;
+    double score = lo + std::floor(unit(hash ^ 0x5C0E) * (hi - lo + 1));
+    if (score > hi) score = hi;
+    if (j.prefer == SimJudge::Prefer::Marker) {  // the marked answer gets the top score with probability p
+        bool marked = var(c, kVarAnswer).find(j.marker) != std::string_view::npos;
+        bool follow = unit(hash ^ 0x51DE) < j.p;
+        score = marked == follow ? hi : lo;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", score);
+    return "Rating: " + v.score_prefix + buf + v.score_suffix;
+}
+
+bool sim_judges(const Call& c) { return c.verdict && c.vars && c.backend->sim_judge.enabled; }
+
+std::string sim_judge_reply(const Call& c, uint64_t hash) {
+    const VerdictSpec& v = *c.verdict;
+    return v.mode == VerdictMode::Pairwise ? pairwise_reply(c, v, hash) : score_reply(c, v, hash);
+}
+
+void sim_judge_identity(const Call& c, std::string& s) {
+    const SimJudge& j = c.backend->sim_judge;
+    const VerdictSpec& v = *c.verdict;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "sim_judge: %d %.17g %.17g %.17g ", static_cast<int>(j.prefer), j.p, j.tie,
+                  j.unparsable);
+    s += buf + std::to_string(j.marker.size()) + ":" + j.marker;
+    // The labels it answers with, and the answers it compares (they may be absent
+    // from the messages if a template shows them only in part).
+    for (const auto* l : {&v.first, &v.second, &v.tie})
+        s += " " + std::to_string(l->empty() ? 0 : l->front().size()) + ":" + (l->empty() ? "" : l->front());
+    s += " " + std::to_string(v.score_prefix.size()) + ":" + v.score_prefix + std::to_string(v.score_suffix.size()) +
+         ":" + v.score_suffix;
+    std::snprintf(buf, sizeof buf, " %.17g %.17g", v.min, v.max);
+    s += buf;
+    for (const auto& [k, val] : *c.vars) s += " " + k + "=" + std::to_string(hash_bytes(val, 0x5A));
+    s += "\n";
+}
 
 constexpr std::array<std::string_view, 64> kWords = {
     "the", "answer", "depends", "on", "context", "and", "careful", "reasoning", "first", "consider",
@@ -51,7 +146,9 @@ Reply scripted_answer(const Call& c, uint64_t hash) {
     Reply r;
     size_t chars = 0;
     for (const auto& m : c.messages) chars += m.content.size();
-    r.text = !c.backend->sim_reply.empty() ? c.backend->sim_reply : std::to_string(1 + mix(hash ^ 0x9c4) % c.choices);
+    r.text = sim_judges(c)                  ? sim_judge_reply(c, hash)
+             : !c.backend->sim_reply.empty() ? c.backend->sim_reply
+                                             : std::to_string(1 + mix(hash ^ 0x9c4) % c.choices);
     r.tokens_in = static_cast<uint32_t>(chars / 4 + 4 * c.messages.size());
     r.tokens_out = static_cast<uint32_t>(r.text.size() / 4 + 1);
     return r;
@@ -75,7 +172,7 @@ void cited_tags(std::string_view s, std::vector<std::string_view>& tags) {
 
 // The answer to a call (text and token counts); a pure function of the request.
 Reply answer(const Call& c, uint64_t hash) {
-    if (!c.backend->sim_reply.empty() || c.choices > 0) return scripted_answer(c, hash);
+    if (sim_judges(c) || !c.backend->sim_reply.empty() || c.choices > 0) return scripted_answer(c, hash);
     Reply r;
     std::string query;
     std::vector<std::string_view> tags;
@@ -262,6 +359,7 @@ void cache_identity(const Call& c, std::string& s) {
     s += "sim_seed: " + std::to_string(c.seed) + "\n";
     if (!b.sim_reply.empty()) s += "sim_reply: " + std::to_string(b.sim_reply.size()) + ":" + b.sim_reply + "\n";
     if (c.choices > 0) s += "sim_choices: " + std::to_string(c.choices) + "\n";
+    if (sim_judges(c)) sim_judge_identity(c, s);
 }
 
 // For `moa plan`: this file's answers and attempts, and the longest text answer() can

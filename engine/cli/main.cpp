@@ -19,6 +19,7 @@
 #include "run.hpp"
 #include "cache_cmd.hpp"
 #include "plan_cmd.hpp"
+#include "eval_cmd.hpp"
 #include "moa/dsl.hpp"
 #include "moa/duration.hpp"
 #include "moa/engine.hpp"
@@ -37,6 +38,7 @@ namespace {
 
 struct Common {
     std::vector<std::string> include_dirs;
+    std::vector<std::string> params;  // --param NAME=value (check, graph, run)
     bool color = false;
 };
 
@@ -60,6 +62,8 @@ moa::LoadOptions load_options(const Common& c) {
     fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (std::string installed = installed_stdlib(exe); !installed.empty()) o.import_paths.push_back(installed);
     if (*MOA_STDLIB_DIR) o.import_paths.push_back(MOA_STDLIB_DIR);
+    for (const auto& p : c.params)
+        if (auto kv = moa::split_param_arg(p)) o.params.push_back(*kv);  // the form was checked by the parser
     // The price table (stdlib/prices.moa) is read with every graph: the installed one,
     // else the source tree's.
     for (const std::string& dir : {installed_stdlib(exe), std::string(MOA_STDLIB_DIR)}) {
@@ -68,6 +72,19 @@ moa::LoadOptions load_options(const Common& c) {
         break;
     }
     return o;
+}
+
+// `--param NAME=value` on check, graph and run.
+void add_param_option(CLI::App* cmd, Common& common) {
+    cmd->add_option("--param", common.params,
+                    "Set the graph's `param NAME = default` for this command: NAME=value, the value written as in a "
+                    ".moa file (3, 0.7, 30s, [a, b]; a string param's value bare or quoted) (repeatable)")
+        ->allow_extra_args(false)  // one value per --param, so a question can follow
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                return moa::split_param_arg(v) ? "" : "--param takes NAME=value, not '" + v + "'";
+            },
+            "NAME=VALUE"));
 }
 
 int cmd_check(const Common& c, const std::vector<std::string>& files, moa::DiagFormat format, bool werror) {
@@ -321,6 +338,8 @@ struct Subcommands {
     FmtCmd fmt;
     CacheCmd cache;
     PlanCmd plan;
+    moa::cli::EvalArgs eval;  // `moa eval` (eval_cmd.cpp)
+    CLI::App* eval_cmd = nullptr;
 };
 
 // Color on a terminal unless NO_COLOR is set; -v and -q pick the log level.
@@ -353,6 +372,11 @@ int dispatch(const Subcommands& s, const Common& common) {
         moa::cli::PlanArgs a = s.plan.args;
         a.color = common.color;
         return moa::cli::plan(a, load_options(common));
+    }
+    if (*s.eval_cmd) {
+        moa::cli::EvalArgs a = s.eval;
+        a.color = common.color;
+        return moa::cli::eval(a, load_options(common));
     }
     return 2;
 }
@@ -404,6 +428,8 @@ int run_command(int argc, char** argv) {
     Subcommands sub;  // in the order of --help: check, graph, fmt, run, plan, cache
     add_check(app, sub.check);
     add_graph(app, sub.graph);
+    add_param_option(sub.check.cmd, common);
+    add_param_option(sub.graph.cmd, common);
     add_fmt(app, sub.fmt);
 
     moa::cli::RunArgs run_args;
@@ -439,6 +465,7 @@ int run_command(int argc, char** argv) {
                   "part of the resume fingerprint");
     run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
         ->allow_extra_args(false);  // one value per --set, so a question can follow
+    add_param_option(run, common);
     run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (default 0: per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
     run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once (default: enough to fill every backend's max_concurrent, from the graph's layers; at least 256)")
@@ -468,8 +495,10 @@ int run_command(int argc, char** argv) {
 
     add_plan(app, sub.plan);
     add_cache(app, sub.cache);
+    sub.eval_cmd = moa::cli::add_eval(app, sub.eval);
     if (auto rc = parse_args(app, argc, argv)) return *rc;
     init_logging(verbose, quiet, common);
+    sub.eval.quiet = quiet;
     if (*run) return cmd_run(run_args, *run, run_format, cache_opt, no_progress, quiet, common);
     return dispatch(sub, common);
 }

@@ -78,6 +78,10 @@ struct Call : std::enable_shared_from_this<Call> {
     // `result = pick`: the reply must name one of this many numbered responses. 0 for
     // an ordinary call.
     uint32_t choices = 0;
+    // A judge's panel node: the graph's verdict (how a reply is read), and the job's
+    // variables (the answers judged), for the simulator's scripted judge. Null otherwise.
+    const VerdictSpec* verdict = nullptr;
+    const std::vector<std::pair<std::string, std::string>>* vars = nullptr;
     // Scheduling: lower first (earlier jobs finish first, freeing their slots).
     uint64_t priority = 0;
     ChunkFn on_chunk;  // streaming, optional: call stream(), which numbers the attempts

@@ -150,11 +150,25 @@ JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk) {
 }
 
 JobResult Engine::run_one(const std::string& query, ChunkFn on_chunk, RunStats& stats) {
+    Query q;
+    q.id = "1";
+    q.prompt = query;
+    return run_query(q, std::move(on_chunk), stats);
+}
+
+JobResult Engine::run_one(const Query& q, ChunkFn on_chunk) {
+    RunStats ignored;
+    return run_query(q, std::move(on_chunk), ignored);
+}
+
+JobResult Engine::run_query(const Query& q, ChunkFn on_chunk, RunStats& stats) {
     StatsWindow window(impl_->core);
     std::mutex mu;
     std::condition_variable cv;
     std::optional<JobResult> result;
-    JobPtr job = impl_->core.make_job(0, "1", query);
+    JobPtr job = impl_->core.make_job(0, q.id.empty() ? "1" : q.id, q.prompt);
+    job->vars = q.vars;
+    job->input_error = q.error;
     job->on_chunk = std::move(on_chunk);
     job->finished = [&](JobResult&& r) {
         std::lock_guard lock(mu);
@@ -224,6 +238,7 @@ private:
         ++in_flight_;
         JobPtr job = core_.make_job(next_seq_, q.id.empty() ? std::to_string(next_seq_ + 1) : q.id, std::move(q.prompt));
         job->input_error = std::move(q.error);
+        job->vars = std::move(q.vars);
         job->finished = [this](JobResult&& r) {
             std::lock_guard lock(mu_);
             --in_flight_;

@@ -281,7 +281,9 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     c->made = Clock::now();
     c->job_id = &f.job->id;
     c->node_id = &pn.id;
-    c->messages = pn.prompt.render(f.job->query, f.responses);
+    c->messages = pn.prompt.render(f.job->query, f.responses, &f.job->vars);
+    c->vars = &f.job->vars;  // the job outlives the call: c->done holds it
+    c->verdict = pn.verdict;
     size_t chars = 0;
     for (const auto& m : c->messages) chars += m.content.size();
     c->est_tokens = static_cast<uint32_t>(chars / 4 + (pn.agent->max_tokens ? *pn.agent->max_tokens : 512));

@@ -13,6 +13,7 @@
 
 #include "moa/engine.hpp"
 #include "runtime/call.hpp"
+#include "runtime/prompt.hpp"
 
 namespace moa {
 
@@ -45,6 +46,7 @@ struct JobState {
     uint64_t seq = 0;
     std::string id;
     std::string query;
+    JobVars vars;  // Query::vars: named values the templates show ({{answer}}, ...)
     std::string input_error;  // malformed input line: every node fails with this
     TimePoint started;
     std::mutex mu;

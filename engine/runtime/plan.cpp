@@ -31,6 +31,8 @@ Plan make_plan(const GraphSpec& g) {
         pn.replica = n.replica;
         pn.fan_in = n.fan_in;
         pn.result = n.result;
+        if (g.verdict && std::find(g.verdict->nodes.begin(), g.verdict->nodes.end(), n.id) != g.verdict->nodes.end())
+            pn.verdict = &*g.verdict;
         for (const auto& in : n.inputs) pn.inputs.push_back(index.at(in));
         pn.prompt.system = compile(pn.agent->system);
         pn.prompt.user = compile(pn.agent->user);

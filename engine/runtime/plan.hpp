@@ -23,6 +23,7 @@ struct PlanNode {
     int gate = -1;  // route index, or -1
     int consumers_plus = 0;  // extra consumers (outputs, routes) that keep it wanted
     ResultKind result = ResultKind::Reply;
+    const VerdictSpec* verdict = nullptr;  // a judge's panel node
     NodePrompt prompt;
 };
 

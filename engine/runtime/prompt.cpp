@@ -28,11 +28,20 @@ CompiledTemplate::CompiledTemplate(const std::string& text) {
                : name == "agent" ? Slot::Agent
                : name == "model" ? Slot::Model
                : name == "layer" ? Slot::Layer
+               : name == "answer" || name == "answer_a" || name == "answer_b" ? Slot::Var
                                  : Slot::Text;  // the checker rejects unknown names
         if (s == Slot::Text) literal(std::string_view(text).substr(open, close + 2 - open));
-        else parts_.push_back({s, {}});
+        else parts_.push_back({s, s == Slot::Var ? name : std::string()});
         i = close + 2;
     }
+}
+
+// A job variable's value; "" when the job does not give it.
+std::string_view CompiledTemplate::var(const Context& ctx, const std::string& name) {
+    if (ctx.vars)
+        for (const auto& [k, v] : *ctx.vars)
+            if (k == name) return v;
+    return {};
 }
 
 size_t CompiledTemplate::size_hint(const Context& ctx) const {
@@ -40,6 +49,7 @@ size_t CompiledTemplate::size_hint(const Context& ctx) const {
     for (const auto& p : parts_) {
         n += p.text.size();
         if (p.slot == Slot::Query) n += ctx.query.size();
+        if (p.slot == Slot::Var) n += var(ctx, p.text).size();
         if (p.slot == Slot::Responses && ctx.responses)
             for (auto r : *ctx.responses) n += r.size() + 8;
     }
@@ -50,6 +60,7 @@ void CompiledTemplate::render(const Context& ctx, std::string& out) const {
     for (const auto& p : parts_) {
         switch (p.slot) {
             case Slot::Text: out += p.text; break;
+            case Slot::Var: out += var(ctx, p.text); break;
             case Slot::Query: out += ctx.query; break;
             case Slot::Agent: out += ctx.agent; break;
             case Slot::Model: out += ctx.model; break;
@@ -68,9 +79,9 @@ void CompiledTemplate::render(const Context& ctx, std::string& out) const {
     }
 }
 
-std::vector<Message> NodePrompt::render(std::string_view query,
-                                        const std::vector<std::string_view>& responses) const {
-    CompiledTemplate::Context ctx{query, agent, model, layer, &responses};
+std::vector<Message> NodePrompt::render(std::string_view query, const std::vector<std::string_view>& responses,
+                                        const JobVars* vars) const {
+    CompiledTemplate::Context ctx{query, agent, model, layer, &responses, vars};
     std::vector<Message> msgs;
     std::string sys;
     if (!system.empty() || (!prompt.empty() && !responses.empty())) {

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "runtime/call.hpp"
@@ -12,9 +13,11 @@
 
 namespace moa {
 
+using JobVars = std::vector<std::pair<std::string, std::string>>;  // Query::vars
+
 class CompiledTemplate {
 public:
-    enum class Slot { Text, Query, Responses, Count, Agent, Model, Layer };
+    enum class Slot { Text, Query, Responses, Count, Agent, Model, Layer, Var };
     CompiledTemplate() = default;
     explicit CompiledTemplate(const std::string& text);
     bool empty() const { return parts_.empty(); }
@@ -22,6 +25,7 @@ public:
     struct Context {
         std::string_view query, agent, model, layer;
         const std::vector<std::string_view>* responses = nullptr;
+        const JobVars* vars = nullptr;  // the job's named variables ({{answer}}, ...)
     };
     void render(const Context& ctx, std::string& out) const;
     size_t size_hint(const Context& ctx) const;
@@ -29,8 +33,9 @@ public:
 private:
     struct Part {
         Slot slot;
-        std::string text;
+        std::string text;  // Text: the text; Var: the variable's name
     };
+    static std::string_view var(const Context& ctx, const std::string& name);
     std::vector<Part> parts_;
 };
 
@@ -42,7 +47,8 @@ struct NodePrompt {
     CompiledTemplate user;    // agent's user template (empty: the query unchanged)
     CompiledTemplate prompt;  // the layer's aggregation prompt (nodes with inputs)
     std::string agent, model, layer;
-    std::vector<Message> render(std::string_view query, const std::vector<std::string_view>& responses) const;
+    std::vector<Message> render(std::string_view query, const std::vector<std::string_view>& responses,
+                                const JobVars* vars = nullptr) const;
 };
 
 // `result = pick`: which of `count` numbered responses the reply names (0-based), or

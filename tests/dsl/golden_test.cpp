@@ -1,6 +1,7 @@
 // Golden tests: every tests/golden/invalid/NAME.moa has NAME.expected holding the
 // exact diagnostics (message, line, column, source line, caret, notes); every
 // tests/golden/valid/NAME.moa has NAME.expected holding its IR text dump.
+// A NAME.params file next to a case holds one `--param NAME=value` per line.
 // MOA_UPDATE_GOLDEN=1 rewrites the expected files (review the diff before committing).
 #include <catch2/catch.hpp>
 
@@ -38,6 +39,9 @@ std::string check_output(const std::string& rel, moa::LoadResult* result = nullp
     moa::LoadOptions opts;
     // Relative to golden/, so that notes inside the stdlib print the same path on every machine.
     opts.import_paths.push_back(fs::relative(fs::path(MOA_SOURCE_DIR) / "stdlib").string());
+    std::ifstream params(fs::path(rel).replace_extension(".params"));
+    for (std::string line; std::getline(params, line);)
+        if (auto kv = moa::split_param_arg(line)) opts.params.push_back(*kv);
     moa::Diagnostics d;
     auto r = moa::load_graph(rel, opts, d);
     fs::current_path(old);

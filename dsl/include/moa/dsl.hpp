@@ -4,6 +4,9 @@
 
 #include <iosfwd>
 #include <memory>
+#include <optional>
+#include <string_view>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -20,10 +23,23 @@ struct LoadOptions {
     // `NAME.field=value` overrides of backend and agent fields (`moa run --set`),
     // checked like the file's own fields.
     std::vector<std::string> overrides;
+    // `--param NAME=value`: replaces the default of the graph's `param NAME = ...`. The
+    // value is written as in a .moa file (a number, duration, string, name, list...);
+    // for a param whose default is a string, a bare value is the string itself.
+    std::vector<std::pair<std::string, std::string>> params;
     // A .moa file of `price` declarations read with every graph (the CLI passes
     // stdlib/prices.moa); "" = none. Prices declared in the graph override it.
     std::string price_table;
 };
+
+// "NAME=value" (the text of `--param`) split at the first '='; nullopt without one or
+// with an empty NAME.
+std::optional<std::pair<std::string, std::string>> split_param_arg(std::string_view arg);
+
+// `--vary NAME=v1,v2,v3`'s values: split at the commas outside brackets, parentheses,
+// braces and strings, so `[a, b],[c]` is two values; each value trimmed of spaces.
+// Empty values are kept (and rejected by load_graph as "expected a value").
+std::vector<std::string> split_vary_values(std::string_view values);
 
 struct LoadResult {
     GraphSpec graph;

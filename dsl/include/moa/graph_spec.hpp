@@ -49,6 +49,19 @@ struct SimLatency {
     double jitter = 0;             // relative spread of the seeded distribution, [0, 1]
 };
 
+// `judge { ... }` on a sim backend: its calls on a judge's panel answer with a verdict
+// of the graph's rule, chosen (seeded, from the request) as below. For tests and
+// dry runs of `moa eval`; it reads the answers from the job's variables.
+struct SimJudge {
+    enum class Prefer { Random, Marker, First, Second, Longer, Shorter };
+    bool enabled = false;
+    Prefer prefer = Prefer::Random;  // Random: either answer, 50/50
+    std::string marker;              // Marker: the answer containing this text is preferred
+    double p = 1;            // probability the reply follows the preference (else the other answer)
+    double tie = 0;          // probability of a tie instead (pairwise, needs a tie label)
+    double unparsable = 0;   // probability of a reply naming no verdict
+};
+
 struct BackendSpec {
     std::string name;
     BackendKind kind = BackendKind::Sim;
@@ -62,6 +75,7 @@ struct BackendSpec {
     SimLatency latency;  // sim only
     SimFaults faults;    // sim only
     std::string sim_reply;  // sim only: every call answers exactly this text ("" = simulated text)
+    SimJudge sim_judge;     // sim only: scripted judge
     SourceLoc loc;
 };
 
@@ -138,6 +152,44 @@ struct OutputSpec {
     SourceLoc loc;
 };
 
+// `param NAME = default` at the top level of a graph file: a value the command line
+// may replace (`--param NAME=value`, `moa eval --vary NAME=v1,v2`).
+struct ParamSpec {
+    std::string name;
+    std::string default_text;  // the default as written in the file ("3", "\"gpt-4o\"", "[a, b]")
+    std::string value_text;    // the value used: the --param text, or default_text
+    bool overridden = false;   // set by --param
+    SourceLoc loc;
+};
+
+// `verdict pairwise { ... }` / `verdict score { ... }`: this graph is a judge, and this
+// is how each reply of its panel (the nodes of layer `layer`) maps to a verdict.
+enum class VerdictMode { Pairwise, Score };
+enum class VerdictCombine { Majority, Mean };
+
+struct VerdictSpec {
+    VerdictMode mode = VerdictMode::Pairwise;
+    std::string layer;               // the panel's layer instance
+    std::vector<std::string> nodes;  // the panel: node ids, one reply each
+    // Pairwise: the labels (any one of each list) naming the answer shown first
+    // ({{answer_a}}), second ({{answer_b}}), or a tie (may be empty: no ties).
+    std::vector<std::string> first, second, tie;
+    // Score: the text around the number, from `pattern = "[[{{score}}]]"`.
+    std::string pattern;  // as written (decoded)
+    std::string score_prefix, score_suffix;
+    double min = 1, max = 10;  // `range = [1, 10]`
+    VerdictCombine combine = VerdictCombine::Majority;
+    SourceLoc loc;
+};
+
+// The job variables a judge's templates receive (Query::vars): {{answer}} in score
+// mode, {{answer_a}} and {{answer_b}} (the answers in the order shown) in pairwise mode.
+inline constexpr const char* kVarAnswer = "answer";
+inline constexpr const char* kVarAnswerA = "answer_a";
+inline constexpr const char* kVarAnswerB = "answer_b";
+// The output name under which a panel node's reply appears in JobResult::outputs.
+inline std::string verdict_output_name(const std::string& node) { return "verdict:" + node; }
+
 // `price NAME { model = "gpt-4o"  input = 2.50  output = 10.00 }`: USD per million
 // tokens for one model, optionally only on one backend (its name or its kind). The
 // checked graph keeps the price each agent resolves to (GraphSpec::price).
@@ -153,6 +205,8 @@ struct PriceSpec {
 };
 
 struct GraphSpec {
+    std::vector<ParamSpec> params;  // in declaration order
+    std::optional<VerdictSpec> verdict;  // set for a judge graph
     std::vector<BackendSpec> backends;
     std::vector<TemplateSpec> templates;
     std::vector<AgentSpec> agents;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "moa/cache_mode.hpp"
@@ -119,6 +120,10 @@ struct Query {
     std::string id;
     std::string prompt;
     std::string error;  // a malformed input line: the job fails with this message
+    // Named job variables the graph's templates show as {{NAME}}: a judge's {{answer}},
+    // {{answer_a}}, {{answer_b}} (moa/graph_spec.hpp kVarAnswer...). A variable a
+    // template names but the job does not give renders as "".
+    std::vector<std::pair<std::string, std::string>> vars = {};  // `= {}`: Query{id, prompt, error} stays warning-free
 };
 
 class QuerySource {
@@ -201,6 +206,8 @@ public:
     JobResult run_one(const std::string& query, ChunkFn on_chunk = {});
     // The same, and the run's totals (calls, tokens, cache, wall time) in `stats`.
     JobResult run_one(const std::string& query, ChunkFn on_chunk, RunStats& stats);
+    // One job with its variables (`q.vars`, e.g. a judge's answers); q.id names it.
+    JobResult run_one(const Query& q, ChunkFn on_chunk = {});
 
     // Runs every query of `source`; `sink` gets the results in input order, on the
     // calling thread. Memory stays bounded by max_jobs whatever the input size.
@@ -242,6 +249,7 @@ public:
     void cancel();
 
 private:
+    JobResult run_query(const Query& q, ChunkFn on_chunk, RunStats& stats);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
