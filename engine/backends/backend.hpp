@@ -43,7 +43,7 @@ public:
 // What a provider may build its backends from. Owned by BackendSet.
 struct BackendContext {
     BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
-                   int io_threads);
+                   int io_threads, bool native_http = false);
     ~BackendContext();
     Reactor& reactor;
     // The HTTP transport all remote backends share, with its I/O threads: made on
@@ -57,6 +57,7 @@ private:
     std::map<std::string, std::string> keys_;  // backend name -> API key value
     std::vector<std::string> secrets_;         // every form a secret may take
     int io_threads_;
+    bool native_http_;
     std::unique_ptr<HttpTransport> http_;
 };
 
@@ -81,7 +82,7 @@ const Provider& provider_of(BackendKind kind);
 class BackendSet {
 public:
     BackendSet(const GraphSpec& g, Reactor& reactor, std::map<std::string, std::string> keys,
-               std::vector<std::string> secrets, int io_threads);
+               std::vector<std::string> secrets, int io_threads, bool native_http = false);
     ~BackendSet();
     Backend& at(const BackendSpec& b) const { return *by_spec_.at(&b); }
     void stop_io() { ctx_.stop_io(); }  // see BackendContext::stop_io

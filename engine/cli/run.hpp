@@ -35,6 +35,7 @@ struct RunArgs {
     int max_jobs = 0;  // 0: derived by the engine from the graph
     int threads = 0;
     int io_threads = 0;
+    std::string http_client;  // native, curl, or "": the engine's default
     uint64_t seed = 0;
     CacheMode cache_mode = CacheMode::ReadWrite;
     std::string cache_db = ".moa/cache.db";
