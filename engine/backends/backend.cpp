@@ -2,6 +2,9 @@
 
 #include "backends/http_transport.hpp"
 
+#include <cstdlib>
+#include <string_view>
+
 namespace moa {
 
 BackendContext::BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
@@ -9,6 +12,11 @@ BackendContext::BackendContext(Reactor& r, std::map<std::string, std::string> ke
     : reactor(r), keys_(std::move(keys)), secrets_(std::move(secrets)), io_threads_(io_threads), native_http_(native_http) {}
 
 BackendContext::~BackendContext() = default;
+
+bool native_http_default() {
+    const char* v = std::getenv("MOA_HTTP_CLIENT");
+    return !(v && std::string_view(v) == "curl");
+}
 
 HttpTransport& BackendContext::http() {
     if (!http_) http_ = std::make_unique<HttpTransport>(reactor, keys_, secrets_, io_threads_, native_http_);

@@ -40,10 +40,14 @@ public:
     virtual bool uses_deadline() const { return true; }
 };
 
+// The HTTP client when EngineOptions::http_client is Default: MOA_HTTP_CLIENT
+// ("native" or "curl") if set, else native. True: native.
+bool native_http_default();
+
 // What a provider may build its backends from. Owned by BackendSet.
 struct BackendContext {
     BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
-                   int io_threads, bool native_http = false);
+                   int io_threads, bool native_http = native_http_default());
     ~BackendContext();
     Reactor& reactor;
     // The HTTP transport all remote backends share, with its I/O threads: made on
@@ -82,7 +86,7 @@ const Provider& provider_of(BackendKind kind);
 class BackendSet {
 public:
     BackendSet(const GraphSpec& g, Reactor& reactor, std::map<std::string, std::string> keys,
-               std::vector<std::string> secrets, int io_threads, bool native_http = false);
+               std::vector<std::string> secrets, int io_threads, bool native_http = native_http_default());
     ~BackendSet();
     Backend& at(const BackendSpec& b) const { return *by_spec_.at(&b); }
     void stop_io() { ctx_.stop_io(); }  // see BackendContext::stop_io

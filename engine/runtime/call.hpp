@@ -73,8 +73,10 @@ struct Call : std::enable_shared_from_this<Call> {
     // `result = pick`: the reply must name one of this many numbered responses. 0 for
     // an ordinary call.
     uint32_t choices = 0;
-    // Scheduling: lower first (earlier jobs finish first, freeing their slots).
+    // Scheduling: lower first (earlier jobs finish first, freeing their slots); once a
+    // batch's input is exhausted (Scheduler::order_by_height), higher `height` first.
     uint64_t priority = 0;
+    uint32_t height = 0;  // PlanNode::height of the call's node
     ChunkFn on_chunk;  // streaming, optional: call stream(), which numbers the attempts
 
     // Filled by the scheduler; read by the completion callback.

@@ -41,9 +41,7 @@ int io_threads_for(const EngineOptions& o) {
 
 bool native_http_for(const EngineOptions& o) {
     if (o.http_client != HttpClient::Default) return o.http_client == HttpClient::Native;
-    if (const char* v = std::getenv("MOA_HTTP_CLIENT"))
-        if (auto c = parse_http_client(v)) return *c == HttpClient::Native;
-    return true;
+    return native_http_default();
 }
 }  // namespace
 
