@@ -110,6 +110,7 @@ struct Measured {
     ThreadCpu::Result threads;
     double cpu_ms = 0, server_cpu_ms = 0, max_in_flight = 0, max_open = 0, server_answered = 0;
     bool timed_out = false;
+    std::string first_error;  // of the first failed job, if any
 };
 
 Measured measure(Engine& e, size_t queries, int port, double limit_s) {
@@ -131,7 +132,9 @@ Measured measure(Engine& e, size_t queries, int port, double limit_s) {
         }
     });
     Counted src(queries);
-    m.st = e.run_batch(src, [](JobResult&&) {});
+    m.st = e.run_batch(src, [&m](JobResult&& r) {
+        if (!r.ok && m.first_error.empty()) m.first_error = r.error_node + ": " + r.error;
+    });
     m.cpu_ms = cpu_ms() - c0;
     {
         std::lock_guard lock(mu);
@@ -173,6 +176,7 @@ void report(const Measured& m, int depth, int k) {
                 100 * m.server_cpu_ms / std::max(1.0, m.st.wall_ms), m.max_in_flight,
                 m.max_open, uptime_load().c_str());
     std::printf("  CPU per call by thread (us):%s\n", by_name.c_str());
+    if (!m.first_error.empty()) std::printf("  first failure: %s\n", m.first_error.c_str());
     std::fflush(stdout);
 }
 
