@@ -87,7 +87,7 @@ struct EngineOptions {
     // keep every backend's max_concurrent slots busy (at least 256; Engine::max_jobs()).
     int max_jobs = 0;
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
-    // HTTP I/O threads, each with its own libcurl multi handles and connections; calls
+    // HTTP I/O threads, each with its own connections (native client, libcurl); calls
     // are spread over them round-robin. 0 = the MOA_IO_THREADS environment variable
     // if it holds a number from 1 to 64, else default_io_threads().
     int io_threads = 0;
