@@ -2,16 +2,24 @@
 
 #include "backends/http_transport.hpp"
 
+#include <cstdlib>
+#include <string_view>
+
 namespace moa {
 
 BackendContext::BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
-                               int io_threads)
-    : reactor(r), keys_(std::move(keys)), secrets_(std::move(secrets)), io_threads_(io_threads) {}
+                               int io_threads, bool native_http)
+    : reactor(r), keys_(std::move(keys)), secrets_(std::move(secrets)), io_threads_(io_threads), native_http_(native_http) {}
 
 BackendContext::~BackendContext() = default;
 
+bool native_http_default() {
+    const char* v = std::getenv("MOA_HTTP_CLIENT");
+    return !(v && std::string_view(v) == "curl");
+}
+
 HttpTransport& BackendContext::http() {
-    if (!http_) http_ = std::make_unique<HttpTransport>(reactor, keys_, secrets_, io_threads_);
+    if (!http_) http_ = std::make_unique<HttpTransport>(reactor, keys_, secrets_, io_threads_, native_http_);
     return *http_;
 }
 
@@ -22,8 +30,8 @@ void BackendContext::stop_io() {
 }
 
 BackendSet::BackendSet(const GraphSpec& g, Reactor& reactor, std::map<std::string, std::string> keys,
-                       std::vector<std::string> secrets, int io_threads)
-    : ctx_(reactor, std::move(keys), std::move(secrets), io_threads) {
+                       std::vector<std::string> secrets, int io_threads, bool native_http)
+    : ctx_(reactor, std::move(keys), std::move(secrets), io_threads, native_http) {
     for (const auto& b : g.backends) by_spec_[&b] = provider_of(b.kind).make(b, ctx_);
 }
 

@@ -40,10 +40,14 @@ public:
     virtual bool uses_deadline() const { return true; }
 };
 
+// The HTTP client when EngineOptions::http_client is Default: MOA_HTTP_CLIENT
+// ("native" or "curl") if set, else native. True: native.
+bool native_http_default();
+
 // What a provider may build its backends from. Owned by BackendSet.
 struct BackendContext {
     BackendContext(Reactor& r, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
-                   int io_threads);
+                   int io_threads, bool native_http = native_http_default());
     ~BackendContext();
     Reactor& reactor;
     // The HTTP transport all remote backends share, with its I/O threads: made on
@@ -57,6 +61,7 @@ private:
     std::map<std::string, std::string> keys_;  // backend name -> API key value
     std::vector<std::string> secrets_;         // every form a secret may take
     int io_threads_;
+    bool native_http_;
     std::unique_ptr<HttpTransport> http_;
 };
 
@@ -103,7 +108,7 @@ const Provider& provider_of(BackendKind kind);
 class BackendSet {
 public:
     BackendSet(const GraphSpec& g, Reactor& reactor, std::map<std::string, std::string> keys,
-               std::vector<std::string> secrets, int io_threads);
+               std::vector<std::string> secrets, int io_threads, bool native_http = native_http_default());
     ~BackendSet();
     Backend& at(const BackendSpec& b) const { return *by_spec_.at(&b); }
     void stop_io() { ctx_.stop_io(); }  // see BackendContext::stop_io

@@ -9,13 +9,22 @@
 #include "moa/ascii.hpp"
 #include "moa/duration.hpp"
 #include "moa/json_writer.hpp"  // append_json_string
+#include "backends/http1.hpp"
+#include "backends/http_native.hpp"
 #include "backends/wire.hpp"
 
 namespace moa {
 
-struct HttpTransport::Transfer {
+// One attempt on its I/O thread: a libcurl easy handle, or a native request (the
+// Sink methods are the native client's callbacks).
+struct HttpTransport::Transfer final : NativeHttp::Sink {
     CallPtr call;
     CURL* easy = nullptr;
+    NativeHttp::Conn* conn = nullptr;  // the native request while it runs
+    bool native = false;
+    http1::Url url;  // native only
+    long status = 0;         // the response's HTTP status, once known
+    bool tcp_up = false;     // the connection was established
     curl_slist* headers = nullptr;
     HttpRequest req;
     std::string body;
@@ -40,6 +49,10 @@ struct HttpTransport::Transfer {
         if (easy) curl_easy_cleanup(easy);  // removed from its multi handle first
         curl_slist_free_all(headers);
     }
+    void on_connected() override { tcp_up = true; }
+    void on_header(std::string_view name, std::string_view value) override;
+    bool on_body(int st, const char* data, size_t len) override;
+    void on_done(int curl_code, int st) override;
 };
 
 struct HttpTransport::Attempt {
@@ -54,6 +67,7 @@ struct HttpTransport::Io {
     explicit Io(const std::string& name) : reactor(name) {}
     Reactor reactor;                  // the thread: posted work, transfer timers, and curl in its sleep
     std::unique_ptr<CurlLoop> loop;   // this thread's multi handle and connection cache
+    std::unique_ptr<NativeHttp> native;  // plain http:// calls on the same epoll set
     std::unordered_map<uint64_t, std::shared_ptr<Transfer>> transfers;  // added, not yet finished
 };
 
@@ -72,17 +86,15 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     return size * n;
 }
 
-size_t on_body(char* data, size_t size, size_t n, void* user) {
-    auto* t = static_cast<HttpTransport::Transfer*>(user);
-    size_t len = size * n;
+// Body bytes of either client (decoded): the stream parser or the body buffer.
+// False aborts the transfer.
+bool take_body(HttpTransport::Transfer* t, long status, const char* data, size_t len) {
     t->last_byte = Clock::now();
     if (!t->first_byte) {
         t->first_byte = true;
         t->first_byte_at = t->last_byte;
         t->owner->first_byte(t);
     }
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (t->stream && !t->stream_checked && status >= 200 && status < 300) {
         // A server that ignores "stream": true answers with one whole JSON body.
         // (SSE sent as text/plain or without a Content-Type is still parsed as SSE.)
@@ -93,63 +105,55 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
     if (t->stream && status >= 200 && status < 300) {
         if (!t->parser.feed(std::string_view(data, len), t->emit)) {
             t->stream_failed = true;
-            return 0;  // aborts the transfer
+            return false;
         }
         if (t->parser.text().size() > HttpTransport::kMaxResponseBytes) {
             t->too_big = true;
-            return 0;
+            return false;
         }
-        return len;
+        return true;
     }
     if (t->body.size() + len > HttpTransport::kMaxResponseBytes) {
         t->too_big = true;
-        return 0;
+        return false;
     }
     t->body.append(data, len);
-    return len;
+    return true;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+    auto* t = static_cast<HttpTransport::Transfer*>(user);
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    return take_body(t, status, data, size * n) ? size * n : 0;  // 0 aborts the transfer
 }
 
 bool transient_status(long s) { return s == 408 || s == 409 || s == 429 || s >= 500; }
 
+
 }  // namespace
 
-int64_t retry_after_ms(const std::map<std::string, std::string>& h) {
-    if (auto it = h.find("retry-after-ms"); it != h.end()) {
-        char* end = nullptr;
-        double ms = std::strtod(it->second.c_str(), &end);
-        if (end != it->second.c_str() && ms >= 0) return static_cast<int64_t>(ms);
-    }
-    if (auto it = h.find("retry-after"); it != h.end()) {
-        const std::string& v = it->second;
-        if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return ascii::is_digit(c) || c == '.'; }))
-            return static_cast<int64_t>(std::strtod(v.c_str(), nullptr) * 1000);
-        time_t when = curl_getdate(v.c_str(), nullptr);
-        if (when > 0) return std::max<int64_t>(0, static_cast<int64_t>(when - time(nullptr)) * 1000);
-    }
-    for (const char* name : {"x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"}) {
-        if (auto it = h.find(name); it != h.end())
-            if (auto ms = parse_duration_ms(it->second, DurationForm::Go)) return *ms;
-    }
-    for (const char* name : {"anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset"}) {
-        if (auto it = h.find(name); it != h.end()) {
-            time_t when = curl_getdate(it->second.c_str(), nullptr);
-            if (when > 0) return std::max<int64_t>(0, static_cast<int64_t>(when - time(nullptr)) * 1000);
-        }
-    }
-    return -1;
+void HttpTransport::Transfer::on_header(std::string_view name, std::string_view value) {
+    if (name.empty()) resp_headers.clear();  // a new response head (after a 1xx)
+    else resp_headers[std::string(name)] = std::string(value);
 }
 
-std::string scrub_secrets(std::string s, const std::vector<std::string>& secrets) {
-    for (const auto& key : secrets) {
-        if (key.size() < 4) continue;  // too short to tell from ordinary text
-        for (size_t p = s.find(key); p != std::string::npos; p = s.find(key, p)) s.replace(p, key.size(), "***");
-    }
-    return s;
+bool HttpTransport::Transfer::on_body(int st, const char* data, size_t len) {
+    status = st;
+    return take_body(this, st, data, len);
 }
+
+void HttpTransport::Transfer::on_done(int curl_code, int st) {
+    conn = nullptr;
+    status = st;
+    owner->finish(this, owner->reply_of(this, curl_code));
+}
+
 
 HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets,
-                             int io_threads)
-    : reactor_(reactor), keys_(std::move(keys)), secrets_(std::move(secrets)) {
+                             int io_threads, bool native)
+    : reactor_(reactor), keys_(std::move(keys)), secrets_(std::move(secrets)), native_(native) {
+    read_proxy_env();
     for (const auto& [_, k] : keys_) secrets_.push_back(k);
     // The escaped forms a server may echo inside JSON ("\/" for '/', "\\" for '\\').
     for (size_t i = 0, n = secrets_.size(); i < n; ++i) {
@@ -168,6 +172,7 @@ HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string
         auto io = std::make_unique<Io>("moa-io-" + std::to_string(k));
         Io* raw = io.get();
         io->loop = std::make_unique<CurlLoop>([this, raw](void* easy, int result) { finished(*raw, easy, result); });
+        if (native_) io->native = std::make_unique<NativeHttp>(*io->loop);
         io->reactor.set_poller(io->loop.get());
         io_.push_back(std::move(io));
     }
@@ -184,8 +189,13 @@ void HttpTransport::stop() {
 HttpTransport::~HttpTransport() {
     stop();
     for (auto& io : io_) {
-        for (auto& [_, t] : io->transfers) io->loop->remove(t->easy, t->shard);
+        for (auto& [_, t] : io->transfers) {
+            if (t->easy) io->loop->remove(t->easy, t->shard);
+            if (t->conn) io->native->cancel(t->conn);
+            t->conn = nullptr;
+        }
         io->transfers.clear();
+        io->native.reset();
         io->reactor.set_poller(nullptr);  // its destructor must not wake a freed loop
         io->loop.reset();
     }
@@ -212,6 +222,25 @@ void HttpTransport::start(const CallPtr& c, const WireFormat& wire, std::functio
     t->parser = StreamParser(wire);
     auto k = keys_.find(c->backend->name);
     t->req = wire.request(*c, k == keys_.end() ? "" : k->second, t->stream);
+    Timeouts to = effective_timeouts(*c->backend, *c->agent);
+    t->connect_ms = to.connect_ms;
+    t->total_ms = to.total_ms;
+    t->first_token_ms = to.first_token_ms;
+    t->idle_ms = to.idle_ms;
+    t->started = t->last_byte = Clock::now();
+    t->native = native_ && http1::parse_url(t->req.url, t->url) && NativeHttp::resolvable(t->url.host) &&
+                !proxied(t->url.host);
+    if (!t->native) setup_curl(*t);
+    Io& io = *io_[next_io_++ % io_.size()];
+    t->io = a->io = &io;
+    t->id = a->id = ++next_id_;
+    by_call_[c.get()] = a;
+    io.reactor.post([this, &io, t = std::shared_ptr<Transfer>(std::move(t))] { add(io, t); });
+}
+
+void HttpTransport::setup_curl(Transfer& tr) {
+    Transfer* t = &tr;
+    const CallPtr& c = t->call;
     CURL* e = curl_easy_init();
     t->easy = e;
     for (const auto& h : t->req.headers) t->headers = curl_slist_append(t->headers, h.c_str());
@@ -224,45 +253,38 @@ void HttpTransport::start(const CallPtr& c, const WireFormat& wire, std::functio
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     // Let curl negotiate and decode gzip/deflate/br (a gzip body is not "not JSON").
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    Timeouts to = effective_timeouts(*c->backend, *c->agent);
-    t->connect_ms = to.connect_ms;
-    t->total_ms = to.total_ms;
-    t->started = t->last_byte = Clock::now();
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(to.connect_ms));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(t->connect_ms));
     // `total` is the whole call (the scheduler set its deadline at the first
     // attempt): this attempt gets what is left of it.
     if (c->deadline != TimePoint::max()) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(c->deadline - t->started).count();
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(std::max<int64_t>(1, left)));
     }
-    t->first_token_ms = to.first_token_ms;
-    t->idle_ms = to.idle_ms;
-    Io& io = *io_[next_io_++ % io_.size()];
-    t->io = a->io = &io;
-    t->id = a->id = ++next_id_;
-    by_call_[c.get()] = a;
-    io.reactor.post([this, &io, t = std::shared_ptr<Transfer>(std::move(t))] { add(io, t); });
 }
 
 // I/O thread: the transfer joins this thread's multi handle, its timers this thread's reactor.
 void HttpTransport::add(Io& io, const std::shared_ptr<Transfer>& t) {
-    if (t->first_token_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->first_token_ms));
-    else if (t->idle_ms > 0) arm_timer(t.get(), t->started + std::chrono::milliseconds(t->idle_ms));
+    if (auto next = next_timeout(*t); next.first != TimePoint::max()) arm_timer(t.get(), next.first);
     io.transfers[t->id] = t;
-    t->shard = io.loop->add(t->easy);
+    if (!t->native) {
+        t->shard = io.loop->add(t->easy);
+        return;
+    }
+    // done() may run inside start() (no address could connect): then conn stays null.
+    t->conn = io.native->start(t->url, http1::request(t->url, t->req.headers, t->req.body), t.get());
 }
 
 // The first-token wait is over: from now on the idle timeout watches the gaps.
 void HttpTransport::first_byte(Transfer* t) {
     if (t->timer) t->io->reactor.cancel(t->timer);
     t->timer = 0;
-    if (t->idle_ms > 0) arm_timer(t, t->last_byte + std::chrono::milliseconds(t->idle_ms));
+    if (auto next = next_timeout(*t); next.first != TimePoint::max()) arm_timer(t, next.first);
 }
 
 void HttpTransport::arm_timer(Transfer* t, TimePoint when) {
@@ -273,28 +295,50 @@ void HttpTransport::arm_timer(Transfer* t, TimePoint when) {
     });
 }
 
-// First-token and idle timeouts (connect and total are curl's own).
+// The next timeout of `t` and when: first token, then idle (from the last byte); for a
+// native request also connect and total (libcurl keeps those itself).
+std::pair<TimePoint, HttpTransport::Timeout> HttpTransport::next_timeout(const Transfer& t) {
+    std::pair<TimePoint, Timeout> best{TimePoint::max(), Timeout::None};
+    auto consider = [&](TimePoint when, Timeout which) {
+        if (when < best.first) best = {when, which};
+    };
+    if (t.native) {
+        if (!t.tcp_up && t.connect_ms > 0) consider(t.started + std::chrono::milliseconds(t.connect_ms), Timeout::Connect);
+        if (t.call->deadline != TimePoint::max()) consider(t.call->deadline, Timeout::Total);
+    }
+    if (!t.first_byte && t.first_token_ms > 0)
+        consider(t.started + std::chrono::milliseconds(t.first_token_ms), Timeout::FirstToken);
+    else if (t.idle_ms > 0)
+        consider(t.last_byte + std::chrono::milliseconds(t.idle_ms), Timeout::Idle);
+    return best;
+}
+
 void HttpTransport::check_timeouts(Transfer* t) {
     t->timer = 0;
-    TimePoint now = Clock::now();
+    auto [when, which] = next_timeout(*t);
+    if (which == Timeout::None) return;
+    if (when > Clock::now()) return arm_timer(t, when);
+    finish(t, timeout_reply(*t, which));
+}
+
+Reply HttpTransport::timeout_reply(const Transfer& t, Timeout which) {
     Reply r;
     r.status = CallStatus::Error;
     r.error_kind = ErrorKind::Timeout;
     r.transient = true;
-    if (!t->first_byte && t->first_token_ms > 0) {
-        if (now - t->started >= std::chrono::milliseconds(t->first_token_ms)) {
-            r.text = timeout_name("first_token", t->first_token_ms) + ": no answer from the server";
-            return finish(t, std::move(r));
-        }
-        return arm_timer(t, t->started + std::chrono::milliseconds(t->first_token_ms));
+    switch (which) {
+        case Timeout::Connect: r.text = timeout_name("connect", t.connect_ms) + ": no connection to the server"; break;
+        case Timeout::Total:
+            r.text = timeout_name("total", t.total_ms) + ": the call did not finish in time";
+            r.transient = false;  // the whole call's time is used up
+            break;
+        case Timeout::FirstToken:
+            r.text = timeout_name("first_token", t.first_token_ms) + ": no answer from the server";
+            break;
+        case Timeout::Idle: r.text = timeout_name("idle", t.idle_ms) + ": the server sent nothing more"; break;
+        case Timeout::None: break;
     }
-    if (t->idle_ms > 0) {
-        if (now - t->last_byte >= std::chrono::milliseconds(t->idle_ms)) {
-            r.text = timeout_name("idle", t->idle_ms) + ": the server sent nothing more";
-            return finish(t, std::move(r));
-        }
-        arm_timer(t, t->last_byte + std::chrono::milliseconds(t->idle_ms));
-    }
+    return r;
 }
 
 // I/O thread: the attempt is over; its reply goes to the reactor thread.
@@ -309,7 +353,9 @@ void HttpTransport::finish(Transfer* t, Reply&& r) {
 void HttpTransport::release(Transfer* t) {
     Io& io = *t->io;
     if (t->timer) io.reactor.cancel(t->timer);
-    io.loop->remove(t->easy, t->shard);
+    if (t->easy) io.loop->remove(t->easy, t->shard);
+    if (t->conn) io.native->cancel(t->conn);  // closes its connection: mid-answer it is no use
+    t->conn = nullptr;
     io.transfers.erase(t->id);
 }
 
@@ -348,8 +394,13 @@ void HttpTransport::finished(Io& io, void* easy, int result) {
 
 Reply HttpTransport::reply_of(Transfer* t, int result) {
         CURLcode rc = static_cast<CURLcode>(result);
-        long status = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (t->easy) {
+            curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+            curl_off_t connected = 0;
+            curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
+            t->tcp_up = connected != 0;
+        }
+        long status = t->status;
         Reply r;
         r.status = CallStatus::Error;
         if (t->too_big) {
@@ -361,17 +412,9 @@ Reply HttpTransport::reply_of(Transfer* t, int result) {
             r.transient = t->parser.error_transient();
         } else if (rc == CURLE_OPERATION_TIMEDOUT) {
             // curl's own timeouts are connect and total; name the one that fired.
-            curl_off_t connected = 0;
-            curl_easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
-            r.error_kind = ErrorKind::Timeout;
             auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t->started).count();
-            if (connected == 0 && elapsed + 50 >= t->connect_ms) {  // else `total` ran out first
-                r.text = timeout_name("connect", t->connect_ms) + ": no connection to the server";
-                r.transient = true;
-            } else {
-                r.text = timeout_name("total", t->total_ms) + ": the call did not finish in time";
-                r.transient = false;  // the whole call's time is used up
-            }
+            bool connect = !t->tcp_up && elapsed + 50 >= t->connect_ms;  // else `total` ran out first
+            r = timeout_reply(*t, connect ? Timeout::Connect : Timeout::Total);
         } else if (rc != CURLE_OK) {
             // Connection-level failures are worth another try; TLS and URL problems are not.
             r.error_kind = ErrorKind::ConnectionError;

@@ -32,8 +32,10 @@ public:
     // `secrets`: every other form a secret may take (untrimmed keys, URL passwords);
     // all of them, and the keys, are scrubbed from any text a reply carries.
     // `io_threads`: how many I/O threads (each with its own multi handle) to run.
+    // `native`: plain http:// calls to IP literals or localhost with no proxy set go
+    // through the native HTTP/1.1 client (backends/http_native.hpp), the rest through libcurl.
     HttpTransport(Reactor& reactor, std::map<std::string, std::string> keys, std::vector<std::string> secrets = {},
-                  int io_threads = 1);
+                  int io_threads = 1, bool native = false);
     ~HttpTransport();  // stop(), then frees the transfers and multi handles
     HttpTransport(const HttpTransport&) = delete;
     HttpTransport& operator=(const HttpTransport&) = delete;
@@ -52,6 +54,9 @@ public:
     static constexpr size_t kMaxResponseBytes = 32u << 20;
     struct Transfer;  // one attempt in flight (public for libcurl's C callbacks)
     void first_byte(Transfer* t);  // I/O thread, from the body callback
+    // I/O thread: the attempt is over; its reply goes to the reactor thread.
+    void finish(Transfer* t, Reply&& r);
+    Reply reply_of(Transfer* t, int result);  // the Reply a finished transfer makes (result: a CURLcode)
 
 private:
     struct Attempt;  // the reactor thread's side of a transfer
@@ -60,17 +65,24 @@ private:
     void add(Io& io, const std::shared_ptr<Transfer>& t);
     void drop(Io& io, uint64_t id);
     void finished(Io& io, void* easy, int result);  // curl is done with a transfer
-    Reply reply_of(Transfer* t, int result);  // the Reply a finished transfer makes
-    void finish(Transfer* t, Reply&& r);
     void release(Transfer* t);
+    enum class Timeout { None, Connect, Total, FirstToken, Idle };
+    static std::pair<TimePoint, Timeout> next_timeout(const Transfer& t);
+    static Reply timeout_reply(const Transfer& t, Timeout which);
     void check_timeouts(Transfer* t);
     void arm_timer(Transfer* t, TimePoint when);
+    void setup_curl(Transfer& t);  // the easy handle of a libcurl attempt
+    void read_proxy_env();
+    bool proxied(const std::string& host) const;  // a proxy variable may apply to `host`
     // Reactor thread.
     void deliver(const std::shared_ptr<Attempt>& a, Reply&& r);
 
     Reactor& reactor_;
     std::map<std::string, std::string> keys_;
     std::vector<std::string> secrets_;  // longest first
+    bool native_ = false;
+    bool proxy_set_ = false;  // a proxy variable is set
+    std::string no_proxy_;
     std::vector<std::unique_ptr<Io>> io_;
     size_t next_io_ = 0;  // round-robin; reactor thread
     uint64_t next_id_ = 0;

@@ -13,7 +13,8 @@ namespace moa {
 
 namespace {
 
-constexpr uint32_t kWakeup = UINT32_MAX;  // the eventfd's "shard" in epoll data
+constexpr uint32_t kWakeup = UINT32_MAX;      // the eventfd's "shard" in epoll data
+constexpr uint32_t kNative = UINT32_MAX - 1;  // a native client's socket
 
 uint64_t key(uint32_t shard, int fd) { return (static_cast<uint64_t>(shard) << 32) | static_cast<uint32_t>(fd); }
 
@@ -57,6 +58,7 @@ CurlLoop::CurlLoop(std::function<void(void*, int)> on_done) : ready_(256), on_do
 }
 
 CurlLoop::~CurlLoop() {
+    for (int fd : to_close_) close(fd);
     for (Shard& s : shards_) curl_multi_cleanup(static_cast<CURLM*>(s.multi));  // closes cached connections
     close(evfd_);
     close(epfd_);
@@ -101,7 +103,21 @@ void CurlLoop::watch(Shard& s, int fd, int what, void* socketp) {
     if (!socketp) curl_multi_assign(m, fd, this);
 }
 
+void CurlLoop::watch_fd(int fd, uint32_t events, bool added) {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.u64 = key(kNative, fd);
+    epoll_ctl(epfd_, added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+}
+
+void CurlLoop::close_later(int fd) {
+    epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+    to_close_.push_back(fd);
+}
+
 void CurlLoop::wait(int timeout_ms) {
+    for (int fd : to_close_) close(fd);
+    to_close_.clear();
     TimePoint deadline = TimePoint::max();
     for (const Shard& s : shards_) deadline = std::min(deadline, s.deadline);
     if (deadline != TimePoint::max()) {
@@ -129,6 +145,10 @@ void CurlLoop::process() {
             uint64_t v;
             ssize_t r = read(evfd_, &v, sizeof v);
             (void)r;
+            continue;
+        }
+        if (shard == kNative) {
+            if (fd_handler_) fd_handler_->ready(fd, ev.events);
             continue;
         }
         int flags = (ev.events & EPOLLIN ? CURL_CSELECT_IN : 0) | (ev.events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |

@@ -26,6 +26,13 @@
 
 namespace moa {
 
+// Sockets of the native HTTP/1.1 client (backends/http_native.*) on the same epoll set.
+class FdHandler {
+public:
+    virtual ~FdHandler() = default;
+    virtual void ready(int fd, uint32_t events) = 0;  // the loop's thread, from process()
+};
+
 class CurlLoop : public Poller {
 public:
     static constexpr int kShards = 16;
@@ -40,6 +47,13 @@ public:
     // The loop's thread only. add() returns the shard to pass to remove().
     int add(void* easy);
     void remove(void* easy, int shard);
+
+    // Native sockets (the loop's thread). A closed socket's number is not reused before
+    // the next wait: close_later() closes it then, so an event of this wake-up still
+    // queued for it can never reach a new socket of the same number.
+    void set_fd_handler(FdHandler* h) { fd_handler_ = h; }
+    void watch_fd(int fd, uint32_t events, bool added);  // EPOLL_CTL_ADD, or MOD when `added`
+    void close_later(int fd);                             // unwatches it too
 
     void wait(int timeout_ms) override;  // the loop's thread
     void wakeup() override;              // any thread
@@ -61,6 +75,8 @@ private:
     std::vector<epoll_event> ready_;
     int nready_ = 0;
     std::function<void(void*, int)> on_done_;
+    FdHandler* fd_handler_ = nullptr;
+    std::vector<int> to_close_;
 };
 
 }  // namespace moa

@@ -481,6 +481,11 @@ int run_command(int argc, char** argv) {
                     "HTTP I/O threads, each with its own connections (default 0 = the MOA_IO_THREADS variable if set, else from "
                     "the core count: " + std::to_string(moa::default_io_threads()) + " here; at most 64)")
         ->check(CLI::Range(0, 64));
+    run->add_option("--http-client", run_args.http_client,
+           "HTTP client of plain http:// URLs on an IP address or localhost with no proxy variable applying: native "
+           "(moa's HTTP/1.1 client, less CPU per call) or curl (default: the MOA_HTTP_CLIENT variable if set, else native; "
+           "https://, host names and proxies always use libcurl)")
+        ->check(CLI::IsMember({"native", "curl"}));
     run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend (default 0)");
     add_budget_flags(*run, run_args);
     std::string cache_opt;

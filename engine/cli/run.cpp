@@ -174,6 +174,7 @@ std::unique_ptr<Engine> start_engine(const RunArgs& a, GraphSpec&& graph, CallOb
     eo.observer = observer ? observer : &stderr_notices();
     eo.threads = a.threads;
     eo.io_threads = a.io_threads;
+    if (!a.http_client.empty()) eo.http_client = *parse_http_client(a.http_client);  // checked by IsMember
     eo.max_jobs = a.max_jobs;
     eo.max_calls = a.concurrency;
     eo.emit_all = a.emit_all;

@@ -37,6 +37,7 @@ struct RunArgs {
     int max_jobs = 0;  // 0: derived by the engine from the graph
     int threads = 0;
     int io_threads = 0;
+    std::string http_client;  // native, curl, or "": the engine's default
     uint64_t seed = 0;
     uint64_t max_calls = 0, max_tokens = 0;  // budgets; 0 = none
     double max_cost = 0;                     // USD; 0 = none

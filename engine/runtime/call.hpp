@@ -82,8 +82,10 @@ struct Call : std::enable_shared_from_this<Call> {
     // variables (the answers judged), for the simulator's scripted judge. Null otherwise.
     const VerdictSpec* verdict = nullptr;
     const std::vector<std::pair<std::string, std::string>>* vars = nullptr;
-    // Scheduling: lower first (earlier jobs finish first, freeing their slots).
+    // Scheduling: lower first (earlier jobs finish first, freeing their slots); once a
+    // batch's input is exhausted (Scheduler::order_by_height), higher `height` first.
     uint64_t priority = 0;
+    uint32_t height = 0;  // PlanNode::height of the call's node
     ChunkFn on_chunk;  // streaming, optional: call stream(), which numbers the attempts
 
     // Identity for observers (CallEvent), set by the flow graph when it makes the call.

@@ -204,8 +204,12 @@ public:
             if (!can_start) continue;
             std::optional<Query> q = source.next();  // may block: we are on the caller's thread
             std::lock_guard lock(mu_);
-            if (!q) eof_ = true;
-            else start(std::move(*q));
+            if (!q) {
+                eof_ = true;
+                core_.scheduler->order_by_height();  // the tail is all that is left to shorten
+            } else {
+                start(std::move(*q));
+            }
         }
     }
 

@@ -38,7 +38,27 @@ int io_threads_for(const EngineOptions& o) {
     }
     return default_io_threads();
 }
+
+bool native_http_for(const EngineOptions& o) {
+    if (o.http_client != HttpClient::Default) return o.http_client == HttpClient::Native;
+    return native_http_default();
+}
 }  // namespace
+
+const char* to_string(HttpClient c) {
+    switch (c) {
+        case HttpClient::Native: return "native";
+        case HttpClient::Curl: return "curl";
+        case HttpClient::Default: break;
+    }
+    return "default";
+}
+
+std::optional<HttpClient> parse_http_client(std::string_view s) {
+    if (s == "native") return HttpClient::Native;
+    if (s == "curl") return HttpClient::Curl;
+    return std::nullopt;
+}
 
 EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), options(o) {
     plan = make_plan(graph);
@@ -70,7 +90,8 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
     }
     // Nothing after this may throw: a remote backend installs the shared transport as
     // the reactor's poller, called by the reactor thread until Engine::Impl::shutdown.
-    backends = std::make_unique<BackendSet>(graph, reactor, std::move(keys), std::move(secrets), io_threads_for(options));
+    backends = std::make_unique<BackendSet>(graph, reactor, std::move(keys), std::move(secrets), io_threads_for(options),
+                                            native_http_for(options));
     scheduler = std::make_unique<Scheduler>(reactor, graph, options.max_calls,
                                             [this](const BackendSpec& b) -> Backend& { return backends->at(b); });
     scheduler->set_observer(options.observer);

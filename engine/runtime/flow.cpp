@@ -288,6 +288,7 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
     for (const auto& m : c->messages) chars += m.content.size();
     c->est_tokens = static_cast<uint32_t>(chars / 4 + (pn.agent->max_tokens ? *pn.agent->max_tokens : 512));
     c->priority = f.job->seq;
+    c->height = pn.height;
     bool picks = pn.result == ResultKind::Pick;
     bool streamed = f.job->on_chunk && i == core_.plan.streamed;
     // A picking node's reply is a number: the answer streamed is the picked text.

@@ -9,6 +9,27 @@
 
 namespace moa {
 
+namespace {
+
+// Longest chain to the end: relaxed until stable (the graph has no cycles, so at most
+// one pass per layer of depth); a route's gated nodes wait for the node it reads.
+void set_heights(Plan& plan) {
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (size_t i = 0; i < plan.nodes.size(); ++i) {
+            PlanNode& pn = plan.nodes[i];
+            uint32_t h = 1;
+            for (int c : pn.consumers) h = std::max(h, plan.nodes[static_cast<size_t>(c)].height + 1);
+            for (const auto& r : plan.routes)
+                if (r.on == static_cast<int>(i))
+                    for (int gated : r.gated) h = std::max(h, plan.nodes[static_cast<size_t>(gated)].height + 1);
+            if (h != pn.height) pn.height = h, changed = true;
+        }
+    }
+}
+
+}  // namespace
+
 Plan make_plan(const GraphSpec& g) {
     Plan plan;
     std::map<std::string, int> index, layer_index;
@@ -80,6 +101,7 @@ Plan make_plan(const GraphSpec& g) {
         plan.nodes[static_cast<size_t>(i)].consumers_plus++;
     }
     if (!plan.outputs.empty()) plan.streamed = plan.outputs.front().second;
+    set_heights(plan);
     return plan;
 }
 

@@ -22,6 +22,9 @@ struct PlanNode {
     FanIn fan_in;
     int gate = -1;  // route index, or -1
     int consumers_plus = 0;  // extra consumers (outputs, routes) that keep it wanted
+    // Calls on the longest chain from this node to the end of the graph, itself
+    // included (what must still run one after another once it fires).
+    uint32_t height = 1;
     ResultKind result = ResultKind::Reply;
     const VerdictSpec* verdict = nullptr;  // a judge's panel node
     NodePrompt prompt;

@@ -56,6 +56,15 @@ uint64_t Reactor::at(TimePoint when, Fn fn) {
 
 void Reactor::cancel(uint64_t timer) {
     if (live_.erase(timer)) cancelled_.insert(timer);
+    // Cancelled timers wait in the heap until their time; an I/O thread arms and
+    // cancels one per call (first-token timeouts of minutes), so without this the heap
+    // grew with every call of the last minutes. Dropping them once they outnumber the
+    // live ones keeps it in proportion, at O(1) amortized per cancel.
+    if (cancelled_.size() > 1024 && cancelled_.size() > live_.size()) {
+        std::erase_if(heap_, [this](const Timer& t) { return cancelled_.count(t.id) != 0; });
+        std::make_heap(heap_.begin(), heap_.end(), Later{});
+        cancelled_.clear();
+    }
 }
 
 void Reactor::loop(const std::string& name) {

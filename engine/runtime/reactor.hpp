@@ -51,6 +51,7 @@ public:
     void set_poller(Poller* p);
     bool on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
     size_t timers() const { return live_.size(); }
+    size_t held() const { return heap_.size(); }  // timers still stored, cancelled ones included
 
 private:
     struct Timer {

@@ -91,6 +91,18 @@ void Scheduler::cancel(CallPtr call) {
     });
 }
 
+void Scheduler::order_by_height() {
+    reactor_.post([this] {
+        if (by_height_) return;
+        by_height_ = true;
+        for (auto& [_, p] : pools_) {
+            std::set<CallPtr, ByPriority> q(ByPriority{true});
+            q.insert(p.queue.begin(), p.queue.end());
+            p.queue.swap(q);
+        }
+    });
+}
+
 void Scheduler::enqueue(const CallPtr& c) {
     Pool& p = pools_.at(c->backend->name);
     c->state = Call::State::Queued;

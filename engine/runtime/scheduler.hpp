@@ -33,6 +33,12 @@ public:
     ~Scheduler();
     void submit(CallPtr call);  // any thread
     void cancel(CallPtr call);  // any thread; completes the call with Cancelled if not done
+    // Any thread: from now on, queued calls start longest remaining chain (Call::height)
+    // first, then earlier jobs first. Called when a batch's input is exhausted: with
+    // no job left to start, the only way to end sooner is to shorten the tail, and
+    // calls with more calls still behind them are what makes it long (earliest-job-first
+    // to the end left the last jobs' layers to run one after another at the end).
+    void order_by_height();
     void set_observer(CallObserver* o) {
         observer_ = o;
         events_ = o && o->wants_call_events() ? o : nullptr;
@@ -57,7 +63,9 @@ private:
         int64_t wait_us(double n) const;  // 0 if available now
     };
     struct ByPriority {
+        bool by_height = false;
         bool operator()(const CallPtr& a, const CallPtr& b) const {
+            if (by_height && a->height != b->height) return a->height > b->height;
             return a->priority != b->priority ? a->priority < b->priority : a->seq < b->seq;
         }
     };
@@ -94,6 +102,7 @@ private:
     const GraphSpec& graph_;
     size_t submitted_ = 0;      // reactor thread: calls seen, for the retry budget
     size_t retries_used_ = 0;
+    bool by_height_ = false;  // reactor thread
 };
 
 }  // namespace moa

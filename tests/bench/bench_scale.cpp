@@ -110,6 +110,7 @@ struct Measured {
     ThreadCpu::Result threads;
     double cpu_ms = 0, server_cpu_ms = 0, max_in_flight = 0, max_open = 0, server_answered = 0;
     bool timed_out = false;
+    std::string first_error;  // of the first failed job, if any
 };
 
 Measured measure(Engine& e, size_t queries, int port, double limit_s) {
@@ -131,7 +132,9 @@ Measured measure(Engine& e, size_t queries, int port, double limit_s) {
         }
     });
     Counted src(queries);
-    m.st = e.run_batch(src, [](JobResult&&) {});
+    m.st = e.run_batch(src, [&m](JobResult&& r) {
+        if (!r.ok && m.first_error.empty()) m.first_error = r.error_node + ": " + r.error;
+    });
     m.cpu_ms = cpu_ms() - c0;
     {
         std::lock_guard lock(mu);
@@ -150,6 +153,9 @@ Measured measure(Engine& e, size_t queries, int port, double limit_s) {
 }
 
 void report(const Measured& m, int depth, int k) {
+    std::string by_name;
+    for (const auto& [name, ms] : m.threads.by_name_ms)
+        by_name += " " + name + " " + std::to_string(static_cast<int>(ms * 1e4 / std::max<size_t>(1, m.st.calls)) / 10.0).substr(0, 5);
     double calls = static_cast<double>(m.st.calls ? m.st.calls : 1);
     double ideal = std::max<double>(depth, std::ceil(m.st.calls / double(k))) * kLatencyMs;
     double fluid = m.st.calls * double(kLatencyMs) / k;
@@ -169,6 +175,8 @@ void report(const Measured& m, int depth, int k) {
                 m.cpu_ms * 1e3 / calls, m.cpu_ms, m.threads.other_ms, ru.ru_maxrss / 1024.0, m.server_answered, m.server_cpu_ms * 1e3 / calls, m.server_cpu_ms,
                 100 * m.server_cpu_ms / std::max(1.0, m.st.wall_ms), m.max_in_flight,
                 m.max_open, uptime_load().c_str());
+    std::printf("  CPU per call by thread (us):%s\n", by_name.c_str());
+    if (!m.first_error.empty()) std::printf("  first failure: %s\n", m.first_error.c_str());
     std::fflush(stdout);
 }
 
@@ -209,6 +217,8 @@ int scale_main(const ScaleOptions& o) {
         fastllm::spawn_server(FAST_LLM_SERVER, kLatencyMs, o.server_threads, 600, o.server_processes);
     std::printf("== server: fast_llm_server, %d process(es) x %d thread(s), 200 ms per answer\n", o.server_processes,
                 o.server_threads);
+    const char* client = std::getenv("MOA_HTTP_CLIENT");
+    std::printf("== HTTP client: %s (MOA_HTTP_CLIENT)\n", client && *client ? client : "the engine's default");
     if (server.port == 0) {
         std::fprintf(stderr, "bench_http scale: fast_llm_server did not start\n");
         return 1;

@@ -34,6 +34,9 @@ public:
         double other_ms = 0;    // CPU of every other thread (workers, caller), sampler excluded
         double sampler_ms = 0;  // the sampler's own CPU (already left out of the two above)
         std::string io_names;   // "comm(tid)" of the I/O threads
+        // CPU by thread name, the I/O threads' "moa-io-K" as "moa-io", TBB's workers and
+        // every other unnamed thread under the process's own name.
+        std::map<std::string, double> by_name_ms;
     };
 
     void start() {
@@ -61,6 +64,7 @@ public:
         for (auto& [tid, t] : tasks_) {
             if (tid == sampler_tid_) continue;
             double ms = (t.last_ns - t.base_ns) / 1e6;
+            r.by_name_ms[t.name.rfind("moa-io-", 0) == 0 ? std::string("moa-io") : t.name] += ms;
             if (t.io) {
                 r.io_ms += ms;
                 r.io_threads++;

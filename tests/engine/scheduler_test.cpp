@@ -10,6 +10,7 @@
 
 #include "backends/backend.hpp"
 #include "engine_test_util.hpp"
+#include "runtime/plan.hpp"
 #include "runtime/scheduler.hpp"
 
 using namespace moa;
@@ -326,4 +327,55 @@ TEST_CASE("the fallback agent takes the call after the agent's retries are exhau
     CHECK(c->fallback_from == "a: http 503: scripted (after 3 attempts)");
     CHECK(c->attempts_before_fallback == 3);
     CHECK(c->attempts == 1);
+}
+
+TEST_CASE("once a batch's input is exhausted, queued calls with the longest chain still ahead start first") {
+    Rig rig;
+    CallPtr first = rig.submit("a", 0);  // holds backend one's single slot
+    REQUIRE(rig.fake.wait_started(1));
+    auto with_height = [&](uint64_t job, uint32_t height) {
+        CallPtr c = rig.call("a", job);
+        c->height = height;
+        rig.sched.submit(c);
+        return c;
+    };
+    // Earlier jobs first while jobs may still start...
+    CallPtr j1_last = with_height(1, 1), j2_first = with_height(2, 3);
+    REQUIRE(rig.state(j2_first) == Call::State::Queued);
+    REQUIRE(rig.fake.finish(rig.reactor, 0, ok()));
+    REQUIRE(rig.fake.wait_started(2));
+    CHECK(rig.fake.attempt(1).call == j1_last);
+    // ...then, with no job left to start, the longest remaining chain first.
+    CallPtr j3_mid = with_height(3, 2), j4_first = with_height(4, 3);
+    rig.sched.order_by_height();
+    CallPtr j5_first = with_height(5, 3);
+    REQUIRE(rig.state(j5_first) == Call::State::Queued);
+    for (size_t i = 1; i < 5; ++i) {
+        REQUIRE(rig.fake.finish(rig.reactor, i, ok()));
+        REQUIRE(rig.fake.wait_started(i + 2));
+    }
+    REQUIRE(rig.fake.finish(rig.reactor, 5, ok()));
+    std::vector<CallPtr> order;
+    for (size_t i = 2; i < 6; ++i) order.push_back(rig.fake.attempt(i).call);
+    CHECK(order == std::vector<CallPtr>{j2_first, j4_first, j5_first, j3_mid});
+    for (const auto& c : {first, j1_last, j2_first, j3_mid, j4_first, j5_first}) CHECK(rig.completions.only(c).status == CallStatus::Ok);
+}
+
+TEST_CASE("a node's height counts the calls on the longest chain from it to the end of the graph") {
+    GraphSpec g = test::load(R"(
+backend b { kind = sim }
+template agg = "{{responses}}"
+agent x { backend = b  model = "x" }
+agent y { backend = b  model = "y" }
+layer p = [x, y]
+layer q = x { inputs = p  prompt = agg }
+layer r = x { inputs = [p, q]  prompt = agg }
+layer s = x { inputs = p  prompt = agg }
+output o = r
+output t = s
+)");
+    Plan plan = make_plan(g);
+    std::map<int, uint32_t> by_layer;
+    for (const auto& n : plan.nodes) by_layer[n.layer] = std::max(by_layer[n.layer], n.height);
+    CHECK(by_layer == std::map<int, uint32_t>{{0, 3}, {1, 2}, {2, 1}, {3, 1}});
 }

@@ -11,6 +11,9 @@ The model name scripts the behaviour; several directives join with '+', and any
   fail-STATUS-N           the first N requests get STATUS (with a provider error body)
   retry-after-S-N         the first N requests get 429 with Retry-After: S (seconds)
   reset-N                 the first N requests have their connection reset
+  close-reused-N          the first N requests that arrive on a connection which already
+                          served one are met with a close and no answer (a kept-alive
+                          connection the server timed out just as the request came)
   slow-first-MS           wait MS before sending anything
   cut-N                   the first N streamed answers stop midway (no end marker)
   malformed               a 200 whose body is not JSON
@@ -189,7 +192,7 @@ def echo_text(headers, body):
     return "bad request; key=%s; headers=%s; body=%s" % (key, "; ".join(parts), json.dumps(body))
 
 
-async def handle_chat(api, body, headers, writer):
+async def handle_chat(api, body, headers, writer, served=0):
     model = str(body.get("model", "ok"))
     stream = bool(body.get("stream"))
     status = 200
@@ -212,6 +215,11 @@ async def handle_chat(api, body, headers, writer):
                     await respond(writer, 429, error_body(api, 429, "rate limited, slow down"),
                                   ["Retry-After: %s" % sec])
                     return status
+            elif d.startswith("close-reused-"):
+                if served > 0 and take(model, d, int(d.split("-")[2])):
+                    status = 0
+                    writer.close()
+                    return 0
             elif d.startswith("reset-"):
                 if take(model, d, int(d.split("-")[1])):
                     status = 0
@@ -307,6 +315,7 @@ async def handle_chat(api, body, headers, writer):
 
 
 async def handle(reader, writer):
+    served = 0  # requests this connection answered before
     try:
         while True:
             line = await reader.readline()
@@ -329,7 +338,8 @@ async def handle(reader, writer):
             if api is None:
                 await respond(writer, 404, {"error": {"message": "no route " + path}})
                 continue
-            status = await handle_chat(api, json.loads(body or b"{}"), headers, writer)
+            status = await handle_chat(api, json.loads(body or b"{}"), headers, writer, served)
+            served += 1
             if status == 0 or writer.transport.is_closing():
                 return
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <string_view>
 #include <vector>
 
 #include "moa/cache_mode.hpp"
@@ -95,16 +96,26 @@ struct BudgetLimits {
     double cost_usd = 0;
 };
 
+// The HTTP client of plain http:// base URLs (see EngineOptions::http_client).
+enum class HttpClient { Default, Native, Curl };
+const char* to_string(HttpClient c);                          // "default", "native", "curl"
+std::optional<HttpClient> parse_http_client(std::string_view s);  // "native" or "curl"
+
 struct EngineOptions {
     int threads = 0;           // TBB workers; 0 = all cores
     // Jobs (queries) in flight at once in a batch. 0: derived from the graph, enough to
     // keep every backend's max_concurrent slots busy (at least 256; Engine::max_jobs()).
     int max_jobs = 0;
     int max_calls = 0;         // global cap on calls in flight; 0 = only per-backend limits
-    // HTTP I/O threads, each with its own libcurl multi handles and connections; calls
+    // HTTP I/O threads, each with its own connections (native client, libcurl); calls
     // are spread over them round-robin. 0 = the MOA_IO_THREADS environment variable
     // if it holds a number from 1 to 64, else default_io_threads().
     int io_threads = 0;
+    // Plain http:// base URLs on an IP literal or localhost, with no proxy variable
+    // applying, go through moa's native HTTP/1.1 client on the I/O threads (less CPU
+    // per call) or through libcurl; https://, host names and proxied hosts always use
+    // libcurl. Default = the MOA_HTTP_CLIENT variable (native or curl) if set, else native.
+    HttpClient http_client = HttpClient::Default;
     bool emit_all = false;     // keep every node's event in JobResult::nodes
     uint64_t seed = 0;         // mixed into the simulated backend's randomness
     CallObserver* observer = nullptr;  // attempts and notices (moa/observer.hpp); called on the reactor thread
