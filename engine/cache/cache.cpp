@@ -1,5 +1,6 @@
 #include "cache/cache.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <sstream>
@@ -268,8 +269,12 @@ std::string ResponseCache::explain_miss(const std::string& node, const std::stri
         std::string a = body(old), b = body(canonical);
         size_t k = 0;
         while (k < a.size() && k < b.size() && a[k] == b[k]) ++k;
+        // Quote from the start of the word the difference falls in ("formal" against
+        // "friendly", not "ormal" against "riendly"); the prefix is common to both.
+        size_t w = k;
+        while (w > 0 && k - w < 24 && !std::isspace(static_cast<unsigned char>(b[w - 1]))) --w;
         auto cut = [&](const std::string& t) {
-            std::string x = t.substr(k, 40);
+            std::string x = t.substr(w, k - w + 40);
             for (auto& ch : x)
                 if (ch == '\n') ch = ' ';
             return "\"" + x + (t.size() > k + 40 ? "..." : "") + "\"";

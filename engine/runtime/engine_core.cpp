@@ -72,8 +72,10 @@ EngineCore::EngineCore(const GraphSpec& g, const EngineOptions& o) : graph(g), o
         auto store = open_sqlite_store(options.cache_path, reads_only ? CacheAccess::Read : CacheAccess::Write);
         cache = std::make_unique<ResponseCache>(std::move(store), mode);
     }
-    // The message names the backend and the variable, never a key's value.
-    if (std::string missing = missing_api_keys(graph); !missing.empty()) throw Error(Error::Kind::Invalid, missing);
+    // The message names the backend and the variable, never a key's value. A replay
+    // never calls a backend, so it runs without keys (CI on pull requests has none).
+    if (mode != CacheMode::Replay)
+        if (std::string missing = missing_api_keys(graph); !missing.empty()) throw Error(Error::Kind::Invalid, missing);
     if (std::string why = budget_problem(options.budget, graph); !why.empty()) throw Error(Error::Kind::Invalid, why);
     std::map<std::string, std::string> keys;
     std::vector<std::string> secrets;  // every form a key or URL password may take

@@ -183,7 +183,7 @@ TEST_CASE("replay mode: a miss fails the call and says what differs") {
     CHECK(miss.error_node == "p.a");
     CHECK(miss.error ==
           "cache miss in replay mode for node p.a: the user message differs from the recorded one at character 18: "
-          "recorded \"ion\", now \"\"");
+          "recorded \"question\", now \"quest\"");
 
 }
 

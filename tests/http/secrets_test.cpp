@@ -195,3 +195,33 @@ TEST_CASE("a long server-requested cooldown is announced on stderr") {
     CHECK(r.code == 0);
     CHECK(r.out.find("moa: backend 'oa' is rate limited: waiting 10 s (the server's Retry-After)\n") != std::string::npos);
 }
+
+// CI replays a recorded cache on pull requests that get no secrets: a replay makes no
+// call, so an unset key must not stop it; every other mode still needs the key.
+TEST_CASE("a strict replay needs no API key and makes no call while other modes still refuse an unset key") {
+    setenv("MOA_REPLAY_KEY", "sk-live-replay-0000", 1);
+    std::string g = write("replaykey.moa", "backend oa { kind = openai  base_url = \"" + server().url() +
+                                               "/v1\"  api_key_env = \"MOA_REPLAY_KEY\" }\n"
+                                               "agent a { backend = oa  model = \"ok:replaykey\" }\n"
+                                               "layer l = a\noutput o = l\n");
+    std::string db = (dir() / "replaykey.db").string();
+    fs::remove(db);
+    Cli rec = moa_cli("run " + g + " --cache-db " + db + " --no-progress q");
+    INFO(rec.out);
+    REQUIRE(rec.code == 0);
+    size_t calls = server().log("ok:replaykey").size();
+    REQUIRE(calls == 1);
+    unsetenv("MOA_REPLAY_KEY");
+    Cli replay = moa_cli("run " + g + " --cache replay --cache-db " + db + " --no-progress q");
+    INFO(replay.out);
+    CHECK(replay.code == 0);
+    CHECK(replay.out.find("answer from ok:replaykey") != std::string::npos);
+    CHECK(server().log("ok:replaykey").size() == calls);
+    for (const char* mode : {"rw", "read", "refresh", "off"}) {
+        Cli r = moa_cli("run " + g + " --cache " + mode + " --cache-db " + db + " --no-progress q");
+        INFO(mode << ": " << r.out);
+        CHECK(r.code == 1);
+        CHECK(r.out.find("MOA_REPLAY_KEY") != std::string::npos);
+    }
+    CHECK(server().log("ok:replaykey").size() == calls);
+}
