@@ -17,6 +17,7 @@
 #include "moa/diagnostics.hpp"
 #include "log.hpp"
 #include "run.hpp"
+#include "run_flags.hpp"
 #include "cache_cmd.hpp"
 #include "plan_cmd.hpp"
 #include "eval_cmd.hpp"
@@ -191,22 +192,6 @@ int check_stdout(int rc) {
     return rc ? rc : 1;
 }
 
-// Budgets (docs/cli.md, "Budgets"): each call attempt reserves its worst case first.
-void add_budget_flags(CLI::App& run, moa::cli::RunArgs& run_args) {
-    run.add_option("--max-calls", run_args.max_calls,
-                    "Budget: at most N model calls, every attempt counted (retries, fallbacks); cache hits are free "
-                    "(default 0: none). Reaching a budget stops the run: exit 3")
-        ->check(CLI::PositiveNumber);
-    run.add_option("--max-tokens", run_args.max_tokens,
-                    "Budget: at most N tokens, in + out, over all calls; an attempt reserves its prompt's estimate plus "
-                    "its max_tokens (or 4096) before it starts (default 0: none)")
-        ->check(CLI::PositiveNumber);
-    run.add_option("--max-cost", run_args.max_cost,
-                    "Budget: at most USD dollars at the graph's prices (`price` declarations and stdlib/prices.moa); "
-                    "every model needs a price (default 0: none)")
-        ->check(CLI::PositiveNumber);
-}
-
 int run_command(int argc, char** argv);
 
 }  // namespace
@@ -315,16 +300,23 @@ void add_cache(CLI::App& app, CacheCmd& c) {
     c.imp->add_option("file", c.file, "Input file")->required()->check(CLI::ExistingFile);
 }
 
+// Help longer than stdio's buffer is flushed while it prints: keep the reason of a
+// failed write (a full disk) before other calls overwrite errno.
+int printed(int rc) {
+    moa::cli::note_stdout();
+    return rc;
+}
+
 // Parses the command line; a value means the command is over (help, version: 0; usage error: 2).
 std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
+        return printed(app.exit(e));
     } catch (const CLI::CallForAllHelp& e) {
-        return app.exit(e);
+        return printed(app.exit(e));
     } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
+        return printed(app.exit(e));
     } catch (const CLI::ParseError& e) {
         app.exit(e);
         return 2;
@@ -381,17 +373,6 @@ int dispatch(const Subcommands& s, const Common& common) {
     return 2;
 }
 
-// Files that describe the run (docs/cli.md, "Traces and reports").
-void add_report_flags(CLI::App& run, moa::cli::RunArgs& a) {
-    run.add_option("--trace", a.trace,
-                   "Write the run's calls as Chrome trace-event JSON (Perfetto, chrome://tracing): a track per job and "
-                   "node, a slice per call with its phases (FILE.partial until the run ends)");
-    run.add_option("--report", a.report,
-                   "Write a run report: FILE.html (one self-contained page: graph, timeline, latency per node, tokens, "
-                   "cache hits, failures) or FILE.json (the same for programs)");
-    run.add_option("--junit", a.junit, "Write JUnit XML: one test case per job, failed jobs as failures");
-}
-
 // `moa run` after the parse: the flags CLI11 cannot check, folded into RunArgs.
 int cmd_run(moa::cli::RunArgs& run_args, const CLI::App& run, const std::string& run_format,
             const std::string& cache_opt, bool no_progress, bool quiet, const Common& common) {
@@ -420,6 +401,79 @@ int cmd_run(moa::cli::RunArgs& run_args, const CLI::App& run, const std::string&
     return moa::cli::run(run_args, load_options(common));
 }
 
+// `moa run` and its flags (docs/cli.md).
+struct RunCmd {
+    moa::cli::RunArgs args;
+    std::string format, cache_opt;
+    bool no_progress = false;
+};
+
+// long: one add_option per flag of `moa run`, each with its help text; nothing to split.
+CLI::App* add_run(CLI::App& app, RunCmd& r, Common& common) {
+    auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch (docs/cli.md)");
+    run->add_option("graph", r.args.graph, "Graph file")->required()->check(CLI::ExistingFile);
+    run->add_option("question", r.args.question, "The question (not with --input)");
+    run->add_option("-i,--input", r.args.input,
+                    "JSONL batch input, one {\"prompt\" (or \"instruction\"), \"id\", \"dataset\"} per line; - for stdin");
+    run->add_option("-o,--output", r.args.output,
+                    "Write results here instead of stdout; an existing output of the same graph and input is resumed "
+                    "(a symlink is followed; a device or FIFO is written in place, not resumed)");
+    run->add_option("--format", r.format, "Result format (default: text for one question, jsonl for a batch)")
+        ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
+    run->add_option("--output-node", r.args.output_node,
+                    "The graph output that answers (default: the graph file's first declared output)");
+    run->add_flag("--overwrite", r.args.overwrite, "Start --output again instead of resuming it");
+    run->add_flag("--keep-failed", r.args.keep_failed, "On resume, keep failed rows instead of retrying them");
+    run->add_option("--grace", r.args.grace,
+                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5; 0 to 3600; "
+                    "also a duration like 500ms or 2min)")
+        ->transform(CLI::Validator(
+            [](std::string& v) -> std::string {
+                // The one duration parser; the value is handed on as seconds.
+                auto ms = moa::parse_duration_ms(v, moa::DurationForm::LiteralOrSeconds);
+                if (!ms || *ms < 0 || *ms > 3600 * 1000) return "--grace takes seconds from 0 to 3600, not '" + v + "'";
+                v = std::to_string(static_cast<double>(*ms) / 1000);
+                return "";
+            },
+            "SECONDS"));
+    run->add_option("--generator", r.args.generator, "The \"generator\" name in alpaca-eval output (default moa:GRAPH)");
+    run->add_flag("--emit-all", r.args.emit_all, "Write every node's output per job (for a `result = pick` node also its reply and the input it picked); "
+                  "part of the resume fingerprint");
+    run->add_option("--set", r.args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
+        ->allow_extra_args(false);  // one value per --set, so a question can follow
+    add_param_option(run, common);
+    run->add_option("--concurrency", r.args.concurrency, "Cap on model calls in flight across all backends (default 0: per-backend limits only)")
+        ->check(CLI::NonNegativeNumber);
+    run->add_option("--max-jobs", r.args.max_jobs, "Jobs (queries) in flight at once (default: enough to fill every backend's max_concurrent, from the graph's layers; at least 256)")
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+                char* end = nullptr;
+                long n = std::strtol(v.c_str(), &end, 10);
+                return end == v.c_str() || *end || n < 1 || n > 1000000 ? "--max-jobs takes a whole number from 1 to 1000000, not '" + v + "'" : "";
+            },
+            "N"));
+    run->add_option("--threads", r.args.threads, "Worker threads (default 0: one per core)")->check(CLI::NonNegativeNumber);
+    run->add_option("--io-threads", r.args.io_threads,
+                    "HTTP I/O threads, each with its own connections (default 0 = the MOA_IO_THREADS variable if set, else from "
+                    "the core count: " + std::to_string(moa::default_io_threads()) + " here; at most 64)")
+        ->check(CLI::Range(0, 64));
+    run->add_option("--http-client", r.args.http_client,
+           "HTTP client of plain http:// URLs on an IP address or localhost with no proxy variable applying: native "
+           "(moa's HTTP/1.1 client, less CPU per call) or curl (default: the MOA_HTTP_CLIENT variable if set, else native; "
+           "https://, host names and proxies always use libcurl)")
+        ->check(CLI::IsMember({"native", "curl"}));
+    run->add_option("--seed", r.args.seed, "Seed mixed into the simulated backend (default 0)");
+    moa::cli::add_budget_flags(*run, r.args);
+    run->add_option("--cache", r.cache_opt,
+                    "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path. "
+                    "read and replay never write (a read-only cache works); rw and refresh refuse a read-only cache. "
+                    "A cache that fails mid-run (disk full, corrupted) stops the run: exit 1, the error names the path");
+    run->add_option("--cache-db", r.args.cache_db, "Cache database (default .moa/cache.db)");
+    run->add_flag("--no-progress", r.no_progress, "No progress bar even on a terminal");
+    moa::cli::add_report_flags(*run, r.args);
+    return run;
+}
+
 int run_command(int argc, char** argv) {
     CLI::App app{"moa: Mixture-of-Agents topologies as text files, run as dataflow graphs"};
     bool verbose = false, quiet = false;
@@ -432,71 +486,8 @@ int run_command(int argc, char** argv) {
     add_param_option(sub.graph.cmd, common);
     add_fmt(app, sub.fmt);
 
-    moa::cli::RunArgs run_args;
-    auto* run = app.add_subcommand("run", "Run a graph: one question streamed to the terminal, or a JSONL batch (docs/cli.md)");
-    run->add_option("graph", run_args.graph, "Graph file")->required()->check(CLI::ExistingFile);
-    run->add_option("question", run_args.question, "The question (not with --input)");
-    run->add_option("-i,--input", run_args.input,
-                    "JSONL batch input, one {\"prompt\" (or \"instruction\"), \"id\", \"dataset\"} per line; - for stdin");
-    run->add_option("-o,--output", run_args.output,
-                    "Write results here instead of stdout; an existing output of the same graph and input is resumed "
-                    "(a symlink is followed; a device or FIFO is written in place, not resumed)");
-    std::string run_format;
-    run->add_option("--format", run_format, "Result format (default: text for one question, jsonl for a batch)")
-        ->check(CLI::IsMember({"text", "jsonl", "alpaca-eval"}));
-    run->add_option("--output-node", run_args.output_node,
-                    "The graph output that answers (default: the graph file's first declared output)");
-    run->add_flag("--overwrite", run_args.overwrite, "Start --output again instead of resuming it");
-    run->add_flag("--keep-failed", run_args.keep_failed, "On resume, keep failed rows instead of retrying them");
-    run->add_option("--grace", run_args.grace,
-                    "Seconds the jobs in flight get to finish after SIGINT/SIGTERM before they are cancelled (default 5; 0 to 3600; "
-                    "also a duration like 500ms or 2min)")
-        ->transform(CLI::Validator(
-            [](std::string& v) -> std::string {
-                // The one duration parser; the value is handed on as seconds.
-                auto ms = moa::parse_duration_ms(v, moa::DurationForm::LiteralOrSeconds);
-                if (!ms || *ms < 0 || *ms > 3600 * 1000) return "--grace takes seconds from 0 to 3600, not '" + v + "'";
-                v = std::to_string(static_cast<double>(*ms) / 1000);
-                return "";
-            },
-            "SECONDS"));
-    run->add_option("--generator", run_args.generator, "The \"generator\" name in alpaca-eval output (default moa:GRAPH)");
-    run->add_flag("--emit-all", run_args.emit_all, "Write every node's output per job (for a `result = pick` node also its reply and the input it picked); "
-                  "part of the resume fingerprint");
-    run->add_option("--set", run_args.sets, "Override a backend or agent field: NAME.field=value, a string field's value bare or quoted (repeatable)")
-        ->allow_extra_args(false);  // one value per --set, so a question can follow
-    add_param_option(run, common);
-    run->add_option("--concurrency", run_args.concurrency, "Cap on model calls in flight across all backends (default 0: per-backend limits only)")
-        ->check(CLI::NonNegativeNumber);
-    run->add_option("--max-jobs", run_args.max_jobs, "Jobs (queries) in flight at once (default: enough to fill every backend's max_concurrent, from the graph's layers; at least 256)")
-        ->check(CLI::Validator(
-            [](std::string& v) -> std::string {
-                char* end = nullptr;
-                long n = std::strtol(v.c_str(), &end, 10);
-                return end == v.c_str() || *end || n < 1 || n > 1000000 ? "--max-jobs takes a whole number from 1 to 1000000, not '" + v + "'" : "";
-            },
-            "N"));
-    run->add_option("--threads", run_args.threads, "Worker threads (default 0: one per core)")->check(CLI::NonNegativeNumber);
-    run->add_option("--io-threads", run_args.io_threads,
-                    "HTTP I/O threads, each with its own connections (default 0 = the MOA_IO_THREADS variable if set, else from "
-                    "the core count: " + std::to_string(moa::default_io_threads()) + " here; at most 64)")
-        ->check(CLI::Range(0, 64));
-    run->add_option("--http-client", run_args.http_client,
-           "HTTP client of plain http:// URLs on an IP address or localhost with no proxy variable applying: native "
-           "(moa's HTTP/1.1 client, less CPU per call) or curl (default: the MOA_HTTP_CLIENT variable if set, else native; "
-           "https://, host names and proxies always use libcurl)")
-        ->check(CLI::IsMember({"native", "curl"}));
-    run->add_option("--seed", run_args.seed, "Seed mixed into the simulated backend (default 0)");
-    add_budget_flags(*run, run_args);
-    std::string cache_opt;
-    run->add_option("--cache", cache_opt,
-                    "Response cache: rw (default), read, replay (a miss is an error: for CI), refresh, off; or a database path. "
-                    "read and replay never write (a read-only cache works); rw and refresh refuse a read-only cache. "
-                    "A cache that fails mid-run (disk full, corrupted) stops the run: exit 1, the error names the path");
-    run->add_option("--cache-db", run_args.cache_db, "Cache database (default .moa/cache.db)");
-    bool no_progress = false;
-    run->add_flag("--no-progress", no_progress, "No progress bar even on a terminal");
-    add_report_flags(*run, run_args);
+    RunCmd rc;
+    CLI::App* run = add_run(app, rc, common);
 
     add_plan(app, sub.plan);
     add_cache(app, sub.cache);
@@ -504,7 +495,7 @@ int run_command(int argc, char** argv) {
     if (auto rc = parse_args(app, argc, argv)) return *rc;
     init_logging(verbose, quiet, common);
     sub.eval.quiet = quiet;
-    if (*run) return cmd_run(run_args, *run, run_format, cache_opt, no_progress, quiet, common);
+    if (*run) return cmd_run(rc.args, *run, rc.format, rc.cache_opt, rc.no_progress, quiet, common);
     return dispatch(sub, common);
 }
 

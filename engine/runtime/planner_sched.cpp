@@ -2,7 +2,10 @@
 // Scheduler applies: jobs admitted in input order up to max_jobs in flight; per
 // backend, max_concurrent slots and token buckets for requests and tokens per minute
 // (a second's worth of burst, as scheduler.cpp); the global cap on calls in flight;
-// queued calls start earlier jobs first, then in the order they became ready.
+// queued calls start earlier jobs first, then in the order they became ready, until the
+// input is exhausted (the engine reads it when a job slot is free and finds nothing);
+// from then on the longest chain still ahead first (PlanNode::height), as
+// Scheduler::order_by_height does.
 // A call holds its slot for its whole service time (retry waits included: a small
 // overestimate when backends fail, none otherwise).
 #include <algorithm>
@@ -39,7 +42,8 @@ struct Pool {
     const BackendSpec* spec = nullptr;
     int running = 0;
     Bucket requests, tokens;
-    std::set<std::tuple<size_t, uint64_t, size_t>> queue;  // (job, ready seq, node)
+    // (0 or, at the end of the input, -height; job; ready seq; node)
+    std::set<std::tuple<int64_t, size_t, uint64_t, size_t>> queue;
     bool wake_pending = false;
 };
 
@@ -68,6 +72,7 @@ public:
 
     double run() {
         while (next_job_ < jobs_.size() && active_ < static_cast<size_t>(max_jobs_)) admit(0);
+        input_read();
         for (auto& [_, p] : pools_) pump(p);
         while (!events_.empty()) {
             Event e = events_.top();
@@ -99,7 +104,7 @@ private:
     void ready(size_t j, size_t i, double t) {
         const CallDraw& d = jobs_[j][i];
         if (d.failed && d.service_ms == 0) return finished(j, i, false);
-        pools_.at(plan_.nodes[i].backend->name).queue.emplace(j, ++seq_, i);
+        pools_.at(plan_.nodes[i].backend->name).queue.emplace(key(i), j, ++seq_, i);
         (void)t;
     }
 
@@ -117,6 +122,21 @@ private:
             end_ = std::max(end_, now_);
             waiting_[j].clear();
             if (next_job_ < jobs_.size()) admit(now_);
+            input_read();
+        }
+    }
+
+    int64_t key(size_t node) const { return by_height_ ? -static_cast<int64_t>(plan_.nodes[node].height) : 0; }
+
+    // The engine's batch driver reads the input whenever a job slot is free: once every
+    // job is admitted and a slot is free, it finds the end and switches the order.
+    void input_read() {
+        if (by_height_ || next_job_ < jobs_.size() || active_ >= static_cast<size_t>(max_jobs_)) return;
+        by_height_ = true;
+        for (auto& [_, p] : pools_) {
+            decltype(p.queue) q;
+            for (auto [k, j, s, i] : p.queue) q.emplace(key(i), j, s, i);
+            p.queue.swap(q);
         }
     }
 
@@ -124,7 +144,7 @@ private:
         while (!p.queue.empty()) {
             if (p.spec->max_concurrent > 0 && p.running >= p.spec->max_concurrent) return;
             if (max_calls_ > 0 && running_ >= max_calls_) return;
-            auto [j, s, i] = *p.queue.begin();
+            auto [k, j, s, i] = *p.queue.begin();
             const CallDraw& d = jobs_[j][i];
             p.requests.refill(now_);
             p.tokens.refill(now_);
@@ -157,6 +177,7 @@ private:
     int running_ = 0;
     uint64_t seq_ = 0;
     double now_ = 0, end_ = 0;
+    bool by_height_ = false;
 };
 
 }  // namespace

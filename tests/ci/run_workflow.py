@@ -53,7 +53,10 @@ def run_steps(name, steps, env, cwd, summary):
     for step in steps:
         if "run" not in step:
             continue  # a `uses:` step: the CI service's (checkout, install, upload)
-        if not ok and "always()" not in str(step.get("if", "")):
+        cond = str(step.get("if", ""))
+        if not ok and "always()" not in cond and "failure()" not in cond:
+            continue
+        if ok and "failure()" in cond:
             continue
         step_env = dict(env)
         for k, v in (step.get("env") or {}).items():
