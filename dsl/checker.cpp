@@ -234,7 +234,7 @@ void Checker::instantiate(const DeclRef& use) {
     for (const auto& item : t.body->items) {
         if (item.kind != ast::Item::Kind::Decl) {
             diags_.error(env->file, item.span().begin,
-                         "a topology body holds layer, route and output declarations");
+                         "a topology body holds layer, route, output and verdict declarations");
             continue;
         }
         const std::string& k = item.decl->keyword;

@@ -460,8 +460,8 @@ ast::File parse_file(const std::shared_ptr<const SourceFile>& src, Diagnostics& 
         try {
             ok = x3::phrase_parse(first, end, parser, grammar::skipper, d);
             if (!ok) {
-                std::string msg = "expected a declaration (import, backend, template, agent, "
-                                  "layer, route, output, topology or use), found " +
+                std::string msg = "expected a declaration (import, param, backend, price, template, "
+                                  "agent, layer, route, output, verdict, topology or use), found " +
                                   describe_found(s, pos);
                 if (is_word_char(s[pos])) {
                     std::vector<std::string> kws(kKeywords.begin(), kKeywords.end());
