@@ -323,7 +323,7 @@ CLI::App* add_eval(CLI::App& app, EvalArgs& a) {
                     "Where each graph's measured answers and call durations are journaled, so a rerun resumes (default .moa/eval)");
     cmd->add_option("--concurrency", a.concurrency, "Cap on model calls in flight (default 0: per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--threads", a.threads, "Worker threads (default 0: one per core)")->check(CLI::NonNegativeNumber);
+    cmd->add_option("--threads", a.threads, "Worker threads of the flow graph (default 0: one per core, one fewer when the graph calls HTTP backends: " + std::to_string(moa::default_threads(false)) + " or " + std::to_string(moa::default_threads(true)) + " here)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--grace", a.grace, "Seconds the queries in flight get after SIGINT/SIGTERM (default 5)")
         ->check(CLI::Range(0.0, 3600.0));
     cmd->footer("Exit codes: 0 the table was printed; 1 an input, candidate, baseline or judge could not be read, a "

@@ -83,7 +83,8 @@ struct Engine::Impl {
                   static_cast<size_t>(std::max<int>(o.threads, static_cast<int>(std::thread::hardware_concurrency())) + 1)),
           core(g, o) {
         try {
-            flow = std::make_unique<FlowGraph>(core, o.threads);
+            bool http = core.backends && core.backends->io_threads() > 0;
+            flow = std::make_unique<FlowGraph>(core, o.threads > 0 ? o.threads : default_threads(http));
         } catch (...) {
             shutdown();
             throw;

@@ -28,6 +28,16 @@ int default_io_threads() {
     return cores == 1 ? 1 : static_cast<int>(std::clamp(cores / 4, 2u, 8u));
 }
 
+// On 2 cores, 805 x paper MoA over loopback HTTP (bench_http scale): TBB workers
+// cost 11-13 us of CPU per call with one worker against 21-29 with two at 256 in
+// flight (5-7 against 8-11 at 2,048), for the same wall time; the simulated
+// backend's graph (bench_engine overhead) runs 10% slower on one worker, so
+// graphs without HTTP backends keep every core.
+int default_threads(bool http_backends) {
+    int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return http_backends && cores > 1 ? cores - 1 : cores;
+}
+
 namespace {
 int io_threads_for(const EngineOptions& o) {
     if (o.io_threads > 0) return o.io_threads;

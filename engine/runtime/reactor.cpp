@@ -76,6 +76,7 @@ void Reactor::loop(const std::string& name) {
     cv_.notify_all();
     std::vector<Fn> batch;
     for (;;) {
+        bool polled = false;  // the poller was asked for ready sockets this turn
         {
             std::unique_lock lock(mu_);
             for (;;) {
@@ -92,6 +93,7 @@ void Reactor::loop(const std::string& name) {
                     lock.unlock();
                     p->wait(timeout);
                     p->process();
+                    polled = true;
                     lock.lock();
                 } else if (heap_.empty()) {
                     cv_.wait(lock);
@@ -104,7 +106,13 @@ void Reactor::loop(const std::string& name) {
         }
         for (auto& fn : batch) fn();
         batch.clear();
-        if (Poller* p = poller_.load()) p->process();  // start transfers the batch added
+        // Start the transfers the batch added; and when posts kept the loop from
+        // sleeping, look at the sockets anyway, or a steady stream of posts would
+        // starve them.
+        if (Poller* p = poller_.load()) {
+            if (!polled) p->wait(0);
+            p->process();
+        }
         // Due timers, including ones armed by the timers themselves if already due.
         TimePoint now = Clock::now();
         while (!heap_.empty() && heap_.front().when <= now) {

@@ -3,7 +3,7 @@
 //   bench_http concurrent   2,000 requests at once, 500 ms server latency, one reactor thread
 //   bench_http paper        805 prompts through the paper's MoA over HTTP vs the sim backend
 //   bench_http stream       time to the first streamed token, three providers
-//   bench_http scale [--n N] [--skip-capacity] [--skip-paper] [--server-processes N] [--server-threads N]
+//   bench_http scale [--n N] [--skip-capacity] [--skip-paper] [--server-processes N] [--server-threads N] [--threads N]
 //                           issue 12: server capacity, reactor/client CPU per call at 256 and
 //                           2,048 in flight, wall/ideal with default flags, N (20,000) at once;
 //                           against fast_llm_server (bench_scale.cpp)
@@ -128,9 +128,10 @@ int main(int argc, char** argv) {
             else if (a == "--skip-paper") o.paper = false;
             else if (a == "--server-processes" && i + 1 < argc) o.server_processes = std::atoi(argv[++i]);
             else if (a == "--server-threads" && i + 1 < argc) o.server_threads = std::atoi(argv[++i]);
+            else if (a == "--threads" && i + 1 < argc) o.threads = std::atoi(argv[++i]);
             else {
                 std::fprintf(stderr, "usage: bench_http scale [--n N] [--skip-capacity] [--skip-paper] [--server-processes N] "
-                             "[--server-threads N]\n");
+                             "[--server-threads N] [--threads N]\n");
                 return 2;
             }
         }

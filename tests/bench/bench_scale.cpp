@@ -230,12 +230,15 @@ int scale_main(const ScaleOptions& o) {
                         "max_jobs = 805), 200 ms per call\n", k, k);
             EngineOptions eo;
             eo.max_jobs = 805;
+            eo.threads = o.threads;
             Engine e(load(paper_graph(server.port, k)), eo);
             report(measure(e, 805, server.port, 60), 3, k);
         }
         std::printf("== b. 805 queries x paper MoA, max_concurrent = 2048, DEFAULT EngineOptions (max_jobs %d), "
                     "200 ms per call\n", EngineOptions{}.max_jobs);
-        Engine e(load(paper_graph(server.port, 2048)), EngineOptions{});
+        EngineOptions eo;
+        eo.threads = o.threads;  // the one option --threads may change; 0 is the default
+        Engine e(load(paper_graph(server.port, 2048)), eo);
         report(measure(e, 805, server.port, 60), 3, 2048);
     }
     if (o.n > 0) {
@@ -246,6 +249,7 @@ int scale_main(const ScaleOptions& o) {
                         "flight, besides its own files): not all %d can be on the wire at once here\n", nofile, o.n, o.n);
         EngineOptions eo;
         eo.max_jobs = o.n;
+        eo.threads = o.threads;
         Engine e(load(one_agent_graph(server.port, o.n)), eo);
         report(measure(e, static_cast<size_t>(o.n), server.port, 90), 1, o.n);
     }

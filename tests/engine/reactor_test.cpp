@@ -3,8 +3,10 @@
 // timer never fires before its time".
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -181,7 +183,7 @@ public:
         ++waits;
         off_thread |= !r_.on_reactor_thread();
         timeouts.push_back(timeout_ms);
-        waiting = true;
+        waiting = timeout_ms > 0;  // a look (timeout 0) is not a sleep
         cv_.notify_all();
         cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return woken; });
         woken = false;
@@ -276,4 +278,38 @@ TEST_CASE("reactor: timers armed and cancelled by the thousand are not kept unti
     CHECK(held < 2048);  // was 5,002: every cancelled timer stayed for its two minutes
     CHECK(log.fired == std::vector<std::string>{"first", "second"});
     CHECK(on_reactor(r, [&] { return r.timers(); }) == 0);
+}
+
+TEST_CASE("reactor: a post that keeps posting does not starve the Poller, which is asked for ready sockets every turn") {
+    std::unique_ptr<FakePoller> poller;
+    Reactor r;
+    poller = std::make_unique<FakePoller>(r);
+    on_reactor(r, [&] {
+        r.set_poller(poller.get());
+        return 0;
+    });
+    poller->until_waiting();
+    int waits_before;
+    {
+        std::lock_guard lock(poller->mu_);
+        waits_before = poller->waits;
+    }
+    // Each turn posts the next one, as replies that start new calls do under load:
+    // the queue is never empty when the loop looks at it, so it never sleeps.
+    std::promise<int> finished;
+    std::function<void(int)> step = [&](int left) {
+        if (left == 0) {
+            std::lock_guard lock(poller->mu_);
+            finished.set_value(poller->waits - waits_before);
+            return;
+        }
+        r.post([&step, left] { step(left - 1); });
+    };
+    r.post([&step] { step(1000); });
+    int waits = finished.get_future().get();
+    // One non-blocking look (timeout 0) per turn, not one sleep after the stream ends.
+    CHECK(waits >= 900);
+    std::lock_guard lock(poller->mu_);
+    CHECK(std::count(poller->timeouts.begin(), poller->timeouts.end(), 0) >= 900);
+    CHECK_FALSE(poller->off_thread);
 }

@@ -102,7 +102,7 @@ const char* to_string(HttpClient c);                          // "default", "nat
 std::optional<HttpClient> parse_http_client(std::string_view s);  // "native" or "curl"
 
 struct EngineOptions {
-    int threads = 0;           // TBB workers; 0 = all cores
+    int threads = 0;           // TBB workers; 0 = default_threads()
     // Jobs (queries) in flight at once in a batch. 0: derived from the graph, enough to
     // keep every backend's max_concurrent slots busy (at least 256; Engine::max_jobs()).
     int max_jobs = 0;
@@ -201,6 +201,11 @@ std::string api_key_value(const BackendSpec& b);
 // The I/O thread count used when EngineOptions::io_threads is 0 and MOA_IO_THREADS
 // is unset: 1 on one core, else one per 4 cores, at least 2 and at most 8.
 int default_io_threads();
+// The TBB worker count used when EngineOptions::threads is 0: one per core, but one
+// core fewer (at least one worker) when the graph calls HTTP backends, whose I/O and
+// reactor threads need it; a flow graph node's work per HTTP call is a few
+// microseconds, and a worker woken per reply spins before it sleeps again.
+int default_threads(bool http_backends);
 
 class Engine {
 public:
