@@ -216,17 +216,25 @@ private:
     std::condition_variable cv_;
 };
 
-}  // namespace
-
-TEST_CASE("reactor: with a Poller installed it sleeps in wait(), a post wakes it, process() runs after each wait") {
-    std::unique_ptr<FakePoller> poller;  // outlives the reactor (its stop() wakes the poller)
-    Reactor r;
-    poller = std::make_unique<FakePoller>(r);
+// Installs a new FakePoller in `r` and returns once the reactor sleeps in it. The
+// caller declares the pointer before the reactor: the poller must outlive it (the
+// reactor's stop() wakes it).
+std::unique_ptr<FakePoller> install_poller(Reactor& r) {
+    auto poller = std::make_unique<FakePoller>(r);
     on_reactor(r, [&] {
         r.set_poller(poller.get());
         return 0;
     });
     poller->until_waiting();
+    return poller;
+}
+
+}  // namespace
+
+TEST_CASE("reactor: with a Poller installed it sleeps in wait(), a post wakes it, process() runs after each wait") {
+    std::unique_ptr<FakePoller> poller;  // outlives the reactor (its stop() wakes the poller)
+    Reactor r;
+    poller = install_poller(r);
     int wakeups_before;
     {
         std::lock_guard lock(poller->mu_);
@@ -283,12 +291,7 @@ TEST_CASE("reactor: timers armed and cancelled by the thousand are not kept unti
 TEST_CASE("reactor: a post that keeps posting does not starve the Poller, which is asked for ready sockets every turn") {
     std::unique_ptr<FakePoller> poller;
     Reactor r;
-    poller = std::make_unique<FakePoller>(r);
-    on_reactor(r, [&] {
-        r.set_poller(poller.get());
-        return 0;
-    });
-    poller->until_waiting();
+    poller = install_poller(r);
     int waits_before;
     {
         std::lock_guard lock(poller->mu_);
