@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "moa/ascii.hpp"
 
@@ -42,6 +43,11 @@ bool has_header(const std::vector<std::string>& headers, std::string_view name) 
 
 bool parse_url(const std::string& url, Url& out) {
     if (url.size() < 7 || ascii::lower(std::string_view(url).substr(0, 7)) != "http://") return false;
+    // A space or a control character would end up in the request line or the Host
+    // header (a CR LF there writes a header of its own): such a URL is left to
+    // libcurl, which refuses it ("URL rejected: Malformed input").
+    for (unsigned char c : url)
+        if (c <= 0x20 || c == 0x7f) return false;
     std::string_view rest = std::string_view(url).substr(7);
     size_t end = rest.find_first_of("/?#");
     std::string_view authority = rest.substr(0, end);
@@ -150,29 +156,81 @@ Response::Result Response::feed(const char* data, size_t len, const Header& on_h
         if (state_ == State::Head) {
             size_t old = head_.size();
             head_.append(data + pos, len - pos);
-            size_t end = head_.find("\r\n\r\n", old >= 3 ? old - 3 : 0);
+            size_t end = head_end(old >= 2 ? old - 2 : 0);
             if (end == std::string::npos) {
                 if (head_.size() > (64u << 10)) return fail("response head larger than 64 KiB");
                 return Result::More;
             }
-            pos += end + 4 - old;
-            head_.resize(end + 4);
-            if (Result r = head(on_header); r != Result::More) return r;
+            pos += end - old;
+            head_.resize(end);
+            if (Result r = head(on_header); r != Result::More) return done_at(r, pos < len);
             continue;
         }
         size_t used = 0;
         Result r = body(data + pos, len - pos, used, on_body);
         pos += used;
-        if (r != Result::More) return r;
+        if (r != Result::More) return done_at(r, pos < len);
     }
     return state_ == State::Done ? Result::Done : Result::More;
 }
 
+// Bytes after a complete response (a misbehaving server, or one that pipelines
+// something nobody asked for) would be read as the start of the next answer on
+// this connection: it is not reused.
+Response::Result Response::done_at(Result r, bool bytes_left) {
+    if (r == Result::Done && bytes_left) keep_alive_ = false;
+    return r;
+}
+
+// Just past the empty line that ends the head, searching from `from`; npos if it has
+// not arrived. Lines end with CRLF or, as some servers write them and curl reads
+// them, a bare LF.
+size_t Response::head_end(size_t from) const {
+    for (size_t i = head_.find('\n', from); i != std::string::npos; i = head_.find('\n', i + 1)) {
+        if (i + 1 < head_.size() && head_[i + 1] == '\n') return i + 2;
+        if (i + 2 < head_.size() && head_[i + 1] == '\r' && head_[i + 2] == '\n') return i + 3;
+    }
+    return std::string::npos;
+}
+
+namespace {
+
+// "5" or "5, 5" (a list of one value, RFC 9110 8.6): that length; nullopt for
+// anything else, which is not a length a body can be framed by.
+std::optional<uint64_t> content_length(std::string_view v) {
+    std::optional<uint64_t> n;
+    for (size_t p = 0;;) {
+        size_t comma = v.find(',', p);
+        std::string_view item = ascii::trim(v.substr(p, comma == std::string_view::npos ? comma : comma - p));
+        if (item.empty() || item.size() > 18) return std::nullopt;
+        uint64_t x = 0;
+        for (char c : item) {
+            if (!ascii::is_digit(c)) return std::nullopt;
+            x = x * 10 + static_cast<uint64_t>(c - '0');
+        }
+        if (n && *n != x) return std::nullopt;
+        n = x;
+        if (comma == std::string_view::npos) return n;
+        p = comma + 1;
+    }
+}
+
+// The next line of a head from `p` (ending in LF or CRLF, without it).
+std::string_view next_line(std::string_view h, size_t& p) {
+    size_t e = h.find('\n', p);
+    std::string_view line = h.substr(p, e == std::string_view::npos ? e : e - p);
+    p = e == std::string_view::npos ? h.size() : e + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+}
+
+}  // namespace
+
 // long: one pass over the status line and the headers the framing depends on.
 Response::Result Response::head(const Header& on_header) {
     std::string_view h(head_);
-    size_t eol = h.find("\r\n");
-    std::string_view status_line = h.substr(0, eol);
+    size_t p = 0;
+    std::string_view status_line = next_line(h, p);
     if (status_line.size() < 12 || status_line.substr(0, 7) != "HTTP/1." || status_line[8] != ' ')
         return fail("not an HTTP/1.x response");
     bool http10 = status_line[7] == '0';
@@ -180,13 +238,11 @@ Response::Result Response::head(const Header& on_header) {
     if (status_ < 100 || status_ > 999) return fail("bad status line");
     on_header("", "");
     keep_alive_ = !http10;
-    bool chunked = false, has_length = false;
+    bool has_length = false;
     uint64_t length = 0;
-    std::string encoding;
-    for (size_t p = eol + 2; p < h.size();) {
-        size_t e = h.find("\r\n", p);
-        std::string_view line = h.substr(p, e - p);
-        p = e + 2;
+    std::string encoding, te, bad_length;
+    while (p < h.size()) {
+        std::string_view line = next_line(h, p);
         if (line.empty()) break;
         size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
@@ -195,10 +251,11 @@ Response::Result Response::head(const Header& on_header) {
         on_header(name, value);
         std::string v = ascii::lower(value);
         if (name == "content-length") {
-            has_length = true;
-            length = std::strtoull(v.c_str(), nullptr, 10);
+            std::optional<uint64_t> n = content_length(v);
+            if (!n || (has_length && *n != length)) bad_length = value;
+            else has_length = true, length = *n;
         } else if (name == "transfer-encoding") {
-            chunked = v.size() >= 7 && v.compare(v.size() - 7, 7, "chunked") == 0;
+            te += te.empty() ? v : ", " + v;
         } else if (name == "connection") {
             if (v.find("close") != std::string::npos) keep_alive_ = false;
             if (v.find("keep-alive") != std::string::npos && http10) keep_alive_ = true;
@@ -208,6 +265,18 @@ Response::Result Response::head(const Header& on_header) {
     }
     head_.clear();
     if (status_ >= 100 && status_ < 200) return Result::More;  // 100 Continue and the like: the real head follows
+    bool chunked = false;
+    if (!te.empty()) {
+        // The last coding frames the body; only chunked is one a client can read.
+        std::string_view last = ascii::trim(std::string_view(te).substr(te.rfind(',') == std::string::npos ? 0 : te.rfind(',') + 1));
+        if (last != "chunked") return fail("unsupported Transfer-Encoding: " + te);
+        chunked = true;
+        // With both, chunked frames the body (RFC 9112 6.3): the length is ignored,
+        // and the connection is not reused (it may have been framed otherwise upstream).
+        if (has_length || !bad_length.empty()) keep_alive_ = false;
+    } else if (!bad_length.empty()) {
+        return fail("bad Content-Length: " + bad_length);
+    }
     if (!encoding.empty() && encoding != "identity") {
         if (encoding != "gzip" && encoding != "x-gzip" && encoding != "deflate") {
             bad_encoding_ = true;
@@ -267,7 +336,13 @@ Response::Result Response::body(const char* data, size_t len, size_t& used, cons
             }
             case State::ChunkCrlf:
             case State::Trailer: {
-                if (!take_line()) return Result::More;
+                if (!take_line()) {
+                    // A chunk's CRLF is two bytes; a trailer line gets 8 KiB. Past that
+                    // the server is not sending HTTP, and the line would grow with it.
+                    if (state_ == State::ChunkCrlf && line_.size() > 2) return fail("chunk not followed by CRLF");
+                    if (line_.size() > 8192) return fail("trailer line longer than 8 KiB");
+                    return Result::More;
+                }
                 bool empty = line_ == "\r\n" || line_ == "\n";
                 line_.clear();
                 if (state_ == State::ChunkCrlf) {

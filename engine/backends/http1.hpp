@@ -62,6 +62,8 @@ private:
     Result body(const char* data, size_t len, size_t& used, const Body& on_body);
     bool emit(const char* data, size_t len, const Body& on_body);  // decodes, then on_body
     Result fail(std::string why);
+    Result done_at(Result r, bool bytes_left);
+    size_t head_end(size_t from) const;
 
     State state_ = State::Head;
     std::string head_;      // bytes of the head so far
