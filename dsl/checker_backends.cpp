@@ -6,6 +6,18 @@ namespace moa {
 
 namespace {
 std::string quote(const std::string& s) { return "'" + s + "'"; }
+
+// The C0 control characters: none may stand in a URL.
+constexpr char kControls[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
+                              17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+// "user:password@" before the host.
+bool has_userinfo(const std::string& url) {
+    size_t start = url.find("://");
+    start = start == std::string::npos ? 0 : start + 3;
+    size_t end = url.find_first_of("/?#", start);
+    return url.substr(start, end == std::string::npos ? std::string::npos : end - start).find('@') != std::string::npos;
+}
 }  // namespace
 
 void Checker::read_timeouts(const FieldVal& fv, Timeouts& t) {
@@ -53,9 +65,17 @@ void Checker::read_backend_endpoint(const DeclRef& r, Fields& f, BackendSpec& b)
                      r.decl->name_span.end - r.decl->name_span.begin);
     }
     if (auto* v = f.get("base_url"); v && expect_string(*v, b.base_url)) {
+        // A URL may hold a password (user:password@host): its line is not echoed then.
+        bool secret = has_userinfo(b.base_url);
+        size_t bad = b.base_url.find_first_of(std::string(" \x7f", 2) + std::string(kControls, sizeof kControls));
         if (b.base_url.rfind("http://", 0) != 0 && b.base_url.rfind("https://", 0) != 0)
+            diags_.error(v->val.origin.file, v->val.origin.span.begin, "'base_url' must start with http:// or https://")
+                .hide_source = secret;
+        else if (bad != std::string::npos)  // a CR LF would write a request header of its own
             diags_.error(v->val.origin.file, v->val.origin.span.begin,
-                         "'base_url' must start with http:// or https://");
+                         "'base_url' holds " + std::string(b.base_url[bad] == ' ' ? "a space" : "a control character") +
+                             " (byte " + std::to_string(bad + 1) + "): a URL cannot; percent-encode it (a space is %20)")
+                .hide_source = secret;
     }
     if (b.base_url.empty() && f.get("base_url") == nullptr) {
         if (b.kind == BackendKind::Anthropic) b.base_url = "https://api.anthropic.com";
