@@ -154,6 +154,16 @@ void Checker::parse_overrides() {
             diags_.error(src, 0, "expected `NAME.field=value` (a backend or agent, then one of its fields)");
             continue;
         }
+        // An unknown target first: its value cannot be read as the field it names
+        // (a bare URL would be a DSL syntax error, hiding the real mistake).
+        std::string target = text.substr(0, dot);
+        if (!backends_.count(target) && !agents_.count(target)) {
+            std::vector<std::string> names;
+            for (auto& [n, _] : backends_) names.push_back(n);
+            for (auto& [n, _] : agents_) names.push_back(n);
+            unknown_name({src, {0, static_cast<uint32_t>(dot)}}, "backend or agent", target, names);
+            continue;
+        }
         // Parse "field=value" in place, so columns point into the whole argument.
         std::string masked = std::string(dot + 1, ' ') + text.substr(dot + 1);
         if (string_field(text.substr(0, dot), text.substr(dot + 1, eq - dot - 1)))
@@ -176,13 +186,6 @@ void Checker::parse_overrides() {
         for (const auto& p : params_)  // `--set a.temperature=temp` may name a param too
             o.env->params[p->spec.name] = {p->expr, p->env, p->env->file, true};
         o.field = std::make_unique<ast::Field>(std::move(*field));
-        if (!backends_.count(o.target) && !agents_.count(o.target)) {
-            std::vector<std::string> names;
-            for (auto& [n, _] : backends_) names.push_back(n);
-            for (auto& [n, _] : agents_) names.push_back(n);
-            unknown_name({src, {0, static_cast<uint32_t>(dot)}}, "backend or agent", o.target, names);
-            continue;
-        }
         overrides_.push_back(std::move(o));
     }
 }

@@ -60,6 +60,20 @@ TEST_CASE("an override (--set) still takes a quoted DSL string, and quotes insid
     CHECK(c->result.graph.agent("c")->model == "say \"hi\"\\");
 }
 
+TEST_CASE("an override (--set) of a misspelt backend says so with a suggestion, even with a bare URL as its value") {
+    auto c = check(kUsesApi, {"apii.base_url=http://127.0.0.1:8080/v1"});
+    CHECK(c->errors() == "unknown backend or agent 'apii'; did you mean 'api'?\n");
+}
+
+TEST_CASE("an override (--set) of a base_url with a space or a CR LF is refused: it would write a request header") {
+    auto c = check(kUsesApi, {"api.base_url=http://127.0.0.1:8080/v1 x", "api.api_key_env=K"});
+    CHECK(c->errors() ==
+          "'base_url' holds a space (byte 25): a URL cannot; percent-encode it (a space is %20)\n");
+    auto d = check(kUsesApi, {"api.base_url=http://u:pw@127.0.0.1:8080/v1\r\nX-Injected: 1"});
+    REQUIRE(d->diags.all().size() == 1);
+    CHECK(d->diags.all()[0].hide_source);
+}
+
 TEST_CASE("r[k] names one copy of a repeated layer, so skip edges out of a repeat work") {
     auto c = check(
         "layer p = [a, b]\n"
