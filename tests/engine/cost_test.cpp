@@ -145,8 +145,8 @@ TEST_CASE("every node's event carries its cost and the run adds it up per node, 
     CHECK(s.layer_costs[0].cost_usd + s.layer_costs[1].cost_usd == Approx(total).epsilon(1e-12));
 }
 
-TEST_CASE("a model without a price has an unknown cost, never a silent zero") {
-    GraphSpec g = test::load(R"(
+// Two proposers, one of them on a model with no price.
+const char* const kOnePriced = R"(
 backend sim { kind = sim }
 agent a { backend = sim  model = "m/alpha" }
 agent b { backend = sim  model = "m/unpriced" }
@@ -155,7 +155,10 @@ template agg = "{{responses}}"
 layer l = [a, b]
 layer final = a { inputs = l  prompt = agg }
 output o = final
-)");
+)";
+
+TEST_CASE("a model without a price has an unknown cost, never a silent zero") {
+    GraphSpec g = test::load(kOnePriced);
     EngineOptions o;
     o.emit_all = true;
     Engine e(g, o);
@@ -233,16 +236,7 @@ TEST_CASE("every model of the shipped graphs has a price in the stdlib table") {
 }
 
 TEST_CASE("a result row with every node carries each node's cost, null for a model without a price") {
-    GraphSpec g = test::load(R"(
-backend sim { kind = sim }
-agent a { backend = sim  model = "m/alpha" }
-agent b { backend = sim  model = "m/unpriced" }
-price alpha { model = "m/alpha"  input = 3  output = 15 }
-template agg = "{{responses}}"
-layer l = [a, b]
-layer final = a { inputs = l  prompt = agg }
-output o = final
-)");
+    GraphSpec g = test::load(kOnePriced);
     EngineOptions o;
     o.emit_all = true;
     Engine e(g, o);
