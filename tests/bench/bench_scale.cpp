@@ -226,7 +226,8 @@ int scale_main(const ScaleOptions& o) {
     std::printf("== server: fast_llm_server, %d process(es) x %d thread(s), 200 ms per answer\n", o.server_processes,
                 o.server_threads);
     const char* client = std::getenv("MOA_HTTP_CLIENT");
-    std::printf("== HTTP client: %s (MOA_HTTP_CLIENT)\n", client && *client ? client : "the engine's default");
+    std::printf("== HTTP client: %s (MOA_HTTP_CLIENT); TBB workers: %s\n", client && *client ? client : "the engine's default",
+                o.threads > 0 ? std::to_string(o.threads).c_str() : "the engine's default (--threads)");
     if (server.port == 0) {
         std::fprintf(stderr, "bench_http scale: fast_llm_server did not start\n");
         return 1;
