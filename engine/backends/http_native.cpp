@@ -61,6 +61,8 @@ struct NativeHttp::Conn {
     http1::Response resp;
     bool reused = false, retried = false, connecting = false, in_epoll = false;
     uint32_t events = 0;
+    const char* os_call = nullptr;  // the last socket() or connect() that failed, and its errno
+    int os_err = 0;
     size_t idle_pos = 0;  // index in idle_[key] while idle
 };
 
@@ -112,12 +114,16 @@ bool NativeHttp::open(Conn* c) {
     while (c->next_addr < c->addrs.size()) {
         const Addr& a = c->addrs[c->next_addr++];
         int fd = socket(a.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) continue;
+        if (fd < 0) {
+            c->os_call = "socket()", c->os_err = errno;  // EMFILE: the process's file limit
+            continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // as curl: a request is one write
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
         int rc = connect(fd, reinterpret_cast<const sockaddr*>(&a.sa), a.len);
         if (rc != 0 && errno != EINPROGRESS) {
+            c->os_call = "connect()", c->os_err = errno;
             ::close(fd);  // never watched: its number can be reused at once
             continue;
         }
@@ -206,6 +212,7 @@ void NativeHttp::ready(int fd, uint32_t events) {
         socklen_t len = sizeof err;
         getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) {  // refused: the next address, if any
+            c->os_call = "connect()", c->os_err = err;
             by_fd_[static_cast<size_t>(fd)] = nullptr;
             loop_.close_later(fd);
             c->fd = -1;
@@ -263,8 +270,11 @@ void NativeHttp::complete(Conn* c) {
 void NativeHttp::fail(Conn* c, int curl_code) {
     Sink* s = c->sink;
     int status = c->resp.status();
+    const char* os_call = c->os_call;
+    int os_err = c->os_err;
     c->sink = nullptr;
     close(c);
+    if (os_call && curl_code == CURLE_COULDNT_CONNECT) s->on_os_error(os_call, os_err);
     s->on_done(curl_code, status);
 }
 

@@ -39,6 +39,9 @@ public:
         // Exactly once per start(), unless cancel() came first; `curl_code` is a CURLcode
         // (0 = complete answer). The sink may be freed inside.
         virtual void on_done(int curl_code, int status) = 0;
+        // Before on_done, when the last socket() or connect() failed with `err`
+        // (errno): what the system said, which a CURLcode alone does not.
+        virtual void on_os_error(const char* /*call*/, int /*err*/) {}
 
     protected:
         ~Sink() = default;

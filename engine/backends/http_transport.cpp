@@ -1,5 +1,9 @@
 #include "backends/http_transport.hpp"
 
+#include <sys/resource.h>
+
+#include <cerrno>
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -53,6 +57,9 @@ struct HttpTransport::Transfer final : NativeHttp::Sink {
     void on_header(std::string_view name, std::string_view value) override;
     bool on_body(int st, const char* data, size_t len) override;
     void on_done(int curl_code, int st) override;
+    void on_os_error(const char* call, int err) override { os_call = call, os_err = err; }
+    const char* os_call = nullptr;  // why the native client could not connect, if the system said
+    int os_err = 0;
 };
 
 struct HttpTransport::Attempt {
@@ -392,6 +399,23 @@ void HttpTransport::finished(Io& io, void* easy, int result) {
     finish(t, reply_of(t, result));
 }
 
+namespace {
+// " (socket(): Too many open files; ...)": what the system said when the native
+// client could not connect. Out of file descriptors, the way out is the user's.
+std::string os_detail(const HttpTransport::Transfer& t) {
+    if (!t.os_call) return "";
+    std::string d = std::string(" (") + t.os_call + ": " + std::strerror(t.os_err);
+    if (t.os_err == EMFILE || t.os_err == ENFILE) {
+        rlimit lim{};
+        getrlimit(RLIMIT_NOFILE, &lim);
+        d += "; this process may hold " + std::to_string(lim.rlim_cur) +
+             " files (RLIMIT_NOFILE), one per call in flight over HTTP/1.1: lower the backend's max_concurrent "
+             "or raise the limit (ulimit -n)";
+    }
+    return d + ")";
+}
+}  // namespace
+
 Reply HttpTransport::reply_of(Transfer* t, int result) {
         CURLcode rc = static_cast<CURLcode>(result);
         if (t->easy) {
@@ -418,7 +442,7 @@ Reply HttpTransport::reply_of(Transfer* t, int result) {
         } else if (rc != CURLE_OK) {
             // Connection-level failures are worth another try; TLS and URL problems are not.
             r.error_kind = ErrorKind::ConnectionError;
-            r.text = std::string("connection error: ") + curl_easy_strerror(rc);
+            r.text = std::string("connection error: ") + curl_easy_strerror(rc) + os_detail(*t);
             r.transient = rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_COULDNT_CONNECT || rc == CURLE_RECV_ERROR ||
                           rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
                           rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM || rc == CURLE_COULDNT_RESOLVE_HOST;

@@ -1,6 +1,7 @@
 // The `moa` command line: a thin front over libmoa.
 // Exit codes: 0 ok, 1 diagnostics (or, later, failed jobs), 2 usage.
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -194,9 +195,22 @@ int check_stdout(int rc) {
 
 int run_command(int argc, char** argv);
 
+// Every call in flight over HTTP/1.1 holds a socket, so the usual soft limit of 1,024
+// open files would cap a wide graph long before its backends' max_concurrent does.
+// Raised to the hard limit, as the Go runtime and most servers do; never lowered.
+void raise_file_limit() {
+    rlimit l{};
+    if (getrlimit(RLIMIT_NOFILE, &l) != 0 || l.rlim_cur >= l.rlim_max) return;
+    l.rlim_cur = l.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &l);
+}
+
 }  // namespace
 
-int main(int argc, char** argv) { return check_stdout(run_command(argc, argv)); }
+int main(int argc, char** argv) {
+    raise_file_limit();
+    return check_stdout(run_command(argc, argv));
+}
 
 namespace {
 

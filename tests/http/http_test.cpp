@@ -9,6 +9,7 @@
 
 #include "../engine/engine_test_util.hpp"
 #include "fake_server.hpp"
+#include "shell.hpp"
 #include "backends/wire.hpp"
 
 using namespace moa;
@@ -241,21 +242,8 @@ TEST_CASE("a 500-job batch with 20% injected faults loses and duplicates nothing
 }
 
 namespace {
-struct Cli {
-    int code;
-    std::string out;
-};
-Cli moa_cli(const std::string& env, const std::string& args) {
-    std::string cmd = env + " NO_COLOR=1 " MOA_BIN " " + args + " 2>&1";
-    Cli r{-1, ""};
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+using Cli = test::Shell;
+Cli moa_cli(const std::string& env, const std::string& args) { return test::shell(env + " NO_COLOR=1 " MOA_BIN " " + args); }
 std::string write_graph(const std::string& name, const std::string& text) {
     std::string path = (std::filesystem::temp_directory_path() / name).string();
     std::ofstream(path) << text;

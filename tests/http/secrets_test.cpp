@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "fake_server.hpp"
+#include "shell.hpp"
 
 namespace fs = std::filesystem;
 using moa::test::FakeServer;
@@ -22,22 +23,9 @@ FakeServer& server() {
     return s;
 }
 
-struct Cli {
-    int code;
-    std::string out;  // stdout and stderr
-};
+using Cli = moa::test::Shell;
 
-Cli moa_cli(const std::string& args) {
-    std::string cmd = "NO_COLOR=1 " MOA_BIN " " + args + " 2>&1";
-    Cli r{-1, ""};
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-    int st = pclose(p);
-    r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    return r;
-}
+Cli moa_cli(const std::string& args) { return moa::test::shell("NO_COLOR=1 " MOA_BIN " " + args); }
 
 std::string slurp(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
