@@ -142,6 +142,7 @@ TEST_CASE("moa raises its soft limit on open files to the hard one, so a batch w
     std::ofstream(g) << "backend oa { kind = openai  base_url = \"" + server().url() +
                             "/v1\"  api_key_env = \"MOA_TEST_KEY\"  max_concurrent = 150 }\n"
                             "agent x { backend = oa  model = \"delay-300:wide\" }\nlayer l = x\noutput o = l\n";
+    std::filesystem::remove(out);  // a file of an earlier run (another server port) would be resumed
     {
         std::ofstream q(in);
         for (int i = 0; i < 150; ++i) q << "{\"id\":\"" << i << "\",\"prompt\":\"q" << i << "\"}\n";
