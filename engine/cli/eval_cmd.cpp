@@ -16,6 +16,7 @@
 
 #include "interrupt.hpp"
 #include "log.hpp"
+#include "run_flags.hpp"
 #include "moa/diagnostics.hpp"
 #include "moa/duration.hpp"
 #include "moa/engine.hpp"
@@ -323,7 +324,7 @@ CLI::App* add_eval(CLI::App& app, EvalArgs& a) {
                     "Where each graph's measured answers and call durations are journaled, so a rerun resumes (default .moa/eval)");
     cmd->add_option("--concurrency", a.concurrency, "Cap on model calls in flight (default 0: per-backend limits only)")
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--threads", a.threads, "Worker threads of the flow graph (default 0: one per core, one fewer when the graph calls HTTP backends: " + std::to_string(moa::default_threads(false)) + " or " + std::to_string(moa::default_threads(true)) + " here)")->check(CLI::NonNegativeNumber);
+    add_threads_flag(*cmd, a.threads);
     cmd->add_option("--grace", a.grace, "Seconds the queries in flight get after SIGINT/SIGTERM (default 5)")
         ->check(CLI::Range(0.0, 3600.0));
     cmd->footer("Exit codes: 0 the table was printed; 1 an input, candidate, baseline or judge could not be read, a "

@@ -466,7 +466,7 @@ CLI::App* add_run(CLI::App& app, RunCmd& r, Common& common) {
                 return end == v.c_str() || *end || n < 1 || n > 1000000 ? "--max-jobs takes a whole number from 1 to 1000000, not '" + v + "'" : "";
             },
             "N"));
-    run->add_option("--threads", r.args.threads, "Worker threads of the flow graph (default 0: one per core, one fewer when the graph calls HTTP backends: " + std::to_string(moa::default_threads(false)) + " or " + std::to_string(moa::default_threads(true)) + " here)")->check(CLI::NonNegativeNumber);
+    moa::cli::add_threads_flag(*run, r.args.threads);
     run->add_option("--io-threads", r.args.io_threads,
                     "HTTP I/O threads, each with its own connections (default 0 = the MOA_IO_THREADS variable if set, else from "
                     "the core count: " + std::to_string(moa::default_io_threads()) + " here; at most 64)")

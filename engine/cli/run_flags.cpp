@@ -6,6 +6,8 @@
 #include <cmath>
 #include <string>
 
+#include "moa/engine.hpp"
+
 namespace moa::cli {
 
 // Budgets (docs/cli.md, "Budgets"): each call attempt reserves its worst case first.
@@ -33,6 +35,14 @@ void add_report_flags(CLI::App& run, moa::cli::RunArgs& a) {
                    "Write a run report: FILE.html (one self-contained page: graph, timeline, latency per node, tokens, "
                    "cache hits, failures) or FILE.json (the same for programs)");
     run.add_option("--junit", a.junit, "Write JUnit XML: one test case per job, failed jobs as failures");
+}
+
+void add_threads_flag(CLI::App& cmd, int& threads) {
+    cmd.add_option("--threads", threads,
+                   "Worker threads of the flow graph (default 0: one per core, one fewer when the graph calls HTTP "
+                   "backends: " + std::to_string(moa::default_threads(false)) + " or " +
+                       std::to_string(moa::default_threads(true)) + " here)")
+        ->check(CLI::NonNegativeNumber);
 }
 
 }  // namespace moa::cli

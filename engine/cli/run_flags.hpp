@@ -13,5 +13,7 @@ namespace moa::cli {
 void add_budget_flags(CLI::App& run, RunArgs& run_args);
 // --trace, --report, --junit (docs/cli.md, "Traces and reports").
 void add_report_flags(CLI::App& run, RunArgs& a);
+// --threads of `moa run` and `moa eval`, its defaults on this machine in the help.
+void add_threads_flag(CLI::App& cmd, int& threads);
 
 }  // namespace moa::cli
