@@ -64,8 +64,9 @@ const std::string& JobResult::output() const {
 // ---- Engine ---------------------------------------------------------------------
 //
 // The threads of an engine, who owns each:
-//  - TBB workers run the flow graph's nodes (collectors render prompts and hand calls
-//    on; they never block). The FlowGraph owns the task_arena they run in.
+//  - TBB workers run the flow graph's call nodes (render prompts and hand calls on;
+//    they never block). The FlowGraph owns the task_arena they run in. A node's
+//    fan-in rule runs where its inputs resolve (FlowGraph::deliver).
 //  - The reactor thread (EngineCore::reactor) runs the scheduler, its timers and the
 //    transports' I/O, and completes calls.
 //  - The cache thread (EngineCore::cache, when the cache is on) looks answers up and

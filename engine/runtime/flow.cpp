@@ -1,11 +1,15 @@
-// The compiled topology: a tbb::flow::graph with, per IR node, a collector
-// (multifunction_node: applies the fan-in rule for each job) feeding an async_node
-// (renders the prompt and hands the call to the scheduler, returns at once). Edges
-// of the flow graph are the edges of the IR, plus a start node for source nodes and
-// a multifunction_node per route that opens or closes the layers it gates.
+// The compiled topology: a tbb::flow::graph with an async_node per IR node (renders
+// the prompt and hands the call to the scheduler, returns at once). The IR's edges
+// are applied where a node resolves: its result is offered to each node it feeds, whose
+// fan-in rule (collect) runs right there, under the job's lock, and only a node that
+// fires becomes a TBB task. (Until 2026-11 every edge was a flow-graph edge into a
+// collector node: a proposer's answer became one task per aggregator it feeds, most of
+// which only counted an arrival; 4.3 tasks and, at low load, 4 worker wake-ups per
+// call instead of 1. See docs/performance.md, "Fan-in where the input resolves".)
+// Routes are applied the same way, when the node they read (or the job) starts.
 //
-// Every node resolves exactly once per job (Ok, Error, Skipped or Cancelled) and
-// always sends one token downstream, so no collector waits forever.
+// Every node resolves exactly once per job (Ok, Error, Skipped or Cancelled) and is
+// always offered to its consumers, so no node waits forever.
 #include <oneapi/tbb/flow_graph.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -41,9 +45,8 @@ struct Fire {
     std::vector<int> from;  // the node each response came from (what `result = pick` numbers)
 };
 
-using Collector = tf::multifunction_node<Token, std::tuple<Fire>>;
-using CallNode = tf::async_node<Fire, Token>;
-using RouteNode = tf::multifunction_node<Token, std::tuple<Token>>;
+// The gateway's output type is unused: results travel by deliver(), not by edges.
+using CallNode = tf::async_node<Fire, int>;
 
 struct FlowGraph::Nodes {
     // The arena has no slot reserved for a master thread: its workers alone run the
@@ -51,10 +54,9 @@ struct FlowGraph::Nodes {
     explicit Nodes(tbb::task_arena*) {}
     std::unique_ptr<tbb::task_arena> arena;
     tf::graph g;
-    tf::broadcast_node<Token> start{g};
-    std::vector<std::unique_ptr<Collector>> collectors;
     std::vector<std::unique_ptr<CallNode>> calls;
-    std::vector<std::unique_ptr<RouteNode>> routes;
+    std::vector<int> sources;                  // nodes with no input and no route
+    std::vector<std::vector<int>> routes_on;   // [node + 1]: routes reading it ([0]: the query)
 };
 
 FlowGraph::FlowGraph(EngineCore& core, int threads) : core_(core) {
@@ -75,44 +77,43 @@ void FlowGraph::wait_idle() {
     nodes_->arena->execute([&] { nodes_->g.wait_for_all(); });
 }
 
-void FlowGraph::start_job(const JobPtr& job) {
-    nodes_->start.try_put(Token{job, kStart});
-}
+void FlowGraph::start_job(const JobPtr& job) { deliver(job, kStart); }
 
 void FlowGraph::build() {
     auto& n = *nodes_;
     const auto& plan = core_.plan;
     size_t count = plan.nodes.size();
-    n.collectors.resize(count);
     n.calls.resize(count);
+    n.routes_on.resize(count + 1);
     for (size_t i = 0; i < count; ++i) {
         int idx = static_cast<int>(i);
-        n.collectors[i] = std::make_unique<Collector>(
-            n.g, tf::unlimited, [this, idx](const Token& t, Collector::output_ports_type& ports) {
-                Fire f;
-                if (collect(idx, t, f)) std::get<0>(ports).try_put(std::move(f));
-            });
         n.calls[i] = std::make_unique<CallNode>(
             n.g, tf::unlimited, [this, idx](const Fire& f, CallNode::gateway_type& gw) { call(idx, f, gw); });
-        tf::make_edge(tf::output_port<0>(*n.collectors[i]), *n.calls[i]);
-    }
-    for (size_t r = 0; r < plan.routes.size(); ++r) {
-        int ridx = static_cast<int>(r);
-        n.routes.push_back(std::make_unique<RouteNode>(
-            n.g, tf::unlimited, [this, ridx](const Token& t, RouteNode::output_ports_type& ports) {
-                route(ridx, t);
-                std::get<0>(ports).try_put(Token{t.job, kRoute});
-            }));
-        const auto& rp = plan.routes[r];
-        if (rp.on < 0) tf::make_edge(n.start, *n.routes[r]);
-        else tf::make_edge(*n.calls[static_cast<size_t>(rp.on)], *n.routes[r]);
-        for (int gated : rp.gated) tf::make_edge(tf::output_port<0>(*n.routes[r]), *n.collectors[static_cast<size_t>(gated)]);
-    }
-    for (size_t i = 0; i < count; ++i) {
         const auto& pn = plan.nodes[i];
-        for (int in : pn.inputs) tf::make_edge(*n.calls[static_cast<size_t>(in)], *n.collectors[i]);
-        if (pn.inputs.empty() && pn.gate < 0) tf::make_edge(n.start, *n.collectors[i]);
+        if (pn.inputs.empty() && pn.gate < 0) n.sources.push_back(idx);
     }
+    for (size_t r = 0; r < plan.routes.size(); ++r)
+        n.routes_on[static_cast<size_t>(plan.routes[r].on + 1)].push_back(static_cast<int>(r));
+}
+
+// Node `from` has resolved (kStart: the job starts): its routes decide, then every node
+// it feeds sees it arrive. Runs on the thread that resolved it (the reactor, the cache
+// thread, a worker, or the caller for kStart), before that node releases its wait on
+// the graph, so the graph is never idle while a job still has a node to fire.
+void FlowGraph::deliver(const JobPtr& job, int from) {
+    const auto& n = *nodes_;
+    for (int r : n.routes_on[static_cast<size_t>(from + 1)]) {
+        route(r, Token{job, from});
+        for (int gated : core_.plan.routes[static_cast<size_t>(r)].gated) offer(gated, Token{job, kRoute});
+    }
+    const std::vector<int>& to = from == kStart ? n.sources : core_.plan.nodes[static_cast<size_t>(from)].consumers;
+    for (int c : to) offer(c, Token{job, from});
+}
+
+// One arrival at node i; if its fan-in rule fires, the node's call becomes a task.
+void FlowGraph::offer(int i, const Token& t) {
+    Fire f;
+    if (collect(i, t, f)) nodes_->calls[static_cast<size_t>(i)]->try_put(std::move(f));
 }
 
 // Applies node i's fan-in rule to one arriving token. Returns true (and fills f)
@@ -207,7 +208,7 @@ void FlowGraph::arm_deadline(const JobPtr& job, int i, int64_t ms) {
     auto when = Clock::now() + std::chrono::milliseconds(ms);
     core_.reactor.post([this, job, i, when] {
         core_.reactor.at(when, [this, job, i] {
-            nodes_->collectors[static_cast<size_t>(i)]->try_put(Token{job, kDeadline});
+            offer(i, Token{job, kDeadline});
             nodes_->g.release_wait();
         });
     });
@@ -267,7 +268,7 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
                        : f.skip_status == CallStatus::Cancelled ? ErrorKind::Cancelled
                                                                 : ErrorKind::Skipped;
         core_.resolve(f.job, i, std::move(r), nullptr);
-        gw.try_put(Token{f.job, i});
+        deliver(f.job, i);
         gw.release_wait();
         return;
     }
@@ -303,12 +304,12 @@ void FlowGraph::call(int i, const Fire& f, Gateway& gw) {
             if (streamed && r.status == CallStatus::Ok) job->on_chunk(StreamChunk{r.text});
         }
         core_.resolve(job, i, std::move(r), &call);
-        gw.try_put(Token{job, i});
+        deliver(job, i);
         gw.release_wait();
     };
     bool released = false;
     {
-        // Between this node's collector firing and this point, its consumers may
+        // Between this node's fan-in rule firing and this point, its consumers may
         // have released it (release_inputs found no call to cancel): nobody would
         // cancel it later, so it must not start.
         std::lock_guard lock(job->mu);

@@ -33,6 +33,8 @@ public:
 private:
     struct Nodes;
     void build();
+    void deliver(const JobPtr& job, int from);
+    void offer(int node, const Token& t);
     bool collect(int node, const Token& t, Fire& f);
     void release_inputs(JobState& job, const PlanNode& pn);
     std::string first_failure(const JobState& job, const PlanNode& pn) const;

@@ -1,6 +1,6 @@
 // The state of one job (one query going through the whole graph): per node, what its
-// collector has seen and the result it resolved to. Shared (JobPtr) by the flow
-// graph's tokens and the calls in flight; guarded by its own mutex.
+// fan-in rule has seen (FlowGraph::collect) and the result it resolved to. Shared
+// (JobPtr) by the flow graph's messages and the calls in flight; guarded by its own mutex.
 #pragma once
 
 #include <atomic>
@@ -18,7 +18,7 @@
 namespace moa {
 
 struct NodeState {
-    // collector side
+    // fan-in side (FlowGraph::collect)
     int arrived = 0, ok = 0, failed = 0;
     bool fired = false;
     bool deadline_armed = false, deadline_passed = false;
