@@ -4,9 +4,10 @@
 // fan-in rule (collect) runs right there, under the job's lock, and only a node that
 // fires becomes a TBB task. (Until 2026-11 every edge was a flow-graph edge into a
 // collector node: a proposer's answer became one task per aggregator it feeds, most of
-// which only counted an arrival; 4.3 tasks and, at low load, 4 worker wake-ups per
-// call instead of 1. See docs/performance.md, "Fan-in where the input resolves".)
-// Routes are applied the same way, when the node they read (or the job) starts.
+// which only counted an arrival: 4.3 tasks per call and, at low load, a worker
+// wake-up per reply. See docs/performance.md, "Fan-in where the input resolves".)
+// Routes are applied the same way: when the node they read resolves, or when the job
+// starts for a route on the query.
 //
 // Every node resolves exactly once per job (Ok, Error, Skipped or Cancelled) and is
 // always offered to its consumers, so no node waits forever.

@@ -100,7 +100,7 @@ output o = f
 
 TEST_CASE("a cancel that arrives before a call has started still cancels it") {
     // at_least(2) of [a, b, s...]: a and b answer at once, so the aggregator can
-    // release the slow calls in the moment between their collector firing and their
+    // release the slow calls in the moment between their fan-in rule firing and their
     // call being registered; that cancel used to be lost (the slow call ran to its end).
     // A race, so many rounds with several slow calls each.
     GraphSpec g = test::load(std::string(kSimPrelude) + R"(
