@@ -249,18 +249,21 @@ Response::Result Response::head(const Header& on_header) {
         std::string name = ascii::lower(line.substr(0, colon));
         std::string_view value = ascii::trim(line.substr(colon + 1));
         on_header(name, value);
-        std::string v = ascii::lower(value);
+        // The value in lower case only for the headers that frame the body (a
+        // provider sends twenty others, each a copy for nothing).
         if (name == "content-length") {
-            std::optional<uint64_t> n = content_length(v);
+            std::optional<uint64_t> n = content_length(ascii::lower(value));
             if (!n || (has_length && *n != length)) bad_length = value;
             else has_length = true, length = *n;
         } else if (name == "transfer-encoding") {
+            std::string v = ascii::lower(value);
             te += te.empty() ? v : ", " + v;
         } else if (name == "connection") {
+            std::string v = ascii::lower(value);
             if (v.find("close") != std::string::npos) keep_alive_ = false;
             if (v.find("keep-alive") != std::string::npos && http10) keep_alive_ = true;
         } else if (name == "content-encoding") {
-            encoding = v;
+            encoding = ascii::lower(value);
         }
     }
     head_.clear();

@@ -76,7 +76,15 @@ struct HttpTransport::Io {
     std::unique_ptr<CurlLoop> loop;   // this thread's multi handle and connection cache
     std::unique_ptr<NativeHttp> native;  // plain http:// calls on the same epoll set
     std::unordered_map<uint64_t, std::shared_ptr<Transfer>> transfers;  // added, not yet finished
+    HttpTransport* owner = nullptr;
 };
+
+// A provider sends twenty headers or more; keeping each cost a map node and two
+// strings per call, for nothing.
+bool kept_response_header(std::string_view name_lower) {
+    return name_lower == "content-type" || name_lower.rfind("retry-after", 0) == 0 ||
+           (name_lower.find("ratelimit") != std::string_view::npos && name_lower.find("reset") != std::string_view::npos);
+}
 
 namespace {
 
@@ -88,7 +96,8 @@ size_t on_header(char* data, size_t size, size_t n, void* user) {
     if (line.rfind("HTTP/", 0) == 0) t->resp_headers.clear();  // a new response (after 100, redirects)
     size_t colon = line.find(':');
     if (colon != std::string_view::npos) {
-        t->resp_headers[ascii::lower(line.substr(0, colon))] = std::string(ascii::trim(line.substr(colon + 1)));
+        std::string name = ascii::lower(line.substr(0, colon));
+        if (kept_response_header(name)) t->resp_headers[std::move(name)] = std::string(ascii::trim(line.substr(colon + 1)));
     }
     return size * n;
 }
@@ -142,7 +151,7 @@ bool transient_status(long s) { return s == 408 || s == 409 || s == 429 || s >= 
 
 void HttpTransport::Transfer::on_header(std::string_view name, std::string_view value) {
     if (name.empty()) resp_headers.clear();  // a new response head (after a 1xx)
-    else resp_headers[std::string(name)] = std::string(value);
+    else if (kept_response_header(name)) resp_headers[std::string(name)] = std::string(value);
 }
 
 bool HttpTransport::Transfer::on_body(int st, const char* data, size_t len) {
@@ -178,6 +187,7 @@ HttpTransport::HttpTransport(Reactor& reactor, std::map<std::string, std::string
     for (int k = 0; k < std::max(1, io_threads); ++k) {
         auto io = std::make_unique<Io>("moa-io-" + std::to_string(k));
         Io* raw = io.get();
+        raw->owner = this;
         io->loop = std::make_unique<CurlLoop>([this, raw](void* easy, int result) { finished(*raw, easy, result); });
         if (native_) io->native = std::make_unique<NativeHttp>(*io->loop);
         io->reactor.set_poller(io->loop.get());
@@ -296,9 +306,10 @@ void HttpTransport::first_byte(Transfer* t) {
 
 void HttpTransport::arm_timer(Transfer* t, TimePoint when) {
     Io* io = t->io;
-    t->timer = io->reactor.at(when, [this, io, id = t->id] {
+    // Two words, so std::function keeps them inline: no allocation per timer.
+    t->timer = io->reactor.at(when, [io, id = t->id] {
         auto it = io->transfers.find(id);
-        if (it != io->transfers.end()) check_timeouts(it->second.get());
+        if (it != io->transfers.end()) io->owner->check_timeouts(it->second.get());
     });
 }
 

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -95,5 +96,9 @@ std::string scrub_secrets(std::string text, const std::vector<std::string>& secr
 // Parses Retry-After (seconds or an HTTP date), retry-after-ms, and the providers'
 // rate-limit reset headers; -1 if none applies.
 int64_t retry_after_ms(const std::map<std::string, std::string>& headers);
+
+// Whether a reply keeps a response header (name in lower case): Content-Type (a stream
+// answered with one JSON body) and every header retry_after_ms() reads.
+bool kept_response_header(std::string_view name_lower);
 
 }  // namespace moa

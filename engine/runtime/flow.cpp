@@ -171,6 +171,8 @@ bool FlowGraph::collect(int i, const Token& t, Fire& f) {
             return fire_skip(CallStatus::Error, "only " + std::to_string(ns.ok) + " of " + std::to_string(n_in) +
                                                     " inputs succeeded, at_least(" + std::to_string(pn.fan_in.k) +
                                                     ") needed; " + first_failure(job, pn));
+        f.responses.reserve(static_cast<size_t>(ns.ok));
+        f.from.reserve(static_cast<size_t>(ns.ok));
         for (int in : pn.inputs) {
             const NodeState& src = job.nodes[static_cast<size_t>(in)];
             if (src.resolved && src.status == CallStatus::Ok) {

@@ -240,3 +240,30 @@ TEST_CASE("server-requested waits are read from Retry-After, retry-after-ms and 
     CHECK(retry_after_ms(H{{"x-ratelimit-reset-requests", "soon"}}) == -1);
     CHECK(retry_after_ms(H{}) == -1);
 }
+
+TEST_CASE("a reply keeps the response headers its waits are read from and drops the rest") {
+    using H = std::map<std::string, std::string>;
+    // 429s as OpenAI and Anthropic send them, with the headers that say nothing of a wait.
+    const H heads[] = {
+        {{"date", "Thu, 26 Nov 2026 05:00:00 GMT"}, {"content-type", "application/json"}, {"content-length", "312"},
+         {"x-request-id", "req_abc"}, {"openai-processing-ms", "12"}, {"x-ratelimit-limit-requests", "500"},
+         {"x-ratelimit-remaining-requests", "0"}, {"x-ratelimit-reset-requests", "1.5s"},
+         {"x-ratelimit-reset-tokens", "6m0s"}, {"cf-ray", "8a1b"}},
+        {{"retry-after", "7"}, {"anthropic-ratelimit-requests-remaining", "0"},
+         {"anthropic-ratelimit-requests-reset", "2026-11-26T05:00:30Z"}, {"request-id", "req_1"}},
+        {{"retry-after-ms", "250"}, {"server", "uvicorn"}},
+    };
+    for (const H& all : heads) {
+        H kept;
+        for (const auto& [name, value] : all)
+            if (kept_response_header(name)) kept[name] = value;
+        CHECK(kept.size() < all.size());
+        CHECK(retry_after_ms(kept) == retry_after_ms(all));
+        CHECK(retry_after_ms(kept) != -1);
+    }
+    for (const char* name : {"retry-after", "retry-after-ms", "x-ratelimit-reset-requests", "x-ratelimit-reset-tokens",
+                             "anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-reset", "content-type"})
+        CHECK(kept_response_header(name));
+    for (const char* name : {"date", "content-length", "x-ratelimit-remaining-requests", "server", "set-cookie"})
+        CHECK_FALSE(kept_response_header(name));
+}
